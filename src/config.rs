@@ -1,0 +1,230 @@
+//! Command-line flags and environment variables (design section 7), parsed with clap.
+//!
+//! Everything a node can be told at start lives here, validated once, so the rest of the
+//! code works with checked values and a bad flag stops the node with one clear line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use url::Url;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// The node's configuration: every flag also reads the environment variable shown in `--help`.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "dockerhub-build-status",
+    version,
+    about = "A badge server for Docker Hub build status, one node of a federated network."
+)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "DBS_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// The URL other nodes and browsers reach this node at [default: http://<listen>].
+    #[arg(long, env = "DBS_PUBLIC_URL", value_parser = parse_http_url)]
+    pub public_url: Option<Url>,
+
+    /// The peers file: nodes to join at start.
+    #[arg(long, env = "DBS_PEERS", default_value = "peers.toml")]
+    pub peers: PathBuf,
+
+    /// Where the node keeps its key pair and what it knows of the network.
+    #[arg(long, env = "DBS_STATE_DIR", default_value = "state")]
+    pub state_dir: PathBuf,
+
+    /// Docker Hub's API origin (point it at a test hub or a mirror).
+    #[arg(long, env = "DBS_HUB_URL", default_value = "https://hub.docker.com", value_parser = parse_http_url)]
+    pub hub_url: Url,
+
+    /// Docker Hub user name, for a higher rate limit (with --hub-token).
+    #[arg(long, env = "DBS_HUB_USERNAME", requires = "hub_token")]
+    pub hub_username: Option<String>,
+
+    /// Docker Hub personal access token (with --hub-username). Never logged.
+    #[arg(
+        long,
+        env = "DBS_HUB_TOKEN",
+        requires = "hub_username",
+        hide_env_values = true
+    )]
+    pub hub_token: Option<String>,
+
+    /// How long a status from Docker Hub counts as fresh.
+    #[arg(long, env = "DBS_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
+    pub cache_ttl: Duration,
+
+    /// How long past its freshness a status may still be served while Docker Hub fails.
+    #[arg(long, env = "DBS_MAX_STALE", default_value = "24h", value_parser = parse_duration)]
+    pub max_stale: Duration,
+
+    /// The most statuses kept in the cache.
+    #[arg(long, env = "DBS_CACHE_CAPACITY", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub cache_capacity: u64,
+
+    /// How often to gossip with a few random known nodes.
+    #[arg(long, env = "DBS_GOSSIP_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub gossip_interval: Duration,
+
+    /// How often to probe the known nodes' /health.
+    #[arg(long, env = "DBS_PROBE_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub probe_interval: Duration,
+
+    /// Allow peers on loopback and private addresses (local clusters and tests only).
+    #[arg(long, env = "DBS_ALLOW_PRIVATE_PEERS")]
+    pub allow_private_peers: bool,
+
+    /// Log format.
+    #[arg(long, env = "DBS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Time a client has to send its request headers before the connection is closed.
+    #[arg(long, env = "DBS_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// The most open client connections; further ones are closed at once.
+    #[arg(long, env = "DBS_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Timeout of one request to Docker Hub.
+    #[arg(long, env = "DBS_HUB_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub hub_timeout: Duration,
+
+    /// The most requests to Docker Hub in flight at once.
+    #[arg(long, env = "DBS_HUB_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub hub_concurrency: u32,
+
+    /// The most requests to Docker Hub per minute (Docker Hub allows about 180 anonymous).
+    #[arg(long, env = "DBS_HUB_RATE", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub hub_rate: u32,
+}
+
+impl Config {
+    /// The URL this node announces: `--public-url`, or `http://` + the listen address.
+    pub fn public_url(&self) -> Result<Url, String> {
+        match &self.public_url {
+            Some(url) => Ok(url.clone()),
+            None => {
+                // A wildcard listen address is not reachable as such; name loopback instead so
+                // the default at least works for a local node.
+                let mut addr = self.listen;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                Url::parse(&format!("http://{addr}"))
+                    .map_err(|e| format!("cannot form a public URL: {e}"))
+            }
+        }
+    }
+
+    /// Checks what clap cannot check flag by flag.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.cache_ttl.is_zero() {
+            return Err("--cache-ttl must be longer than 0s".into());
+        }
+        for (name, interval) in [
+            ("--gossip-interval", self.gossip_interval),
+            ("--probe-interval", self.probe_interval),
+        ] {
+            if interval < Duration::from_millis(10) {
+                return Err(format!("{name} must be at least 10ms"));
+            }
+        }
+        if self.hub_timeout < Duration::from_millis(10) {
+            return Err("--hub-timeout must be at least 10ms".into());
+        }
+        if self.header_timeout < Duration::from_millis(10) {
+            return Err("--header-timeout must be at least 10ms".into());
+        }
+        Ok(())
+    }
+
+    /// A configuration for tests and the demo: every default, listening on loopback.
+    pub fn for_tests(hub_url: Url) -> Config {
+        let mut config = Config::parse_from(["dockerhub-build-status"]);
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.hub_url = hub_url;
+        config
+    }
+}
+
+/// Parses durations written like `200ms`, `30s`, `5m`, `24h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{e} (write durations like 200ms, 30s, 5m or 24h)"))
+}
+
+/// Parses an absolute `http` or `https` URL without credentials.
+pub fn parse_http_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text.trim()).map_err(|e| format!("{e}"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(format!(
+            "only http and https URLs are allowed, not {}:",
+            url.scheme()
+        ));
+    }
+    if url.host().is_none() {
+        return Err("the URL has no host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the URL must not carry a user name or password".into());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_the_documented_forms() {
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn urls_must_be_http_with_a_host() {
+        assert!(parse_http_url("https://hub.docker.com").is_ok());
+        assert!(parse_http_url("ftp://example.org").is_err());
+        assert!(parse_http_url("javascript:alert(1)").is_err());
+        assert!(parse_http_url("https://user:pw@example.org").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let config = Config::parse_from(["x"]);
+        assert_eq!(config.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(
+            config.public_url().unwrap().as_str(),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(config.cache_ttl, Duration::from_secs(300));
+        assert_eq!(config.max_stale, Duration::from_secs(86_400));
+        assert_eq!(config.cache_capacity, 100_000);
+        assert_eq!(config.gossip_interval, Duration::from_secs(10));
+        assert_eq!(config.probe_interval, Duration::from_secs(30));
+        assert!(!config.allow_private_peers);
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn a_token_needs_a_user_name() {
+        assert!(Config::try_parse_from(["x", "--hub-token", "secret"]).is_err());
+        assert!(Config::try_parse_from(["x", "--hub-token", "t", "--hub-username", "u"]).is_ok());
+    }
+}

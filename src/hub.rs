@@ -1,0 +1,606 @@
+//! The Docker Hub client: build status from build history, with the tag endpoint as fallback.
+//!
+//! One shared `reqwest::Client` (rustls, timeouts, a User-Agent naming the project) and one
+//! [`Budget`] guard every request to the hub, so the network as a whole never becomes the
+//! reason Docker Hub rate-limits us: a cap on requests in flight, a rate per minute, silence
+//! until a 429's `Retry-After` has passed, and backing off after repeated failures.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{StatusCode, redirect};
+use serde::Deserialize;
+use thiserror::Error;
+use tokio::sync::Semaphore;
+use url::Url;
+
+use crate::metrics::Metrics;
+use crate::names::ImageRef;
+
+/// Pages of build history read at most before falling back to the tag endpoint.
+pub const MAX_PAGES: usize = 5;
+/// The largest answer body read from the hub; a real page of 100 builds is about 60 KB.
+const MAX_BODY: usize = 2 * 1024 * 1024;
+/// Longest silence a hub may ask of us; a hostile or broken `Retry-After` cannot mute a node
+/// for longer than this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// Silence after a 429 that names no time.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Failures in a row after which the client stops asking for a while.
+const FAILURES_BEFORE_BACKOFF: u32 = 3;
+/// Access tokens live about 10 minutes; renew them well before.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(8 * 60);
+
+/// Docker Hub's status of one tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubStatus {
+    /// Docker Hub's build status number: 10 success, 0–9 queued or building, negative failed.
+    pub status: i64,
+    /// Which endpoint answered.
+    pub source: StatusSource,
+}
+
+/// Which Docker Hub endpoint a status came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusSource {
+    /// An automated build's entry in the build history.
+    BuildHistory,
+    /// The tag exists and is pushed (build history is gone for most repositories).
+    Tag,
+}
+
+impl StatusSource {
+    /// The name used in JSON answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusSource::BuildHistory => "buildhistory",
+            StatusSource::Tag => "tag",
+        }
+    }
+}
+
+/// Everything that can go wrong asking Docker Hub, each with its own meaning for the client.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum HubError {
+    /// The repository or the tag does not exist.
+    #[error("not found")]
+    NotFound,
+    /// Docker Hub answered 429; nothing is sent to it before `retry_in` has passed.
+    #[error("Docker Hub rate limit reached, retrying in {}s", retry_in.as_secs().max(1))]
+    RateLimited { retry_in: Duration },
+    /// Our own budget of requests per minute is spent.
+    #[error("this node's request budget for Docker Hub is spent, retrying in {}s", retry_in.as_secs().max(1))]
+    Budget { retry_in: Duration },
+    /// Docker Hub failed several times in a row; the client waits before asking again.
+    #[error("Docker Hub failed repeatedly, retrying in {}s", retry_in.as_secs().max(1))]
+    Backoff { retry_in: Duration },
+    /// Docker Hub answered with an HTTP error status.
+    #[error("Docker Hub answered HTTP {status}")]
+    Status { status: u16 },
+    /// Docker Hub answered, but not with what its API returns.
+    #[error("Docker Hub answered something unexpected: {reason}")]
+    BadAnswer { reason: String },
+    /// No answer in time.
+    #[error("Docker Hub did not answer in time")]
+    Timeout,
+    /// No connection.
+    #[error("could not reach Docker Hub")]
+    Unreachable,
+}
+
+impl HubError {
+    /// Whether this error says something about the hub's health (and so counts towards
+    /// backing off), as opposed to an answer about the image or our own restraint.
+    fn is_hub_failure(&self) -> bool {
+        matches!(
+            self,
+            HubError::Status { .. }
+                | HubError::BadAnswer { .. }
+                | HubError::Timeout
+                | HubError::Unreachable
+        )
+    }
+
+    /// The label of this outcome in `dbs_upstream_requests_total`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            HubError::NotFound => "not_found",
+            HubError::RateLimited { .. } => "rate_limited",
+            // Only `admit` returns these, and `send` labels them before anything goes out.
+            HubError::Budget { .. } | HubError::Backoff { .. } => "held_back",
+            HubError::Status { .. } => "http_error",
+            HubError::BadAnswer { .. } => "bad_answer",
+            HubError::Timeout => "timeout",
+            HubError::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// Settings of the client, from the command line.
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    pub base: Url,
+    pub timeout: Duration,
+    pub concurrency: u32,
+    pub rate_per_minute: u32,
+    pub credentials: Option<(String, String)>,
+}
+
+/// The Docker Hub client. Cheap to share behind the node's `Arc`.
+#[derive(Debug)]
+pub struct HubClient {
+    http: reqwest::Client,
+    base: Url,
+    budget: Budget,
+    credentials: Option<(String, String)>,
+    // A tokio mutex: renewing the token awaits a request, and concurrent requests should wait
+    // for that one renewal rather than each fetch a token of their own.
+    token: tokio::sync::Mutex<Option<(String, Instant)>>,
+    metrics: Metrics,
+}
+
+#[derive(Deserialize)]
+struct BuildHistoryPage {
+    next: Option<String>,
+    results: Vec<BuildEntry>,
+}
+
+#[derive(Deserialize)]
+struct BuildEntry {
+    dockertag_name: Option<String>,
+    status: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct TagObject {
+    name: Option<String>,
+    // Docker Hub marks tags `inactive` when not pushed or pulled for a month; the image still
+    // exists and was built, so both states report success. The field must be there, though:
+    // it is what tells a tag object from any other JSON.
+    tag_status: String,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+}
+
+impl HubClient {
+    /// Builds the client. Fails only if the TLS backend cannot be set up.
+    pub fn new(settings: HubSettings, metrics: Metrics) -> Result<HubClient, reqwest::Error> {
+        let origin = settings.base.origin();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!(
+                "dockerhub-build-status/",
+                env!("CARGO_PKG_VERSION"),
+                " (federated badge server)"
+            ))
+            .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
+            .timeout(settings.timeout)
+            // Redirects only within the hub's own origin: an answer must never send us to an
+            // address of its choosing.
+            .redirect(redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() < 3 && attempt.url().origin() == origin {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }))
+            .build()?;
+        let mut base = settings.base;
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        Ok(HubClient {
+            http,
+            base,
+            budget: Budget::new(settings.concurrency, settings.rate_per_minute),
+            credentials: settings.credentials,
+            token: tokio::sync::Mutex::new(None),
+            metrics,
+        })
+    }
+
+    /// The status of one image tag: build history first (at most [`MAX_PAGES`] pages, `next`
+    /// followed on the hub's own origin only), then the tag endpoint.
+    pub async fn status(&self, image: &ImageRef) -> Result<HubStatus, HubError> {
+        let first = self.endpoint(&format!(
+            "v2/repositories/{}/{}/buildhistory/?page_size=100",
+            image.organization, image.repository
+        ))?;
+        let mut next = Some(first);
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            if pages == MAX_PAGES {
+                break;
+            }
+            pages += 1;
+            let page: BuildHistoryPage = match self.get_json("buildhistory", url).await {
+                Ok(page) => page,
+                // Build history is gone for most repositories: ask the tag itself.
+                Err(HubError::NotFound) => break,
+                Err(err) => return Err(err),
+            };
+            if let Some(entry) = page
+                .results
+                .iter()
+                .find(|e| e.dockertag_name.as_deref() == Some(image.tag.as_str()))
+            {
+                return match entry.status {
+                    Some(status) => Ok(HubStatus {
+                        status,
+                        source: StatusSource::BuildHistory,
+                    }),
+                    None => Err(HubError::BadAnswer {
+                        reason: "a build without a status".into(),
+                    }),
+                };
+            }
+            next = match page.next.as_deref().map(Url::parse) {
+                None => None,
+                Some(Ok(url)) if url.origin() == self.base.origin() => Some(url),
+                Some(Ok(url)) => {
+                    tracing::warn!(next = %url, "build history points off the hub's origin; not followed");
+                    None
+                }
+                Some(Err(_)) => {
+                    return Err(HubError::BadAnswer {
+                        reason: "an unreadable next link".into(),
+                    });
+                }
+            };
+        }
+        let tag_url = self.endpoint(&format!(
+            "v2/namespaces/{}/repositories/{}/tags/{}",
+            image.organization, image.repository, image.tag
+        ))?;
+        let tag: TagObject = self.get_json("tag", tag_url).await?;
+        if tag
+            .name
+            .as_deref()
+            .is_some_and(|name| name != image.tag.as_str())
+        {
+            return Err(HubError::BadAnswer {
+                reason: "the tag object names another tag".into(),
+            });
+        }
+        tracing::debug!(image = %image, tag_status = %tag.tag_status, "status from the tag endpoint");
+        Ok(HubStatus {
+            status: 10,
+            source: StatusSource::Tag,
+        })
+    }
+
+    fn endpoint(&self, path: &str) -> Result<Url, HubError> {
+        self.base.join(path).map_err(|_| HubError::BadAnswer {
+            reason: "cannot form a hub URL".into(),
+        })
+    }
+
+    /// One GET through the budget, decoded as JSON of type `T`.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        url: Url,
+    ) -> Result<T, HubError> {
+        let bearer = self.bearer().await?;
+        let request = || {
+            let request = self.http.get(url.clone());
+            match &bearer {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            }
+        };
+        self.send(endpoint, request, decode_json).await
+    }
+
+    /// The one place a request goes to the hub: budget, permit, send, classify, decode, then
+    /// record the outcome in the budget and the metrics.
+    async fn send<T>(
+        &self,
+        endpoint: &'static str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+        decode: impl FnOnce(&[u8]) -> Result<T, HubError>,
+    ) -> Result<T, HubError> {
+        let started = Instant::now();
+        if let Err(err) = self.budget.admit(started) {
+            // Held back by our own budget: nothing went out, so nothing to learn from.
+            self.metrics
+                .upstream_request(endpoint, "held_back", Duration::ZERO);
+            return Err(err);
+        }
+        let result = async {
+            // The semaphore is never closed, so acquiring only waits.
+            let _permit = self
+                .budget
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|_| HubError::Unreachable)?;
+            let response = request().send().await.map_err(classify_reqwest)?;
+            let status = response.status();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                return Err(HubError::RateLimited {
+                    retry_in: retry_after(response.headers(), SystemTime::now()),
+                });
+            }
+            if status == StatusCode::NOT_FOUND {
+                return Err(HubError::NotFound);
+            }
+            if !status.is_success() {
+                return Err(HubError::Status {
+                    status: status.as_u16(),
+                });
+            }
+            decode(&read_limited(response).await?)
+        }
+        .await;
+        self.budget.record(&result, Instant::now());
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(err) => err.outcome(),
+        };
+        self.metrics
+            .upstream_request(endpoint, outcome, started.elapsed());
+        result
+    }
+
+    /// A valid access token when credentials are configured, renewed before it expires.
+    async fn bearer(&self) -> Result<Option<String>, HubError> {
+        let Some((username, secret)) = &self.credentials else {
+            return Ok(None);
+        };
+        let mut slot = self.token.lock().await;
+        if let Some((token, fetched)) = slot.as_ref()
+            && fetched.elapsed() < TOKEN_LIFETIME
+        {
+            return Ok(Some(token.clone()));
+        }
+        let url = self.endpoint("v2/auth/token")?;
+        let body = serde_json::json!({ "identifier": username, "secret": secret });
+        let token: TokenAnswer = self
+            .send(
+                "auth",
+                || self.http.post(url.clone()).json(&body),
+                decode_json,
+            )
+            .await
+            .map_err(|err| match err {
+                // A 404 here means the credentials were refused, not that an image is missing.
+                HubError::NotFound => HubError::Status { status: 404 },
+                other => other,
+            })?;
+        *slot = Some((token.access_token.clone(), Instant::now()));
+        Ok(Some(token.access_token))
+    }
+}
+
+/// Decodes a hub answer, telling "not JSON" from "JSON of another shape".
+fn decode_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, HubError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let reason = if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+            format!("JSON of another shape ({e})")
+        } else {
+            "an answer that is not JSON".to_owned()
+        };
+        HubError::BadAnswer { reason }
+    })
+}
+
+fn classify_reqwest(err: reqwest::Error) -> HubError {
+    if err.is_timeout() {
+        HubError::Timeout
+    } else if err.is_redirect() {
+        HubError::BadAnswer {
+            reason: "a redirect away from the hub".into(),
+        }
+    } else {
+        HubError::Unreachable
+    }
+}
+
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, HubError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_BODY as u64)
+    {
+        return Err(HubError::BadAnswer {
+            reason: "an answer too large to be an API page".into(),
+        });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(classify_reqwest)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(HubError::BadAnswer {
+                reason: "an answer too large to be an API page".into(),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// How long a 429 asks us to wait: the later of `Retry-After` (seconds) and
+/// `X-RateLimit-Reset` (a Unix time), capped, with a default when neither is readable.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Duration {
+    let seconds = |name: &str| -> Option<u64> {
+        headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok()
+    };
+    let from_retry_after = seconds(RETRY_AFTER.as_str()).map(Duration::from_secs);
+    let now_unix = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let from_reset = seconds("x-ratelimit-reset")
+        .map(|reset| Duration::from_secs(reset.saturating_sub(now_unix)));
+    match (from_retry_after, from_reset) {
+        (None, None) => DEFAULT_RETRY_AFTER,
+        (a, b) => a.max(b).unwrap_or(DEFAULT_RETRY_AFTER).min(MAX_RETRY_AFTER),
+    }
+}
+
+/// The upstream budget: what keeps a node (and so the network) polite to Docker Hub.
+#[derive(Debug)]
+struct Budget {
+    in_flight: Semaphore,
+    state: Mutex<BudgetState>,
+}
+
+#[derive(Debug)]
+struct BudgetState {
+    rate_per_minute: f64,
+    tokens: f64,
+    refilled: Instant,
+    /// Nothing goes out before this instant; `muted_by` says why.
+    muted_until: Option<Instant>,
+    muted_by_rate_limit: bool,
+    failures_in_a_row: u32,
+}
+
+impl Budget {
+    fn new(concurrency: u32, rate_per_minute: u32) -> Budget {
+        let rate = f64::from(rate_per_minute.max(1));
+        Budget {
+            in_flight: Semaphore::new(concurrency.max(1) as usize),
+            state: Mutex::new(BudgetState {
+                rate_per_minute: rate,
+                tokens: rate,
+                refilled: Instant::now(),
+                muted_until: None,
+                muted_by_rate_limit: false,
+                failures_in_a_row: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BudgetState> {
+        // The state stays consistent even if a holder panicked: every write is a whole field.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes one request's worth of budget, or says why not and for how long.
+    fn admit(&self, now: Instant) -> Result<(), HubError> {
+        let mut state = self.lock();
+        if let Some(until) = state.muted_until {
+            if now < until {
+                let retry_in = until - now;
+                return Err(if state.muted_by_rate_limit {
+                    HubError::RateLimited { retry_in }
+                } else {
+                    HubError::Backoff { retry_in }
+                });
+            }
+            state.muted_until = None;
+        }
+        let elapsed = now.saturating_duration_since(state.refilled).as_secs_f64();
+        state.tokens =
+            (state.tokens + elapsed * state.rate_per_minute / 60.0).min(state.rate_per_minute);
+        state.refilled = now;
+        if state.tokens < 1.0 {
+            let retry_in =
+                Duration::from_secs_f64((1.0 - state.tokens) * 60.0 / state.rate_per_minute);
+            return Err(HubError::Budget { retry_in });
+        }
+        state.tokens -= 1.0;
+        Ok(())
+    }
+
+    /// Learns from one request's outcome.
+    fn record<T>(&self, result: &Result<T, HubError>, now: Instant) {
+        let mut state = self.lock();
+        match result {
+            Ok(_) | Err(HubError::NotFound) => state.failures_in_a_row = 0,
+            Err(HubError::RateLimited { retry_in }) => {
+                let until = now + *retry_in;
+                if state.muted_until.is_none_or(|current| current < until) {
+                    state.muted_until = Some(until);
+                    state.muted_by_rate_limit = true;
+                }
+            }
+            Err(err) if err.is_hub_failure() => {
+                state.failures_in_a_row += 1;
+                if state.failures_in_a_row >= FAILURES_BEFORE_BACKOFF {
+                    // 2s, 4s, 8s … up to 5 minutes: long enough to spare a struggling hub,
+                    // short enough to notice it is back.
+                    let exponent = (state.failures_in_a_row - FAILURES_BEFORE_BACKOFF).min(8);
+                    let pause = Duration::from_secs(2u64 << exponent).min(Duration::from_secs(300));
+                    state.muted_until = Some(now + pause);
+                    state.muted_by_rate_limit = false;
+                }
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_reads_both_headers_and_caps() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers, now), DEFAULT_RETRY_AFTER);
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&headers, now), Duration::from_secs(7));
+        headers.insert("x-ratelimit-reset", HeaderValue::from_static("1000020"));
+        assert_eq!(retry_after(&headers, now), Duration::from_secs(20));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("999999999"));
+        assert_eq!(retry_after(&headers, now), MAX_RETRY_AFTER);
+    }
+
+    #[test]
+    fn budget_spends_and_refills() {
+        let budget = Budget::new(1, 60);
+        let start = Instant::now();
+        for _ in 0..60 {
+            assert!(budget.admit(start).is_ok());
+        }
+        assert!(matches!(budget.admit(start), Err(HubError::Budget { .. })));
+        // One token a second comes back.
+        assert!(budget.admit(start + Duration::from_millis(1100)).is_ok());
+        assert!(budget.admit(start + Duration::from_millis(1100)).is_err());
+    }
+
+    #[test]
+    fn a_429_mutes_until_it_elapses() {
+        let budget = Budget::new(1, 600);
+        let now = Instant::now();
+        budget.record::<()>(
+            &Err(HubError::RateLimited {
+                retry_in: Duration::from_secs(5),
+            }),
+            now,
+        );
+        assert!(matches!(
+            budget.admit(now + Duration::from_secs(4)),
+            Err(HubError::RateLimited { .. })
+        ));
+        assert!(budget.admit(now + Duration::from_secs(5)).is_ok());
+    }
+
+    #[test]
+    fn repeated_failures_back_off_and_success_resets() {
+        let budget = Budget::new(1, 600);
+        let now = Instant::now();
+        for _ in 0..FAILURES_BEFORE_BACKOFF - 1 {
+            budget.record::<()>(&Err(HubError::Timeout), now);
+        }
+        assert!(
+            budget.admit(now).is_ok(),
+            "two failures are not yet a pattern"
+        );
+        budget.record::<()>(&Err(HubError::Status { status: 500 }), now);
+        assert!(matches!(
+            budget.admit(now + Duration::from_secs(1)),
+            Err(HubError::Backoff { .. })
+        ));
+        assert!(budget.admit(now + Duration::from_secs(3)).is_ok());
+        budget.record(&Ok(()), now);
+        budget.record::<()>(&Err(HubError::Timeout), now);
+        assert!(budget.admit(now + Duration::from_secs(3)).is_ok());
+    }
+}

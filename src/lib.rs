@@ -1,0 +1,34 @@
+//! dockerhub-build-status: a federated network of badge servers for Docker Hub images.
+//!
+//! # Layout
+//!
+//! - [`config`]: command-line flags and environment variables.
+//! - [`server`]: the accept loop, connection limits and graceful shutdown; [`server::run`].
+//! - [`routes`]: the HTTP API, one handler per route, and how errors become responses.
+//! - [`pages`]: the HTML front page.
+//! - [`node`]: the node handle shared by every task (configuration, cache, metrics).
+//! - [`names`]: validated Docker Hub names and tags.
+//! - [`hub`]: the Docker Hub client and its upstream budget.
+//! - [`cache`]: the status cache (coalescing, stale-while-revalidate, stale-if-error).
+//! - [`badge`]: SVG badges, measured like shields.io's.
+//! - [`rendezvous`]: the rendezvous hashing that status.js uses to pick nodes.
+//! - [`metrics`]: the node's Prometheus registry.
+//! - [`source`]: the source archive served at `/source`.
+//! - [`fakehub`]: a stand-in for Docker Hub with the real API's shapes (demo and tests).
+
+// Request handlers and background tasks must not panic on input; tests may unwrap.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod badge;
+pub mod cache;
+pub mod config;
+pub mod fakehub;
+pub mod hub;
+pub mod metrics;
+pub mod names;
+pub mod node;
+pub mod pages;
+pub mod rendezvous;
+pub mod routes;
+pub mod server;
+pub mod source;

@@ -1,0 +1,99 @@
+//! The node handle: everything a request handler or background task needs, behind one
+//! `Arc`, so tasks share it by cloning a pointer.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use thiserror::Error;
+use url::Url;
+
+use crate::cache::{Cache, CacheSettings};
+use crate::config::Config;
+use crate::hub::{HubClient, HubSettings};
+use crate::metrics::Metrics;
+
+/// Why a node could not be set up. Each names the problem in one line for `main`.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot set up the HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+}
+
+/// One badge node. Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    public_url: Url,
+    cache: Cache<HubClient>,
+    metrics: Metrics,
+    started: Instant,
+}
+
+impl Node {
+    /// Sets up a node from checked flags: the hub client, the cache and the metrics.
+    pub fn new(config: Config) -> Result<Node, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        let public_url = config.public_url().map_err(StartError::Config)?;
+        let metrics = Metrics::new();
+        let hub = HubClient::new(
+            HubSettings {
+                base: config.hub_url.clone(),
+                timeout: config.hub_timeout,
+                concurrency: config.hub_concurrency,
+                rate_per_minute: config.hub_rate,
+                credentials: config.hub_username.clone().zip(config.hub_token.clone()),
+            },
+            metrics.clone(),
+        )?;
+        let cache = Cache::new(
+            hub,
+            CacheSettings {
+                ttl: config.cache_ttl,
+                max_stale: config.max_stale,
+                capacity: usize::try_from(config.cache_capacity).unwrap_or(usize::MAX),
+            },
+            metrics.clone(),
+        );
+        Ok(Node {
+            inner: Arc::new(Inner {
+                public_url,
+                config,
+                cache,
+                metrics,
+                started: Instant::now(),
+            }),
+        })
+    }
+
+    /// The flags the node was started with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The URL this node announces.
+    pub fn public_url(&self) -> &Url {
+        &self.inner.public_url
+    }
+
+    /// The status cache in front of Docker Hub.
+    pub fn cache(&self) -> &Cache<HubClient> {
+        &self.inner.cache
+    }
+
+    /// The node's metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// When the node started.
+    pub fn started(&self) -> Instant {
+        self.inner.started
+    }
+}

@@ -1,0 +1,734 @@
+//! The HTTP API of design section 2: one handler per route, and the one function that turns
+//! an error into a status code and a body.
+//!
+//! The old API (`/build`, `/status.svg`, `/source`) keeps its shapes word for word; badges
+//! always answer 200 with an image, also for errors, so a README never shows a broken one.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use percent_encoding::percent_decode_str;
+use serde::Serialize;
+
+use crate::badge::{self, Badge, Color, Logo, Style};
+use crate::cache::Lookup;
+use crate::hub::{HubError, HubStatus};
+use crate::names::{ImageRef, NameError};
+use crate::node::Node;
+use crate::{pages, source};
+
+/// Every response body is a complete buffer: answers are small and built in one go.
+pub type Body = Full<Bytes>;
+
+/// Defaults of the old API.
+const DEFAULT_ORGANIZATION: &str = "library";
+const DEFAULT_TAG: &str = "latest";
+
+/// Cache lifetime of error answers: short, so a fixed problem shows soon.
+const ERROR_MAX_AGE: Duration = Duration::from_secs(30);
+/// shields.io ignores `cacheSeconds` below its own default of 300.
+const SHIELDS_MIN_CACHE_SECONDS: u64 = 300;
+
+/// The shipped browser pair, served by every node.
+const STATUS_JS: &str = include_str!("../status.js");
+const STATUS_SVG: &str = include_str!("../status.svg");
+
+/// Answers one request. Never fails: every problem becomes a response.
+pub async fn handle<B>(
+    node: &Node,
+    request: Request<B>,
+    _peer: std::net::IpAddr,
+) -> Response<Body> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let (route, mut response) = dispatch(node, &request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let took = started.elapsed();
+    let code = response.status().as_u16();
+    node.metrics().http_request(route, code, took);
+    tracing::info!(%method, route, status = code, latency_us = took.as_micros() as u64, "request");
+    response
+}
+
+/// Finds the route of a request and runs its handler; the route name labels the metrics.
+async fn dispatch<B>(node: &Node, request: &Request<B>) -> (&'static str, Response<Body>) {
+    let path = request.uri().path();
+    let query = Query::parse(request.uri().query().unwrap_or(""));
+    let method = request.method();
+    let route = Route::of(path);
+    let name = route.name();
+    if method == Method::OPTIONS {
+        return (name, preflight());
+    }
+    let allowed = match route {
+        Route::Gossip => &[Method::POST][..],
+        _ => &[Method::GET, Method::HEAD][..],
+    };
+    if !allowed.contains(method) {
+        return (name, method_not_allowed(allowed));
+    }
+    let conditional = request.headers();
+    let response = match route {
+        Route::Build(org, repo) => build(node, org, repo, &query, conditional).await,
+        Route::StatusSvg => status_svg(node, &query, conditional).await,
+        Route::Shields(org, repo) => shields(node, org, repo, &query).await,
+        Route::Health => health(node),
+        Route::Servers => servers(node),
+        Route::Metrics => metrics(node),
+        Route::StatusJs => static_file(STATUS_JS, "application/javascript; charset=utf-8"),
+        Route::StaticSvg => static_file(STATUS_SVG, "image/svg+xml; charset=utf-8"),
+        Route::Source => source_archive(),
+        Route::Index => html(pages::index(node)),
+        Route::Gossip => api_error(
+            StatusCode::NOT_IMPLEMENTED,
+            "gossip is not enabled on this node",
+        ),
+        Route::NotFound => api_error(
+            StatusCode::NOT_FOUND,
+            &format!("no such route: {}", shorten(path, 100)),
+        ),
+    };
+    (name, response)
+}
+
+/// The routes of the API, with the raw path segments they carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route<'a> {
+    Build(&'a str, &'a str),
+    StatusSvg,
+    Shields(&'a str, &'a str),
+    Health,
+    Servers,
+    Gossip,
+    Metrics,
+    StatusJs,
+    StaticSvg,
+    Source,
+    Index,
+    NotFound,
+}
+
+impl<'a> Route<'a> {
+    fn of(path: &'a str) -> Route<'a> {
+        let two_segments = |rest: &'a str| -> Option<(&'a str, &'a str)> {
+            let (org, repo) = rest.split_once('/')?;
+            (!repo.contains('/')).then_some((org, repo))
+        };
+        match path {
+            "/" => Route::Index,
+            "/status.svg" => Route::StatusSvg,
+            "/health" => Route::Health,
+            "/servers" => Route::Servers,
+            "/gossip" => Route::Gossip,
+            "/metrics" => Route::Metrics,
+            "/status.js" | "/static/status.js" => Route::StatusJs,
+            "/static/status.svg" => Route::StaticSvg,
+            "/source" => Route::Source,
+            _ => {
+                if let Some((org, repo)) = path.strip_prefix("/build/").and_then(two_segments) {
+                    Route::Build(org, repo)
+                } else if let Some((org, repo)) =
+                    path.strip_prefix("/shields/").and_then(two_segments)
+                {
+                    Route::Shields(org, repo)
+                } else {
+                    Route::NotFound
+                }
+            }
+        }
+    }
+
+    /// The `route` label of the metrics: a fixed set, whatever paths clients send.
+    fn name(self) -> &'static str {
+        match self {
+            Route::Build(..) => "build",
+            Route::StatusSvg => "status_svg",
+            Route::Shields(..) => "shields",
+            Route::Health => "health",
+            Route::Servers => "servers",
+            Route::Gossip => "gossip",
+            Route::Metrics => "metrics",
+            Route::StatusJs | Route::StaticSvg => "static",
+            Route::Source => "source",
+            Route::Index => "index",
+            Route::NotFound => "not_found",
+        }
+    }
+}
+
+/// The query parameters the API reads. A repeated parameter takes its last value, as the
+/// old server did.
+#[derive(Debug, Default)]
+struct Query {
+    organization: Option<String>,
+    repository: Option<String>,
+    tag: Option<String>,
+    text: Option<String>,
+    style: Option<String>,
+    logo: Option<String>,
+}
+
+impl Query {
+    fn parse(query: &str) -> Query {
+        let mut parsed = Query::default();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            let slot = match &*key {
+                "organization" => &mut parsed.organization,
+                "repository" => &mut parsed.repository,
+                "tag" => &mut parsed.tag,
+                "text" => &mut parsed.text,
+                "style" => &mut parsed.style,
+                "logo" => &mut parsed.logo,
+                _ => continue,
+            };
+            *slot = Some(value.into_owned());
+        }
+        parsed
+    }
+
+    fn tag(&self) -> &str {
+        self.tag.as_deref().unwrap_or(DEFAULT_TAG)
+    }
+}
+
+/// Decodes one percent-encoded path segment; an encoded slash decodes to a `/`, which no
+/// name accepts, so `a%2Fb` is refused like `a/b`.
+fn path_segment(raw: &str) -> Result<String, NameError> {
+    percent_decode_str(raw)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| NameError::BadName {
+            kind: "name",
+            shown: "(not UTF-8)".into(),
+        })
+}
+
+fn image_from_path(org: &str, repo: &str, tag: &str) -> Result<ImageRef, NameError> {
+    ImageRef::parse(&path_segment(org)?, &path_segment(repo)?, tag)
+}
+
+/// `GET /build/<organization>/<repository>[?tag=]`: the old JSON API.
+async fn build(
+    node: &Node,
+    org: &str,
+    repo: &str,
+    query: &Query,
+    request: &HeaderMap,
+) -> Response<Body> {
+    let image = match image_from_path(org, repo, query.tag()) {
+        Ok(image) => image,
+        Err(err) => return api_error(StatusCode::BAD_REQUEST, &err.to_string()),
+    };
+    let lookup = node.cache().get(&image).await;
+    match &lookup.result {
+        Ok(status) => {
+            let body = BuildAnswer {
+                request: "ok",
+                status: status.status,
+                source: status.source.as_str(),
+                stale: lookup.stale,
+                age_seconds: lookup.age.as_secs(),
+            };
+            let json = serde_json::to_vec(&body).unwrap_or_default();
+            cacheable(
+                request,
+                json,
+                "application/json",
+                lookup.fresh_for,
+                StatusCode::OK,
+            )
+        }
+        Err(err) => {
+            let (code, description) = hub_error(err, &image);
+            let mut response = api_error(code, &description);
+            retry_after(&mut response, err);
+            response
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct BuildAnswer {
+    request: &'static str,
+    status: i64,
+    source: &'static str,
+    stale: bool,
+    age_seconds: u64,
+}
+
+#[derive(Serialize)]
+struct ErrorAnswer<'a> {
+    request: &'static str,
+    description: &'a str,
+}
+
+/// The one mapping from an upstream error to an HTTP status and a description for clients.
+/// The description says what happened without internals (addresses, bodies).
+fn hub_error(err: &HubError, image: &ImageRef) -> (StatusCode, String) {
+    match err {
+        // The old server's words, kept for its clients.
+        HubError::NotFound => (
+            StatusCode::NOT_FOUND,
+            format!("tag {} not found", image.tag),
+        ),
+        HubError::RateLimited { .. } | HubError::Budget { .. } | HubError::Backoff { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{err}; nothing cached for {image}"),
+        ),
+        _ => (
+            StatusCode::BAD_GATEWAY,
+            format!("{err}; nothing cached for {image}"),
+        ),
+    }
+}
+
+fn retry_after(response: &mut Response<Body>, err: &HubError) {
+    if let HubError::RateLimited { retry_in }
+    | HubError::Budget { retry_in }
+    | HubError::Backoff { retry_in } = err
+        && let Ok(value) = HeaderValue::from_str(&retry_in.as_secs().max(1).to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+}
+
+/// What a badge says about a lookup: message and colour.
+fn badge_message(result: &Result<HubStatus, HubError>) -> (&'static str, Color) {
+    match result {
+        Ok(HubStatus { status, .. }) if *status < 0 => ("error", Color::Red),
+        Ok(HubStatus { status, .. }) if *status < 10 => ("building", Color::Blue),
+        Ok(_) => ("ok", Color::BrightGreen),
+        Err(HubError::NotFound) => ("not found", Color::LightGrey),
+        Err(HubError::RateLimited { .. } | HubError::Budget { .. }) => {
+            ("rate limited", Color::LightGrey)
+        }
+        Err(_) => ("unknown", Color::LightGrey),
+    }
+}
+
+/// The badge's freshness: what the cache says for statuses, a short time for errors.
+fn badge_max_age(lookup: &Lookup) -> Duration {
+    match &lookup.result {
+        Ok(_) | Err(HubError::NotFound) => lookup.fresh_for,
+        Err(_) => ERROR_MAX_AGE,
+    }
+}
+
+/// `GET /status.svg?organization=&repository=&tag=&text=[&style=][&logo=]`: the badge.
+async fn status_svg(node: &Node, query: &Query, request: &HeaderMap) -> Response<Body> {
+    let label = query.text.as_deref().unwrap_or(badge::DEFAULT_LABEL);
+    let style = query
+        .style
+        .as_deref()
+        .and_then(Style::parse)
+        .unwrap_or_default();
+    let logo = query.logo.as_deref().and_then(Logo::parse);
+    let image = match &query.repository {
+        None => Err(NameError::Missing { kind: "repository" }),
+        Some(repository) => ImageRef::parse(
+            query
+                .organization
+                .as_deref()
+                .unwrap_or(DEFAULT_ORGANIZATION),
+            repository,
+            query.tag(),
+        ),
+    };
+    let (message, color, max_age) = match &image {
+        Err(_) => ("invalid", Color::LightGrey, ERROR_MAX_AGE),
+        Ok(image) => {
+            let lookup = node.cache().get(image).await;
+            let (message, color) = badge_message(&lookup.result);
+            (message, color, badge_max_age(&lookup))
+        }
+    };
+    let svg = badge::render(&Badge {
+        label,
+        message,
+        color,
+        style,
+        logo,
+    });
+    let mut response = cacheable(
+        request,
+        svg.into_bytes(),
+        "image/svg+xml; charset=utf-8",
+        max_age,
+        StatusCode::OK,
+    );
+    // A badge opened on its own is a document: let it draw, never run anything.
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:"),
+    );
+    if let Err(err) = &image {
+        // The reason, for whoever looks at the response rather than the picture.
+        if let Ok(value) = HeaderValue::from_str(&err.to_string()) {
+            response.headers_mut().insert("x-badge-error", value);
+        }
+    }
+    response
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ShieldsEndpoint<'a> {
+    schema_version: u8,
+    label: &'a str,
+    message: &'a str,
+    color: &'a str,
+    cache_seconds: u64,
+}
+
+/// `GET /shields/<organization>/<repository>[?tag=]`: shields.io endpoint-badge JSON.
+async fn shields(node: &Node, org: &str, repo: &str, query: &Query) -> Response<Body> {
+    let label = query.text.as_deref().unwrap_or(badge::DEFAULT_LABEL);
+    let label: String = label
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(badge::MAX_TEXT_CHARS)
+        .collect();
+    let (message, color, max_age) = match image_from_path(org, repo, query.tag()) {
+        Err(_) => ("invalid", Color::LightGrey, ERROR_MAX_AGE),
+        Ok(image) => {
+            let lookup = node.cache().get(&image).await;
+            let (message, color) = badge_message(&lookup.result);
+            (message, color, badge_max_age(&lookup))
+        }
+    };
+    let body = ShieldsEndpoint {
+        schema_version: 1,
+        label: &label,
+        message,
+        color: color.name(),
+        cache_seconds: max_age.as_secs().max(SHIELDS_MIN_CACHE_SECONDS),
+    };
+    let mut response = json(StatusCode::OK, &body);
+    set_cache_control(&mut response, max_age);
+    response
+}
+
+#[derive(Serialize)]
+struct HealthAnswer<'a> {
+    status: &'static str,
+    url: &'a str,
+    key: Option<&'a str>,
+    version: &'static str,
+    uptime_seconds: u64,
+}
+
+/// `GET /health`: the node's identity, what other nodes probe.
+fn health(node: &Node) -> Response<Body> {
+    let body = HealthAnswer {
+        status: "ok",
+        url: node.public_url().as_str(),
+        key: None,
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: node.started().elapsed().as_secs(),
+    };
+    let mut response = json(StatusCode::OK, &body);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /servers`: the healthy nodes. Without federation this node knows only itself.
+fn servers(node: &Node) -> Response<Body> {
+    let body = serde_json::json!({
+        "node": node.public_url().as_str(),
+        "generated_at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        "servers": [{
+            "url": node.public_url().as_str(),
+            "key": null,
+            "weight": 1.0,
+            "score": 20.0,
+            "latency_ms": 0,
+            "version": env!("CARGO_PKG_VERSION"),
+        }],
+    });
+    let mut response = json(StatusCode::OK, &body);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=10"),
+    );
+    response
+}
+
+/// `GET /metrics`: Prometheus text format.
+fn metrics(node: &Node) -> Response<Body> {
+    let mut response = Response::new(Body::from(node.metrics().encode()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /source`: the source this binary was built from, packed at build time.
+fn source_archive() -> Response<Body> {
+    let mut response = Response::new(Body::from(Bytes::from_static(source::ARCHIVE)));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/gzip"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static(concat!(
+            "attachment; filename=\"dockerhub-build-status-",
+            env!("CARGO_PKG_VERSION"),
+            ".tar.gz\""
+        )),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=86400"),
+    );
+    response
+}
+
+fn static_file(body: &'static str, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::from(Bytes::from_static(body.as_bytes())));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=3600"),
+    );
+    response
+}
+
+fn html(body: String) -> Response<Body> {
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// A JSON answer.
+fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
+    // Serialising these plain structs cannot fail; an empty body would still be an answer.
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The old API's error shape: `{"request":"error","description":…}`.
+pub fn api_error(status: StatusCode, description: &str) -> Response<Body> {
+    let mut response = json(
+        status,
+        &ErrorAnswer {
+            request: "error",
+            description,
+        },
+    );
+    set_cache_control(&mut response, ERROR_MAX_AGE);
+    response
+}
+
+fn set_cache_control(response: &mut Response<Body>, max_age: Duration) {
+    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={}", max_age.as_secs())) {
+        response.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
+}
+
+/// A cacheable answer: `Cache-Control` from the remaining freshness, an `ETag` of the body,
+/// and `304 Not Modified` when the client already holds it.
+fn cacheable(
+    request: &HeaderMap,
+    body: Vec<u8>,
+    content_type: &'static str,
+    max_age: Duration,
+    status: StatusCode,
+) -> Response<Body> {
+    let etag = format!("\"{:016x}\"", fnv1a64(&body));
+    let not_modified = request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == etag || tag == "*");
+    let mut response = if not_modified {
+        let mut response = Response::new(Body::default());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response
+    } else {
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response
+    };
+    set_cache_control(&mut response, max_age);
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// A fast, stable 64-bit hash for ETags (not for security: an ETag only has to change when
+/// the body does).
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Answers a CORS preflight.
+fn preflight() -> Response<Body> {
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, HEAD, POST, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Content-Type, If-None-Match"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    response
+}
+
+fn method_not_allowed(allowed: &[Method]) -> Response<Body> {
+    let list = allowed
+        .iter()
+        .map(Method::as_str)
+        .chain(["OPTIONS"])
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut response = api_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("method not allowed here; use {list}"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&list) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
+}
+
+/// Cuts client-supplied text for error messages.
+fn shorten(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_exactly() {
+        assert_eq!(
+            Route::of("/build/library/nginx"),
+            Route::Build("library", "nginx")
+        );
+        assert_eq!(Route::of("/build/library/nginx/"), Route::NotFound);
+        assert_eq!(Route::of("/build/library"), Route::NotFound);
+        assert_eq!(Route::of("/build/a/b/c"), Route::NotFound);
+        assert_eq!(Route::of("/shields/a/b"), Route::Shields("a", "b"));
+        assert_eq!(Route::of("/status.svg"), Route::StatusSvg);
+        assert_eq!(Route::of("/status.svg/"), Route::NotFound);
+    }
+
+    #[test]
+    fn query_takes_the_last_value_and_decodes_plus() {
+        let q = Query::parse("repository=a&repository=b&text=Hello+World%21&junk");
+        assert_eq!(q.repository.as_deref(), Some("b"));
+        assert_eq!(q.text.as_deref(), Some("Hello World!"));
+        assert_eq!(q.tag(), "latest");
+    }
+
+    #[test]
+    fn encoded_slashes_and_dots_are_refused() {
+        assert!(image_from_path("library", "a%2Fb", "latest").is_err());
+        assert!(image_from_path("%2e%2e", "passwd", "latest").is_err());
+        assert!(image_from_path("library", "%ff", "latest").is_err());
+        assert!(image_from_path("library", "ng%69nx", "latest").is_ok());
+    }
+
+    #[test]
+    fn messages_follow_docker_hub_status_numbers() {
+        let status = |status| {
+            Ok(HubStatus {
+                status,
+                source: crate::hub::StatusSource::BuildHistory,
+            })
+        };
+        assert_eq!(badge_message(&status(10)).0, "ok");
+        assert_eq!(badge_message(&status(3)).0, "building");
+        assert_eq!(badge_message(&status(0)).0, "building");
+        assert_eq!(badge_message(&status(-1)).0, "error");
+        assert_eq!(badge_message(&Err(HubError::NotFound)).0, "not found");
+        assert_eq!(badge_message(&Err(HubError::Timeout)).0, "unknown");
+    }
+
+    #[test]
+    fn etags_match_in_lists_and_weak_form() {
+        let body = b"{}".to_vec();
+        let etag = format!("\"{:016x}\"", fnv1a64(&body));
+        for header in [
+            etag.clone(),
+            format!("W/{etag}"),
+            format!("\"x\", {etag}"),
+            "*".into(),
+        ] {
+            let mut request = HeaderMap::new();
+            request.insert(
+                header::IF_NONE_MATCH,
+                HeaderValue::from_str(&header).unwrap(),
+            );
+            let response = cacheable(
+                &request,
+                body.clone(),
+                "application/json",
+                Duration::ZERO,
+                StatusCode::OK,
+            );
+            assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{header}");
+        }
+        let mut request = HeaderMap::new();
+        request.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"other\""));
+        let response = cacheable(
+            &request,
+            body,
+            "application/json",
+            Duration::ZERO,
+            StatusCode::OK,
+        );
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+}

@@ -1,0 +1,134 @@
+//! Helpers shared by the socket tests: an in-process node on a loopback port, a client, and
+//! waiting on conditions with a deadline instead of fixed sleeps.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use dockerhub_build_status::config::Config;
+use dockerhub_build_status::node::Node;
+use dockerhub_build_status::server;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A node serving on `127.0.0.1:<port>` inside the test process.
+pub struct TestNode {
+    pub url: String,
+    pub node: Node,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestNode {
+    /// Stops accepting, drains, and waits for the server to end.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts a node in front of the hub at `hub_url`, with `tweak` applied to its flags.
+pub async fn start_node(hub_url: &str, tweak: impl FnOnce(&mut Config)) -> TestNode {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local address");
+    let mut config = Config::for_tests(hub_url.parse().expect("hub URL"));
+    config.listen = addr;
+    config.public_url = Some(format!("http://{addr}").parse().expect("public URL"));
+    tweak(&mut config);
+    let node = Node::new(config).expect("node starts");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = node.clone();
+    let task = tokio::spawn(async move {
+        server::run(listener, served, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    TestNode {
+        url: format!("http://{addr}"),
+        node,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+/// A client for talking to nodes: no proxies, no redirects, short timeouts.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+/// GETs `url` and returns status, headers and body text.
+pub async fn get(url: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    let response = client()
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.text().await.expect("body");
+    (status, headers, body)
+}
+
+/// GETs `url` and parses the body as JSON.
+pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
+    let (status, _, body) = get(url).await;
+    let json = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("{url} answered non-JSON ({e}): {body}"));
+    (status, json)
+}
+
+/// Waits until `check` returns true, polling every 20 ms, for at most `deadline`.
+pub async fn wait_until<F, Fut>(deadline: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether an outside program is on PATH. Under CI (`CI=true`) a missing one fails the
+/// test; elsewhere the test is skipped with a printed reason.
+pub fn require_program(name: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{name} is not on PATH; .ci/run installs it");
+        }
+        eprintln!("skipping: {name} is not on PATH (install it to run this test)");
+    }
+    found
+}
