@@ -72,7 +72,6 @@
 
   // Control characters would render as boxes and mean nothing in a label.
   function cleanLabel(text) {
-    // eslint-disable-next-line no-control-regex
     var chars = Array.from(text.replace(/[\u0000-\u001f\u007f]/g, " "));
     if (chars.length <= MAX_LABEL_CHARS) return chars.join("");
     return chars.slice(0, MAX_LABEL_CHARS - 1).join("") + "\u2026";
@@ -562,6 +561,24 @@
   // (optional), options (optional overrides of DEFAULTS, for tests)}. Resolves to the state
   // shown: {message, color, server, source, candidates}. Never rejects, never leaves "???".
   function run(env) {
+    try {
+      return start(env);
+    } catch (e) {
+      // A bug must still end in a message, not in "???" forever.
+      var state = Object.assign({ server: null, source: null, candidates: [] }, MESSAGES.unknown);
+      if (env && env.document) {
+        try {
+          renderBadge(env.document, DEFAULTS.text, state);
+        } catch (e2) {
+          // Nothing more to try; the state attributes below still tell.
+        }
+        markDone(env.document, state);
+      }
+      return Promise.resolve(state);
+    }
+  }
+
+  function start(env) {
     var params = parseParams(env.search);
     var opts = Object.assign({}, DEFAULTS, { hedgeMs: params.hedgeMs, budgetMs: params.budgetMs });
     opts.serversTimeoutMs = Math.min(opts.serversTimeoutMs, Math.floor(opts.budgetMs * 0.4));

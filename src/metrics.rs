@@ -1,381 +1,205 @@
 //! Prometheus metrics (design section 8): one registry owned by the node, never global, so
-//! several nodes in one test process keep their own counts.
+//! several nodes in one test process keep their own counts. Exposed in Prometheus' text
+//! format, which `promtool check metrics` accepts without complaint.
 
-use std::fmt::Write as _;
-use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus::process_collector::ProcessCollector;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteCode {
-    route: &'static str,
-    code: u16,
-}
+/// The content type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Route {
-    route: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct LookupResult {
-    result: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct EndpointOutcome {
-    endpoint: &'static str,
-    outcome: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct State {
-    state: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Outcome {
-    outcome: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Direction {
-    direction: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Version {
-    version: &'static str,
-}
-
-/// The node's metrics. Cloning shares them.
+/// The node's metrics. Cloning shares them (every metric is an `Arc` inside).
 #[derive(Debug, Clone)]
 pub struct Metrics {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
     registry: Registry,
-    http_requests: Family<RouteCode, Counter>,
-    http_duration: Family<Route, Histogram>,
-    cache_lookups: Family<LookupResult, Counter>,
-    cache_entries: Gauge,
-    upstream_requests: Family<EndpointOutcome, Counter>,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    cache_lookups: IntCounterVec,
+    cache_entries: IntGauge,
+    upstream_requests: IntCounterVec,
     upstream_duration: Histogram,
-    upstream_rate_limited: Counter,
-    peers: Family<State, Gauge>,
-    gossip_exchanges: Family<Outcome, Counter>,
-    gossip_bytes: Family<Direction, Counter>,
-    probes: Family<Outcome, Counter>,
+    upstream_rate_limited: IntCounter,
+    peers: IntGaugeVec,
+    gossip_exchanges: IntCounterVec,
+    gossip_bytes: IntCounterVec,
+    probes: IntCounterVec,
 }
 
-fn latency_histogram() -> Histogram {
+fn latency_buckets() -> Vec<f64> {
     // 0.1 ms … ~3.3 s: a cached badge answers in well under a millisecond, a cold one waits
     // for Docker Hub.
-    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
+    prometheus::exponential_buckets(0.0001, 2.0, 16)
+        .unwrap_or_else(|_| prometheus::DEFAULT_BUCKETS.to_vec())
 }
 
 impl Metrics {
-    /// A fresh registry with every metric of the design registered.
-    pub fn new() -> Metrics {
-        let mut registry = Registry::default();
-        let http_requests = Family::<RouteCode, Counter>::default();
-        registry.register(
-            "dbs_http_requests",
-            "HTTP requests answered, by route and status code",
-            http_requests.clone(),
-        );
-        let http_duration = Family::<Route, Histogram>::new_with_constructor(
-            latency_histogram as fn() -> Histogram,
-        );
-        let http_duration_family = http_duration.clone();
-        registry.register_with_unit(
-            "dbs_http_request_duration",
-            "Time from request to response, by route",
-            prometheus_client::registry::Unit::Seconds,
-            http_duration_family,
-        );
-        let cache_lookups = Family::<LookupResult, Counter>::default();
-        registry.register(
-            "dbs_cache_lookups",
-            "Cache lookups by result (hit, stale, miss, coalesced)",
-            cache_lookups.clone(),
-        );
-        let cache_entries = Gauge::default();
-        registry.register(
-            "dbs_cache_entries",
-            "Statuses held in the cache",
-            cache_entries.clone(),
-        );
-        let upstream_requests = Family::<EndpointOutcome, Counter>::default();
-        registry.register(
-            "dbs_upstream_requests",
-            "Requests to Docker Hub by endpoint and outcome",
-            upstream_requests.clone(),
-        );
-        let upstream_duration = latency_histogram();
-        registry.register_with_unit(
-            "dbs_upstream_request_duration",
-            "Time a request to Docker Hub took",
-            prometheus_client::registry::Unit::Seconds,
-            upstream_duration.clone(),
-        );
-        let upstream_rate_limited = Counter::default();
-        registry.register(
-            "dbs_upstream_rate_limited",
-            "Answers 429 from Docker Hub",
-            upstream_rate_limited.clone(),
-        );
-        let peers = Family::<State, Gauge>::default();
-        registry.register("dbs_peers", "Known nodes by state", peers.clone());
-        let gossip_exchanges = Family::<Outcome, Counter>::default();
-        registry.register(
-            "dbs_gossip_exchanges",
-            "Gossip exchanges by outcome",
-            gossip_exchanges.clone(),
-        );
-        let gossip_bytes = Family::<Direction, Counter>::default();
-        registry.register(
-            "dbs_gossip_bytes",
-            "Gossip bytes sent and received",
-            gossip_bytes.clone(),
-        );
-        let probes = Family::<Outcome, Counter>::default();
-        registry.register(
-            "dbs_probes",
-            "Health probes of other nodes by outcome",
-            probes.clone(),
-        );
-        let build_info = Family::<Version, Gauge>::default();
+    /// A fresh registry with every metric of the design and the process collector. Fails
+    /// only on a programming error (an invalid or duplicate name).
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let counters =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+                let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(metric.clone()))?;
+                Ok(metric)
+            };
+        let http_requests = counters(
+            "dbs_http_requests_total",
+            "HTTP requests answered, by route and status code.",
+            &["route", "code"],
+        )?;
+        let cache_lookups = counters(
+            "dbs_cache_lookups_total",
+            "Cache lookups by result (hit, stale, miss, coalesced).",
+            &["result"],
+        )?;
+        let upstream_requests = counters(
+            "dbs_upstream_requests_total",
+            "Requests to Docker Hub by endpoint and outcome (held_back: stopped by our own budget).",
+            &["endpoint", "outcome"],
+        )?;
+        let gossip_exchanges = counters(
+            "dbs_gossip_exchanges_total",
+            "Gossip exchanges by outcome.",
+            &["outcome"],
+        )?;
+        let gossip_bytes = counters(
+            "dbs_gossip_bytes_total",
+            "Gossip bytes by direction.",
+            &["direction"],
+        )?;
+        let probes = counters(
+            "dbs_probes_total",
+            "Health probes of other nodes by outcome.",
+            &["outcome"],
+        )?;
+
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "dbs_http_request_duration_seconds",
+                "Time from request to response, by route.",
+            )
+            .buckets(latency_buckets()),
+            &["route"],
+        )?;
+        registry.register(Box::new(http_duration.clone()))?;
+        let upstream_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "dbs_upstream_request_duration_seconds",
+                "Time a request to Docker Hub took.",
+            )
+            .buckets(latency_buckets()),
+        )?;
+        registry.register(Box::new(upstream_duration.clone()))?;
+        let upstream_rate_limited = IntCounter::new(
+            "dbs_upstream_rate_limited_total",
+            "Answers 429 (rate limited) from Docker Hub.",
+        )?;
+        registry.register(Box::new(upstream_rate_limited.clone()))?;
+        let cache_entries = IntGauge::new("dbs_cache_entries", "Statuses held in the cache.")?;
+        registry.register(Box::new(cache_entries.clone()))?;
+        let peers = IntGaugeVec::new(Opts::new("dbs_peers", "Known nodes by state."), &["state"])?;
+        registry.register(Box::new(peers.clone()))?;
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "dbs_build_info",
+                "Always 1; the version label says which build runs.",
+            ),
+            &["version"],
+        )?;
         build_info
-            .get_or_create(&Version {
-                version: env!("CARGO_PKG_VERSION"),
-            })
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        registry.register(
-            "dbs_build_info",
-            "Always 1; the version label says which build runs",
-            build_info,
-        );
-        registry.register_collector(Box::new(ProcessCollector));
-        Metrics {
-            inner: Arc::new(Inner {
-                registry,
-                http_requests,
-                http_duration,
-                cache_lookups,
-                cache_entries,
-                upstream_requests,
-                upstream_duration,
-                upstream_rate_limited,
-                peers,
-                gossip_exchanges,
-                gossip_bytes,
-                probes,
-            }),
-        }
+        registry.register(Box::new(build_info))?;
+        registry.register(Box::new(ProcessCollector::for_self()))?;
+        Ok(Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            cache_lookups,
+            cache_entries,
+            upstream_requests,
+            upstream_duration,
+            upstream_rate_limited,
+            peers,
+            gossip_exchanges,
+            gossip_bytes,
+            probes,
+        })
     }
 
     /// Counts one answered HTTP request.
-    pub fn http_request(&self, route: &'static str, code: u16, took: Duration) {
-        self.inner
-            .http_requests
-            .get_or_create(&RouteCode { route, code })
+    pub fn http_request(&self, route: &'static str, code: hyper::StatusCode, took: Duration) {
+        self.http_requests
+            .with_label_values(&[route, code.as_str()])
             .inc();
-        self.inner
-            .http_duration
-            .get_or_create(&Route { route })
+        self.http_duration
+            .with_label_values(&[route])
             .observe(took.as_secs_f64());
     }
 
     /// Counts one cache lookup (`hit`, `stale`, `miss` or `coalesced`).
     pub fn cache_lookup(&self, result: &'static str) {
-        self.inner
-            .cache_lookups
-            .get_or_create(&LookupResult { result })
-            .inc();
+        self.cache_lookups.with_label_values(&[result]).inc();
     }
 
     /// Sets the number of cached statuses.
     pub fn set_cache_entries(&self, entries: usize) {
-        self.inner
-            .cache_entries
+        self.cache_entries
             .set(i64::try_from(entries).unwrap_or(i64::MAX));
     }
 
-    /// Counts one request to Docker Hub.
+    /// Counts one request to Docker Hub (or one held back by our own budget).
     pub fn upstream_request(&self, endpoint: &'static str, outcome: &'static str, took: Duration) {
-        self.inner
-            .upstream_requests
-            .get_or_create(&EndpointOutcome { endpoint, outcome })
+        self.upstream_requests
+            .with_label_values(&[endpoint, outcome])
             .inc();
         if outcome != "held_back" {
-            self.inner.upstream_duration.observe(took.as_secs_f64());
+            self.upstream_duration.observe(took.as_secs_f64());
         }
         if outcome == "rate_limited" {
-            self.inner.upstream_rate_limited.inc();
+            self.upstream_rate_limited.inc();
         }
     }
 
     /// Sets how many known nodes are in each state.
     pub fn set_peers(&self, counts: &[(&'static str, usize)]) {
         for (state, count) in counts {
-            self.inner
-                .peers
-                .get_or_create(&State { state })
+            self.peers
+                .with_label_values(&[state])
                 .set(i64::try_from(*count).unwrap_or(i64::MAX));
         }
     }
 
     /// Counts one gossip exchange and its bytes.
     pub fn gossip_exchange(&self, outcome: &'static str, sent: usize, received: usize) {
-        self.inner
-            .gossip_exchanges
-            .get_or_create(&Outcome { outcome })
-            .inc();
-        self.inner
-            .gossip_bytes
-            .get_or_create(&Direction { direction: "sent" })
+        self.gossip_exchanges.with_label_values(&[outcome]).inc();
+        self.gossip_bytes
+            .with_label_values(&["sent"])
             .inc_by(sent as u64);
-        self.inner
-            .gossip_bytes
-            .get_or_create(&Direction {
-                direction: "received",
-            })
+        self.gossip_bytes
+            .with_label_values(&["received"])
             .inc_by(received as u64);
     }
 
     /// Counts one health probe of another node.
     pub fn probe(&self, outcome: &'static str) {
-        self.inner.probes.get_or_create(&Outcome { outcome }).inc();
+        self.probes.with_label_values(&[outcome]).inc();
     }
 
-    /// The Prometheus text exposition of every metric.
-    pub fn encode(&self) -> String {
-        let mut out = String::with_capacity(8 * 1024);
-        if prometheus_client::encoding::text::encode(&mut out, &self.inner.registry).is_err() {
-            // Writing to a String cannot fail; keep the scrape parseable regardless.
-            out.clear();
-            let _ = writeln!(out, "# EOF");
+    /// The text exposition of every metric.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 * 1024);
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %err, "cannot encode metrics");
         }
         out
     }
-}
-
-/// The standard `process_*` metrics, read from `/proc/self` at each scrape (Linux only;
-/// elsewhere they are left out).
-#[derive(Debug)]
-struct ProcessCollector;
-
-impl Collector for ProcessCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let Some(stats) = process_stats() else {
-            return Ok(());
-        };
-        let counter = ConstCounter::new(stats.cpu_seconds);
-        counter.encode(encoder.encode_descriptor(
-            "process_cpu_seconds",
-            "Total user and system CPU time spent in seconds.",
-            None,
-            counter.metric_type(),
-        )?)?;
-        let gauges = [
-            (
-                "process_resident_memory_bytes",
-                "Resident memory size in bytes.",
-                stats.resident_bytes,
-            ),
-            (
-                "process_virtual_memory_bytes",
-                "Virtual memory size in bytes.",
-                stats.virtual_bytes,
-            ),
-            (
-                "process_open_fds",
-                "Number of open file descriptors.",
-                stats.open_fds,
-            ),
-            (
-                "process_max_fds",
-                "Maximum number of open file descriptors.",
-                stats.max_fds,
-            ),
-            (
-                "process_start_time_seconds",
-                "Start time of the process since unix epoch in seconds.",
-                stats.start_time,
-            ),
-        ];
-        for (name, help, value) in gauges {
-            let gauge = ConstGauge::new(value);
-            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
-        }
-        Ok(())
-    }
-}
-
-struct ProcessStats {
-    cpu_seconds: f64,
-    resident_bytes: f64,
-    virtual_bytes: f64,
-    open_fds: f64,
-    max_fds: f64,
-    start_time: f64,
-}
-
-fn process_stats() -> Option<ProcessStats> {
-    // Linux reports CPU times in clock ticks of USER_HZ, which is 100 on every architecture
-    // Rust supports there.
-    const TICKS_PER_SECOND: f64 = 100.0;
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name may contain spaces and parentheses: fields start after the last ')'.
-    let fields: Vec<&str> = stat
-        .get(stat.rfind(')')? + 2..)?
-        .split_whitespace()
-        .collect();
-    let field =
-        |index_from_state: usize| -> Option<f64> { fields.get(index_from_state)?.parse().ok() };
-    let utime = field(11)?;
-    let stime = field(12)?;
-    let start_ticks = field(19)?;
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib = |key: &str| -> Option<f64> {
-        let line = status.lines().find(|l| l.starts_with(key))?;
-        Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? * 1024.0)
-    };
-    let boot_time = std::fs::read_to_string("/proc/stat")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<f64>().ok())?;
-    let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as f64;
-    let max_fds = std::fs::read_to_string("/proc/self/limits")
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .and_then(|l| l.split_whitespace().nth(3)?.parse::<f64>().ok())
-        .unwrap_or(0.0);
-    Some(ProcessStats {
-        cpu_seconds: (utime + stime) / TICKS_PER_SECOND,
-        resident_bytes: kib("VmRSS:").unwrap_or(0.0),
-        virtual_bytes: kib("VmSize:").unwrap_or(0.0),
-        open_fds,
-        max_fds,
-        start_time: boot_time + start_ticks / TICKS_PER_SECOND,
-    })
 }
 
 #[cfg(test)]
@@ -384,19 +208,19 @@ mod tests {
 
     #[test]
     fn every_design_metric_is_exposed() {
-        let metrics = Metrics::new();
-        metrics.http_request("build", 200, Duration::from_millis(3));
+        let metrics = Metrics::new().unwrap();
+        metrics.http_request("build", hyper::StatusCode::OK, Duration::from_millis(3));
         metrics.cache_lookup("hit");
         metrics.upstream_request("tag", "ok", Duration::from_millis(30));
         metrics.set_peers(&[("listed", 2)]);
         metrics.gossip_exchange("ok", 100, 200);
         metrics.probe("ok");
-        let text = metrics.encode();
+        let text = String::from_utf8(metrics.encode()).unwrap();
         for name in [
-            "dbs_http_requests_total{route=\"build\",code=\"200\"} 1",
+            "dbs_http_requests_total{code=\"200\",route=\"build\"} 1",
             "dbs_http_request_duration_seconds_bucket",
             "dbs_cache_lookups_total{result=\"hit\"} 1",
-            "dbs_cache_entries",
+            "dbs_cache_entries 0",
             "dbs_upstream_requests_total{endpoint=\"tag\",outcome=\"ok\"} 1",
             "dbs_upstream_request_duration_seconds_count 1",
             "dbs_upstream_rate_limited_total 0",
@@ -410,6 +234,14 @@ mod tests {
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }
-        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn registries_are_per_node() {
+        let a = Metrics::new().unwrap();
+        let b = Metrics::new().unwrap();
+        a.cache_lookup("miss");
+        let text = String::from_utf8(b.encode()).unwrap();
+        assert!(!text.contains("dbs_cache_lookups_total{result=\"miss\"} 1"));
     }
 }

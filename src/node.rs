@@ -19,6 +19,8 @@ pub enum StartError {
     Config(String),
     #[error("cannot set up the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error("cannot set up the metrics registry: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 /// One badge node. Cloning shares it.
@@ -41,7 +43,7 @@ impl Node {
     pub fn new(config: Config) -> Result<Node, StartError> {
         config.validate().map_err(StartError::Config)?;
         let public_url = config.public_url().map_err(StartError::Config)?;
-        let metrics = Metrics::new();
+        let metrics = Metrics::new()?;
         let hub = HubClient::new(
             HubSettings {
                 base: config.hub_url.clone(),

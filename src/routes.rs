@@ -55,9 +55,8 @@ pub async fn handle<B>(
         HeaderValue::from_static("nosniff"),
     );
     let took = started.elapsed();
-    let code = response.status().as_u16();
-    node.metrics().http_request(route, code, took);
-    tracing::info!(%method, route, status = code, latency_us = took.as_micros() as u64, "request");
+    node.metrics().http_request(route, response.status(), took);
+    tracing::info!(%method, route, status = response.status().as_u16(), latency_us = took.as_micros() as u64, "request");
     response
 }
 
@@ -471,7 +470,7 @@ fn metrics(node: &Node) -> Response<Body> {
     let mut response = Response::new(Body::from(node.metrics().encode()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     response
         .headers_mut()

@@ -57,7 +57,7 @@ fn cache(hub: &Arc<FakeHub>, ttl: u64, max_stale: u64, capacity: usize) -> Cache
         max_stale: Duration::from_secs(max_stale),
         capacity,
     };
-    Cache::new(Arc::clone(hub), settings, Metrics::new())
+    Cache::new(Arc::clone(hub), settings, Metrics::new().unwrap())
 }
 
 /// Lets spawned tasks run to completion in paused time.

@@ -370,3 +370,17 @@ test("the markup label is shown as text after a full run", async () => {
   await runBadge({ search: SEARCH + "&text=" + encodeURIComponent(label), network, bootstrap: NODES, document: doc });
   assert.equal(doc.byId.name.textContent, label);
 });
+
+test("an error before anything is fetched still ends in unknown", async () => {
+  const doc = fakeSvgDocument();
+  // URLSearchParams reads the iterator of an object: make reading it throw.
+  const search = {
+    get [Symbol.iterator]() {
+      throw new Error("boom");
+    },
+  };
+  const result = await status.run({ search, document: doc, fetch: () => null, setTimeout, clearTimeout, random: Math.random });
+  assert.equal(result.message, "unknown");
+  assert.equal(doc.byId.status.textContent, "unknown");
+  assert.equal(doc.documentElement.getAttribute("data-state"), "done");
+});
