@@ -35,9 +35,10 @@ pub struct Config {
     #[arg(long, env = "DBS_PUBLIC_URL", value_parser = parse_http_url)]
     pub public_url: Option<Url>,
 
-    /// The peers file: nodes to join at start.
-    #[arg(long, env = "DBS_PEERS", default_value = "peers.toml")]
-    pub peers: PathBuf,
+    /// The peers file: nodes to join at start [default: peers.toml in the working directory,
+    /// if there is one].
+    #[arg(long, env = "DBS_PEERS")]
+    pub peers: Option<PathBuf>,
 
     /// Where the node keeps its key pair and what it knows of the network.
     #[arg(long, env = "DBS_STATE_DIR", default_value = "state")]
@@ -149,11 +150,38 @@ impl Config {
         Ok(())
     }
 
-    /// A configuration for tests and the demo: every default, listening on loopback.
+    /// The peers file to read, if any: `--peers`, or `peers.toml` when the working directory
+    /// has one. A file named on the command line must exist; the default may be absent.
+    pub fn peers_file(&self) -> Option<PathBuf> {
+        match &self.peers {
+            Some(path) => Some(path.clone()),
+            None => {
+                let default = PathBuf::from("peers.toml");
+                default.is_file().then_some(default)
+            }
+        }
+    }
+
+    /// A configuration for tests, benchmarks and the demo: every default, listening on
+    /// loopback, with a fresh private directory holding an empty `peers.toml` and the state,
+    /// so nothing is read from or written to the working directory.
     pub fn for_tests(hub_url: Url) -> Config {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
         let mut config = Config::parse_from(["dockerhub-build-status"]);
+        let dir = std::env::temp_dir().join(format!(
+            "dockerhub-build-status-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        // Best effort: a missing file shows up as a clear error when the node starts.
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(dir.join("peers.toml"), "");
+        config.peers = Some(dir.join("peers.toml"));
+        config.state_dir = dir.join("state");
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.hub_url = hub_url;
+        config.allow_private_peers = true;
         config
     }
 }

@@ -12,6 +12,9 @@
 //! - [`cache`]: the status cache (coalescing, stale-while-revalidate, stale-if-error).
 //! - [`badge`]: SVG badges, measured like shields.io's.
 //! - [`rendezvous`]: the rendezvous hashing that status.js uses to pick nodes.
+//! - [`federation`]: the sans-IO federation core: descriptors, gossip, scores, limits.
+//! - [`network`]: the async drivers of the federation (gossip and probe loops, `/gossip`).
+//! - [`peer_client`]: the HTTP client for other nodes, with the private-address guard.
 //! - [`metrics`]: the node's Prometheus registry.
 //! - [`source`]: the source archive served at `/source`.
 //! - [`fakehub`]: a stand-in for Docker Hub with the real API's shapes (demo and tests).
@@ -23,11 +26,14 @@ pub mod badge;
 pub mod cache;
 pub mod config;
 pub mod fakehub;
+pub mod federation;
 pub mod hub;
 pub mod metrics;
 pub mod names;
+pub mod network;
 pub mod node;
 pub mod pages;
+pub mod peer_client;
 pub mod rendezvous;
 pub mod routes;
 pub mod server;

@@ -11,14 +11,21 @@ use dockerhub_build_status::server;
 fn main() -> ExitCode {
     let config = match Config::try_parse() {
         Ok(config) => config,
+        // A bad flag is one clear line on stderr and exit code 2, so it stands out in a
+        // journal or `docker logs` instead of clap's usage block.
+        Err(err) if err.use_stderr() => return bad_flags(&first_paragraph(&err)),
+        // --help and --version: clap prints them to stdout.
         Err(err) => {
-            // clap prints --help and --version to stdout and exits 0 for them; a bad flag is
-            // one clear message on stderr and exit code 2.
             let _ = err.print();
-            return ExitCode::from(if err.use_stderr() { 2 } else { 0 });
+            return ExitCode::SUCCESS;
         }
     };
-    init_logging(config.log_format);
+    // What clap cannot check flag by flag (say `--cache-ttl 0s`) is a bad flag too.
+    if let Err(problem) = config.validate() {
+        return bad_flags(&problem);
+    }
+    let log_format = config.log_format;
+    init_logging(log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -29,19 +36,40 @@ fn main() -> ExitCode {
     match runtime.block_on(serve(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "node stopped");
-            eprintln!("dockerhub-build-status: error: {err:#}");
+            // One line naming the problem, in the format the operator chose: a JSON log
+            // stream stays all JSON.
+            match log_format {
+                LogFormat::Json => tracing::error!(error = format!("{err:#}"), "node stopped"),
+                LogFormat::Text => eprintln!("dockerhub-build-status: error: {err:#}"),
+            }
             ExitCode::FAILURE
         }
     }
 }
 
+fn bad_flags(problem: &str) -> ExitCode {
+    eprintln!("dockerhub-build-status: error: {problem} (see --help)");
+    ExitCode::from(2)
+}
+
+/// clap's message up to its first blank line, on one line: "invalid value 'x' for
+/// '--listen <LISTEN>': …" without the usage and tips that follow.
+fn first_paragraph(err: &clap::Error) -> String {
+    let text = err
+        .render()
+        .to_string()
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    text.strip_prefix("error: ").unwrap_or(&text).to_owned()
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let node = Node::new(config)?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = server::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener
         .local_addr()
         .context("cannot read the listening address")?;
@@ -56,7 +84,9 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into journald or `docker logs`.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),

@@ -11,6 +11,7 @@ use crate::cache::{Cache, CacheSettings};
 use crate::config::Config;
 use crate::hub::{HubClient, HubSettings};
 use crate::metrics::Metrics;
+use crate::network::{Network, NetworkError};
 
 /// Why a node could not be set up. Each names the problem in one line for `main`.
 #[derive(Debug, Error)]
@@ -21,6 +22,8 @@ pub enum StartError {
     HttpClient(#[from] reqwest::Error),
     #[error("cannot set up the metrics registry: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error(transparent)]
+    Network(#[from] NetworkError),
 }
 
 /// One badge node. Cloning shares it.
@@ -33,6 +36,10 @@ pub struct Node {
 struct Inner {
     config: Config,
     public_url: Url,
+    /// The public URL in the federation's canonical spelling (no trailing slash), as
+    /// `/health`, `/servers` and status.js's hashing use it.
+    canonical_url: String,
+    network: Arc<Network>,
     cache: Cache<HubClient>,
     metrics: Metrics,
     started: Instant,
@@ -43,6 +50,9 @@ impl Node {
     pub fn new(config: Config) -> Result<Node, StartError> {
         config.validate().map_err(StartError::Config)?;
         let public_url = config.public_url().map_err(StartError::Config)?;
+        let canonical_url = crate::federation::PeerUrl::parse(public_url.as_str())
+            .map_err(|e| StartError::Config(format!("--public-url: {e}")))?
+            .to_string();
         let metrics = Metrics::new()?;
         let hub = HubClient::new(
             HubSettings {
@@ -63,9 +73,12 @@ impl Node {
             },
             metrics.clone(),
         );
+        let network = Arc::new(Network::new(&config, &public_url, metrics.clone())?);
         Ok(Node {
             inner: Arc::new(Inner {
                 public_url,
+                canonical_url,
+                network,
                 config,
                 cache,
                 metrics,
@@ -82,6 +95,16 @@ impl Node {
     /// The URL this node announces.
     pub fn public_url(&self) -> &Url {
         &self.inner.public_url
+    }
+
+    /// The public URL as the network spells it (no trailing slash).
+    pub fn canonical_url(&self) -> &str {
+        &self.inner.canonical_url
+    }
+
+    /// This node's part in the federation.
+    pub fn network(&self) -> &Arc<Network> {
+        &self.inner.network
     }
 
     /// The status cache in front of Docker Hub.

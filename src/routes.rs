@@ -4,10 +4,11 @@
 //! The old API (`/build`, `/status.svg`, `/source`) keeps its shapes word for word; badges
 //! always answer 200 with an image, also for errors, so a README never shows a broken one.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use percent_encoding::percent_decode_str;
@@ -29,6 +30,8 @@ const DEFAULT_TAG: &str = "latest";
 
 /// Cache lifetime of error answers: short, so a fixed problem shows soon.
 const ERROR_MAX_AGE: Duration = Duration::from_secs(30);
+/// The longest a peer may take to send a gossip body.
+const GOSSIP_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 /// shields.io ignores `cacheSeconds` below its own default of 300.
 const SHIELDS_MIN_CACHE_SECONDS: u64 = 300;
 
@@ -37,14 +40,14 @@ const STATUS_JS: &str = include_str!("../status.js");
 const STATUS_SVG: &str = include_str!("../status.svg");
 
 /// Answers one request. Never fails: every problem becomes a response.
-pub async fn handle<B>(
-    node: &Node,
-    request: Request<B>,
-    _peer: std::net::IpAddr,
-) -> Response<Body> {
+pub async fn handle<B>(node: &Node, request: Request<B>, peer: IpAddr) -> Response<Body>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let started = Instant::now();
     let method = request.method().clone();
-    let (route, mut response) = dispatch(node, &request).await;
+    let (route, mut response) = dispatch(node, request, peer).await;
     let headers = response.headers_mut();
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -61,10 +64,20 @@ pub async fn handle<B>(
 }
 
 /// Finds the route of a request and runs its handler; the route name labels the metrics.
-async fn dispatch<B>(node: &Node, request: &Request<B>) -> (&'static str, Response<Body>) {
-    let path = request.uri().path();
-    let query = Query::parse(request.uri().query().unwrap_or(""));
-    let method = request.method();
+async fn dispatch<B>(
+    node: &Node,
+    request: Request<B>,
+    peer: IpAddr,
+) -> (&'static str, Response<Body>)
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = request.into_parts();
+    let request = &parts;
+    let path = request.uri.path();
+    let query = Query::parse(request.uri.query().unwrap_or(""));
+    let method = &request.method;
     let route = Route::of(path);
     let name = route.name();
     if method == Method::OPTIONS {
@@ -77,22 +90,19 @@ async fn dispatch<B>(node: &Node, request: &Request<B>) -> (&'static str, Respon
     if !allowed.contains(method) {
         return (name, method_not_allowed(allowed));
     }
-    let conditional = request.headers();
+    let conditional = &request.headers;
     let response = match route {
         Route::Build(org, repo) => build(node, org, repo, &query, conditional).await,
         Route::StatusSvg => status_svg(node, &query, conditional).await,
         Route::Shields(org, repo) => shields(node, org, repo, &query).await,
         Route::Health => health(node),
-        Route::Servers => servers(node),
+        Route::Servers => servers(node, request.uri.query().unwrap_or("")),
         Route::Metrics => metrics(node),
         Route::StatusJs => static_file(STATUS_JS, "application/javascript; charset=utf-8"),
         Route::StaticSvg => static_file(STATUS_SVG, "image/svg+xml; charset=utf-8"),
         Route::Source => source_archive(),
         Route::Index => html(pages::index(node)),
-        Route::Gossip => api_error(
-            StatusCode::NOT_IMPLEMENTED,
-            "gossip is not enabled on this node",
-        ),
+        Route::Gossip => gossip(node, body, peer).await,
         Route::NotFound => api_error(
             StatusCode::NOT_FOUND,
             &format!("no such route: {}", shorten(path, 100)),
@@ -422,7 +432,7 @@ async fn shields(node: &Node, org: &str, repo: &str, query: &Query) -> Response<
 struct HealthAnswer<'a> {
     status: &'static str,
     url: &'a str,
-    key: Option<&'a str>,
+    key: &'a str,
     version: &'static str,
     uptime_seconds: u64,
 }
@@ -431,8 +441,8 @@ struct HealthAnswer<'a> {
 fn health(node: &Node) -> Response<Body> {
     let body = HealthAnswer {
         status: "ok",
-        url: node.public_url().as_str(),
-        key: None,
+        url: node.canonical_url(),
+        key: node.network().key(),
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: node.started().elapsed().as_secs(),
     };
@@ -443,25 +453,50 @@ fn health(node: &Node) -> Response<Body> {
     response
 }
 
-/// `GET /servers`: the healthy nodes. Without federation this node knows only itself.
-fn servers(node: &Node) -> Response<Body> {
-    let body = serde_json::json!({
-        "node": node.public_url().as_str(),
-        "generated_at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        "servers": [{
-            "url": node.public_url().as_str(),
-            "key": null,
-            "weight": 1.0,
-            "score": 20.0,
-            "latency_ms": 0,
-            "version": env!("CARGO_PKG_VERSION"),
-        }],
-    });
-    let mut response = json(StatusCode::OK, &body);
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("max-age=10"),
+/// `GET /servers[?all=true]`: the healthy nodes, from this node's own probes.
+fn servers(node: &Node, query: &str) -> Response<Body> {
+    let all = form_urlencoded::parse(query.as_bytes())
+        .any(|(k, v)| k == "all" && (v == "true" || v == "1"));
+    let body = node.network().servers_json(node.canonical_url(), all);
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
     );
+    // Short: the list is live, but a browser may reuse it for a few seconds.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=5"),
+    );
+    response
+}
+
+/// `POST /gossip`: the server side of an exchange. The body is capped in size and time
+/// before the core sees it.
+async fn gossip<B>(node: &Node, body: B, peer: IpAddr) -> Response<Body>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let limited = http_body_util::Limited::new(body, crate::federation::MAX_GOSSIP_BODY_BYTES);
+    let bytes = match tokio::time::timeout(GOSSIP_BODY_TIMEOUT, limited.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => {
+            return api_error(StatusCode::PAYLOAD_TOO_LARGE, "gossip body too large");
+        }
+        Ok(Err(_)) => return api_error(StatusCode::BAD_REQUEST, "could not read the gossip body"),
+        Err(_) => return api_error(StatusCode::REQUEST_TIMEOUT, "gossip body took too long"),
+    };
+    let (status, body) = node.network().handle_gossip(&bytes, peer);
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

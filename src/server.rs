@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 
 use crate::node::Node;
@@ -21,6 +22,24 @@ use crate::routes;
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest request head accepted; larger ones get `431`.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Connections the kernel queues for `accept` (capped by `net.core.somaxconn`). tokio's
+/// `TcpListener::bind` asks for 128, like std: a burst of new visitors larger than that
+/// overflows the queue while the accept loop catches up, and each dropped handshake is
+/// retried by the client only after a second (`benches/herd.rs` showed p99 at 1.2 s).
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds a listener on `addr` as `TcpListener::bind` does (with `SO_REUSEADDR`, so a
+/// restarted node can bind while old connections linger), but with [`LISTEN_BACKLOG`].
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// Serves `node` on `listener` until `shutdown` completes, then stops accepting and drains
 /// the open connections for at most [`DRAIN_TIMEOUT`]. Tests bind port 0 and pass their own
@@ -33,6 +52,9 @@ pub async fn run(listener: TcpListener, node: Node, shutdown: impl Future<Output
         .header_read_timeout(node.config().header_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
+    // The federation's loop runs as long as the server accepts.
+    let (stop_network, network_stopped) = tokio::sync::watch::channel(false);
+    let network_loop = tokio::spawn(Arc::clone(node.network()).run(network_stopped));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -68,15 +90,23 @@ pub async fn run(listener: TcpListener, node: Node, shutdown: impl Future<Output
             drop(permit);
         });
     }
+    // Stop accepting, tell the network we leave (so every list drops this node at once
+    // instead of after failed probes), drain what is in flight, save what we know.
     drop(listener);
+    let _ = stop_network.send(true);
+    let _ = network_loop.await;
     tracing::info!(
         connections = graceful.count(),
-        "shutting down: draining open connections"
+        "shutting down: leaving the network, draining open connections"
     );
-    tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timed out; closing the rest"),
-    }
+    let drain = async {
+        tokio::select! {
+            () = graceful.shutdown() => tracing::info!("all connections closed"),
+            () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timed out; closing the rest"),
+        }
+    };
+    tokio::join!(node.network().leave(), drain);
+    node.network().save().await;
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C): the one shutdown path of the binary.

@@ -401,7 +401,15 @@ async fn health_index_script_and_source() {
     let (code, body) = get_json(&format!("{}/health", node.url)).await;
     assert_eq!(code, 200);
     assert_eq!(body["status"], "ok");
-    assert_eq!(body["url"], format!("{}/", node.url));
+    assert_eq!(
+        body["url"], node.url,
+        "the canonical URL, without a trailing slash"
+    );
+    assert_eq!(
+        body["key"].as_str().map(str::len),
+        Some(44),
+        "a base64 ed25519 key"
+    );
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
 
     let (code, headers, page) = get(&format!("{}/", node.url)).await;

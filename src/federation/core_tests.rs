@@ -1,0 +1,743 @@
+//! Unit tests of the core: two or three cores handing messages to each other by hand.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::super::descriptor::{Descriptor, SignedDescriptor};
+use super::super::identity::Identity;
+use super::super::message::{Entry, GossipRequest, GossipResponse, MAX_DESCRIPTORS_PER_MESSAGE};
+use super::super::peer_url::PeerUrl;
+use super::super::peers::Peer;
+use super::super::time::Timestamp;
+use super::*;
+
+const T0: Timestamp = Timestamp::from_unix_ms(1_800_000_000_000);
+
+fn at(secs: u64) -> Timestamp {
+    T0.saturating_add(Duration::from_secs(secs))
+}
+
+fn url(i: usize) -> PeerUrl {
+    PeerUrl::parse(&format!("https://n{i}.test.example")).expect("url")
+}
+
+fn ip(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(11, 0, i as u8, 1))
+}
+
+fn identity(i: usize) -> Identity {
+    Identity::from_seed([i as u8 + 1; 32])
+}
+
+fn seed(i: usize) -> Peer {
+    Peer {
+        url: url(i),
+        weight: None,
+        key: None,
+        line: 1,
+    }
+}
+
+fn config(i: usize) -> Config {
+    let mut config = Config::new(url(i), "0.3.0");
+    config.gossip_interval = Duration::from_secs(10);
+    config.probe_interval = Duration::from_secs(10);
+    config.probe_timeout = Duration::from_secs(2);
+    config
+}
+
+fn core(i: usize, seeds: &[usize]) -> Core {
+    core_with(i, seeds, |_| {})
+}
+
+fn core_with(i: usize, seeds: &[usize], f: impl FnOnce(&mut Config)) -> Core {
+    let mut c = config(i);
+    f(&mut c);
+    Core::new(identity(i), c, seeds.iter().map(|&s| seed(s)).collect(), T0).expect("core")
+}
+
+fn rng() -> StdRng {
+    StdRng::seed_from_u64(7)
+}
+
+/// A descriptor of node `i` (identity `i`) at `url`, issued at `t`.
+fn descriptor(i: usize, url: &PeerUrl, t: Timestamp, leaving: bool) -> SignedDescriptor {
+    Descriptor {
+        url: url.clone(),
+        key: identity(i).public_key(),
+        version: "0.3.0".into(),
+        weight: 1.0,
+        issued_at: t,
+        leaving,
+    }
+    .sign(&identity(i))
+    .expect("sign")
+    .to_signed()
+}
+
+/// Runs a whole exchange started by `a` with `b`; returns the round trips.
+fn exchange(a: &mut Core, b: &mut Core, a_ip: IpAddr, now: Timestamp) -> usize {
+    let mut request = GossipRequest::Digest {
+        v: PROTOCOL_VERSION,
+        buckets: a.digest(),
+    };
+    let mut trips = 0;
+    loop {
+        trips += 1;
+        let response = b.handle_gossip(request, a_ip, now).expect("answer");
+        match a
+            .handle_gossip_response(b.url(), response, now, &mut rng())
+            .expect("valid answer")
+        {
+            Some(next) => request = next,
+            None => return trips,
+        }
+    }
+}
+
+fn healthy(core: &Core) -> ProbeOutcome {
+    ProbeOutcome::healthy(core.public_key(), Duration::from_millis(30), Some(ip(9)))
+}
+
+/// Feeds `n` probe results for `url` to `core`.
+fn probes(core: &mut Core, url: &PeerUrl, outcome: &ProbeOutcome, n: usize) {
+    for k in 0..n {
+        core.on_probe_result(url, outcome.clone(), at(k as u64));
+    }
+}
+
+/// What must not change when a descriptor or message is refused.
+fn fingerprint(core: &mut Core) -> (State, SetDigest, Vec<MemberView>) {
+    (core.snapshot(), core.digest(), core.members(T0))
+}
+
+#[test]
+fn peers_naming_this_node_are_skipped() {
+    let mut a = core(0, &[0, 1]);
+    let actions = a.tick(T0, &mut rng());
+    assert_eq!(
+        actions,
+        vec![Action::Gossip {
+            to: url(1),
+            request: GossipRequest::Digest {
+                v: PROTOCOL_VERSION,
+                buckets: a.digest()
+            }
+        }]
+    );
+}
+
+#[test]
+fn two_nodes_meet_through_a_seed_then_go_quiet() {
+    let mut a = core(0, &[1]);
+    let mut b = core(1, &[]);
+    assert_eq!(exchange(&mut a, &mut b, ip(0), T0), 2);
+    assert_eq!(a.held(&b.public_key()), Some(T0));
+    assert_eq!(b.held(&a.public_key()), Some(T0));
+    assert_eq!(a.digest(), b.digest());
+    // Nothing changed: one small round trip.
+    let request = GossipRequest::Digest {
+        v: PROTOCOL_VERSION,
+        buckets: a.digest(),
+    };
+    let bytes = serde_json::to_vec(&request).expect("json").len();
+    assert!(bytes < 300, "{bytes}");
+    assert_eq!(
+        b.handle_gossip(request, ip(0), T0),
+        Ok(GossipResponse::InSync)
+    );
+}
+
+#[test]
+fn newer_descriptors_replace_older_ones_and_old_ones_are_refused_without_change() {
+    let mut a = core(0, &[]);
+    let u = url(5);
+    assert_eq!(
+        a.merge(&descriptor(5, &u, at(10), false), at(10)),
+        Ok(MergeOutcome::Added)
+    );
+    assert_eq!(
+        a.merge(&descriptor(5, &u, at(20), false), at(20)),
+        Ok(MergeOutcome::Updated)
+    );
+    let before = fingerprint(&mut a);
+    assert_eq!(
+        a.merge(&descriptor(5, &u, at(10), false), at(20)),
+        Err(MergeError::Stale)
+    );
+    assert_eq!(
+        a.merge(&descriptor(5, &u, at(20), false), at(20)),
+        Err(MergeError::Replayed)
+    );
+    // Same time, different content (another URL) signed by the same key: still not taken.
+    assert_eq!(
+        a.merge(&descriptor(5, &url(6), at(20), false), at(20)),
+        Err(MergeError::Replayed)
+    );
+    assert_eq!(fingerprint(&mut a), before);
+    assert_eq!(a.stats().descriptors_rejected.get("stale"), Some(&1));
+    assert_eq!(a.stats().descriptors_rejected.get("replayed"), Some(&2));
+}
+
+#[test]
+fn forged_malformed_expired_and_future_descriptors_change_nothing() {
+    let mut a = core(0, &[]);
+    let now = at(100);
+    let before = fingerprint(&mut a);
+    let good = descriptor(5, &url(5), now, false);
+    let mut forged = good.clone();
+    forged.url = url(6).to_string();
+    let mut bad_key = good.clone();
+    bad_key.key = "not a key".into();
+    let mut bad_sig = good.clone();
+    bad_sig.sig = "x".into();
+    let cases = [
+        (forged, "bad_signature"),
+        (bad_key, "malformed"),
+        (bad_sig, "malformed"),
+        (
+            descriptor(5, &url(5), at(100 + 301), false),
+            "from_the_future",
+        ),
+        (
+            descriptor(
+                5,
+                &url(5),
+                T0.saturating_sub(Duration::from_secs(86_401)),
+                false,
+            ),
+            "expired",
+        ),
+    ];
+    for (d, kind) in cases {
+        assert_eq!(a.merge(&d, now).map_err(|e| e.kind()), Err(kind));
+    }
+    assert_eq!(fingerprint(&mut a), before);
+    assert_eq!(a.merge(&good, now), Ok(MergeOutcome::Added));
+}
+
+#[test]
+fn a_forged_descriptor_stops_the_message_and_costs_the_sender_its_budget() {
+    let mut a = core_with(0, &[], |c| c.gossip_burst = 5);
+    let good = descriptor(5, &url(5), T0, false);
+    let mut forged = descriptor(6, &url(6), T0, false);
+    forged.weight = 2.0;
+    let after = descriptor(7, &url(7), T0, false);
+    let request = GossipRequest::push(vec![good, forged, after]);
+    assert_eq!(
+        a.handle_gossip(request, ip(1), T0),
+        Err(GossipError::Forged { index: 1 })
+    );
+    assert!(
+        a.held(&identity(5).public_key()).is_some(),
+        "before the forgery: merged"
+    );
+    assert!(
+        a.held(&identity(7).public_key()).is_none(),
+        "after the forgery: not looked at"
+    );
+    // The sender's bucket is empty now.
+    let digest = GossipRequest::Digest {
+        v: PROTOCOL_VERSION,
+        buckets: a.digest(),
+    };
+    assert!(matches!(
+        a.handle_gossip(digest, ip(1), T0),
+        Err(GossipError::RateLimited { .. })
+    ));
+}
+
+#[test]
+fn oversized_messages_are_refused_whole() {
+    let mut a = core(0, &[]);
+    let before = fingerprint(&mut a);
+    let many: Vec<SignedDescriptor> = (0..=MAX_DESCRIPTORS_PER_MESSAGE)
+        .map(|i| {
+            descriptor(
+                1,
+                &url(1),
+                T0.saturating_add(Duration::from_millis(i as u64)),
+                false,
+            )
+        })
+        .collect();
+    let err = a.handle_gossip(GossipRequest::push(many.clone()), ip(1), T0);
+    assert_eq!(
+        err,
+        Err(GossipError::TooLarge {
+            what: "push",
+            count: 129,
+            max: 128
+        })
+    );
+    assert_eq!(err.map_err(|e| e.http_status()), Err(413));
+    let err = a.handle_gossip_response(&url(1), GossipResponse::Descriptors(many), T0, &mut rng());
+    assert!(matches!(err, Err(GossipError::TooLarge { .. })));
+    let entries = vec![Entry(identity(1).public_key(), T0); 4097];
+    let err = a.handle_gossip_response(
+        &url(1),
+        GossipResponse::Diff {
+            buckets: vec![0],
+            entries,
+        },
+        T0,
+        &mut rng(),
+    );
+    assert!(matches!(err, Err(GossipError::TooLarge { .. })));
+    let err = a.handle_gossip_response(
+        &url(1),
+        GossipResponse::Diff {
+            buckets: vec![16],
+            entries: vec![],
+        },
+        T0,
+        &mut rng(),
+    );
+    assert_eq!(err, Err(GossipError::BadBucket(16)));
+    let err = a.handle_gossip(
+        GossipRequest::Digest {
+            v: 2,
+            buckets: SetDigest::default(),
+        },
+        ip(1),
+        T0,
+    );
+    assert_eq!(err, Err(GossipError::UnsupportedVersion(2)));
+    assert_eq!(fingerprint(&mut a), before);
+}
+
+#[test]
+fn each_source_is_rate_limited() {
+    let mut a = core_with(0, &[], |c| {
+        c.gossip_burst = 3;
+        c.gossip_requests_per_interval = 1;
+    });
+    let digest = GossipRequest::Digest {
+        v: PROTOCOL_VERSION,
+        buckets: SetDigest::default(),
+    };
+    for _ in 0..3 {
+        assert!(a.handle_gossip(digest.clone(), ip(1), T0).is_ok());
+    }
+    let err = a
+        .handle_gossip(digest.clone(), ip(1), T0)
+        .expect_err("limited");
+    assert_eq!(err.http_status(), 429);
+    assert!(a.handle_gossip(digest.clone(), ip(2), T0).is_ok());
+    assert!(a.handle_gossip(digest, ip(1), at(10)).is_ok());
+    assert_eq!(a.stats().requests_refused.get("rate_limited"), Some(&1));
+}
+
+#[test]
+fn a_descriptor_signed_with_our_key_makes_us_reissue_later() {
+    let mut a = core(0, &[]);
+    let copy = descriptor(0, &url(0), at(50), false);
+    assert_eq!(a.merge(&copy, at(40)), Ok(MergeOutcome::OwnReissued));
+    assert!(a.own_descriptor().issued_at() > at(50));
+    assert_eq!(a.own_descriptor().url(), &url(0));
+    assert_eq!(a.stats().own_key_seen_elsewhere, 1);
+    // Older copies of our own descriptor are just stale.
+    assert_eq!(
+        a.merge(&descriptor(0, &url(0), at(1), false), at(40)),
+        Err(MergeError::Stale)
+    );
+}
+
+#[test]
+fn url_claims_are_checked() {
+    let mut pinned = seed(3);
+    pinned.key = Some(identity(3).public_key());
+    let mut a = Core::new(identity(0), config(0), vec![pinned], T0).expect("core");
+    // Someone else claiming our URL, or a pinned URL.
+    assert_eq!(
+        a.merge(&descriptor(5, &url(0), T0, false), T0),
+        Err(MergeError::ClaimsOwnUrl)
+    );
+    assert!(matches!(
+        a.merge(&descriptor(5, &url(3), T0, false), T0),
+        Err(MergeError::PinnedKeyMismatch { .. })
+    ));
+    assert_eq!(
+        a.merge(&descriptor(3, &url(3), T0, false), T0),
+        Ok(MergeOutcome::Added)
+    );
+}
+
+#[test]
+fn seeds_are_listed_after_one_good_probe_and_gossip_nodes_after_fourteen() {
+    let mut a = core(0, &[1]);
+    let b = core(1, &[]);
+    let c = core(2, &[]);
+    a.merge(&b.own_descriptor().to_signed(), T0).expect("seed");
+    a.merge(&c.own_descriptor().to_signed(), T0)
+        .expect("gossip");
+    assert_eq!(a.servers(T0).len(), 1, "only itself before any probe");
+    let actions = a.tick(T0, &mut rng());
+    let probed: Vec<&PeerUrl> = actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Probe { url } => Some(url),
+            Action::Gossip { .. } => None,
+        })
+        .collect();
+    assert_eq!(
+        probed,
+        vec![&url(1), &url(2)],
+        "newcomers are probed at once"
+    );
+    probes(&mut a, &url(1), &healthy(&b), 1);
+    probes(&mut a, &url(2), &healthy(&c), 13);
+    let servers: Vec<String> = a.servers(T0).into_iter().map(|s| s.url).collect();
+    assert_eq!(servers, vec![url(0).to_string(), url(1).to_string()]);
+    probes(&mut a, &url(2), &healthy(&c), 1);
+    assert_eq!(a.servers(T0).len(), 3);
+    let view = a.members(T0);
+    assert!(view[0].is_self);
+    assert!(
+        view.iter().all(|m| m.state == MemberState::Listed),
+        "{view:?}"
+    );
+    assert_eq!(view[1].last_probe, Some(ProbeVerdict::Good));
+}
+
+#[test]
+fn a_probe_is_good_only_in_time_with_the_right_key_and_cors() {
+    let b = core(1, &[]);
+    let good = healthy(&b);
+    let mut slow = good.clone();
+    slow.latency = Duration::from_secs(3);
+    let mut wrong_key = good.clone();
+    wrong_key.key_seen = Some(identity(9).public_key());
+    let mut no_cors = good.clone();
+    no_cors.cors = false;
+    for (outcome, verdict) in [
+        (slow, ProbeVerdict::TooSlow),
+        (wrong_key, ProbeVerdict::WrongKey),
+        (no_cors, ProbeVerdict::NoCors),
+        (ProbeOutcome::unreachable(None), ProbeVerdict::NoAnswer),
+        (ProbeOutcome::forbidden(None), ProbeVerdict::Forbidden),
+    ] {
+        let mut a = core(0, &[1]);
+        a.merge(&b.own_descriptor().to_signed(), T0).expect("seed");
+        probes(&mut a, &url(1), &outcome, 1);
+        let member = &a.members(T0)[1];
+        assert_eq!(member.last_probe, Some(verdict));
+        assert_eq!(member.state, MemberState::Failing);
+        assert_eq!(member.score, 4.5);
+        assert_eq!(a.servers(T0).len(), 1);
+    }
+}
+
+#[test]
+fn a_crashed_node_drops_out_after_two_failed_probes_from_the_ceiling() {
+    let mut a = core(0, &[1]);
+    let b = core(1, &[]);
+    a.merge(&b.own_descriptor().to_signed(), T0).expect("seed");
+    probes(&mut a, &url(1), &healthy(&b), 300);
+    assert!(a.members(T0)[1].score > 19.99);
+    probes(&mut a, &url(1), &ProbeOutcome::unreachable(None), 1);
+    assert_eq!(
+        a.servers(T0).len(),
+        2,
+        "one failure from the top: still listed"
+    );
+    probes(&mut a, &url(1), &ProbeOutcome::unreachable(None), 1);
+    assert_eq!(a.servers(T0).len(), 1, "two failures: gone");
+    assert_eq!(a.members(T0)[1].state, MemberState::Failing);
+}
+
+#[test]
+fn private_addresses_are_not_probed_unless_allowed() {
+    let local = PeerUrl::parse("http://127.0.0.1:8081").expect("url");
+    for allow in [false, true] {
+        let mut a = core_with(0, &[], |c| c.allow_private_peers = allow);
+        a.merge(&descriptor(5, &local, T0, false), T0)
+            .expect("merge");
+        let actions = a.tick(T0, &mut rng());
+        let probed = actions
+            .iter()
+            .any(|action| matches!(action, Action::Probe { url } if *url == local));
+        assert_eq!(probed, allow);
+        let verdict = a.members(T0)[1].last_probe;
+        assert_eq!(
+            verdict,
+            if allow {
+                None
+            } else {
+                Some(ProbeVerdict::Forbidden)
+            }
+        );
+    }
+}
+
+#[test]
+fn listing_is_limited_per_address_and_per_network() {
+    let mut a = core_with(0, &[], |c| {
+        c.max_listed_per_ip = 2;
+        c.max_listed_per_subnet = 3;
+    });
+    // Five nodes behind one address, three more in the same /24, one elsewhere.
+    let addresses = [
+        "11.1.1.1", "11.1.1.1", "11.1.1.1", "11.1.1.1", "11.1.1.1", "11.1.1.2", "11.1.1.3",
+        "11.1.1.4", "12.0.0.1",
+    ];
+    for (i, addr) in addresses.iter().enumerate() {
+        let n = i + 1;
+        a.merge(&descriptor(n, &url(n), T0, false), T0)
+            .expect("merge");
+        let outcome = ProbeOutcome::healthy(
+            identity(n).public_key(),
+            Duration::from_millis(5),
+            addr.parse().ok(),
+        );
+        probes(&mut a, &url(n), &outcome, 20);
+    }
+    let listed = a.listed_keys(T0);
+    assert_eq!(
+        listed.len(),
+        3 + 1,
+        "three in 11.1.1.0/24 (two on .1), one in 12.0.0.0/24"
+    );
+    let on_first: usize = (1..=5)
+        .filter(|&n| listed.contains(&identity(n).public_key()))
+        .count();
+    assert_eq!(on_first, 2);
+    assert!(listed.contains(&identity(9).public_key()));
+    // Private addresses (local clusters, --allow-private-peers) are not limited.
+    let mut b = core_with(0, &[], |c| c.allow_private_peers = true);
+    for n in 1..=5 {
+        b.merge(&descriptor(n, &url(n), T0, false), T0)
+            .expect("merge");
+        let outcome = ProbeOutcome::healthy(
+            identity(n).public_key(),
+            Duration::from_millis(5),
+            "127.0.0.1".parse().ok(),
+        );
+        probes(&mut b, &url(n), &outcome, 20);
+    }
+    assert_eq!(b.listed_keys(T0).len(), 5);
+}
+
+#[test]
+fn the_member_cap_evicts_only_failing_or_left_nodes() {
+    let mut a = core_with(0, &[], |c| c.max_members = 3);
+    for n in 1..=3 {
+        a.merge(&descriptor(n, &url(n), T0, false), T0)
+            .expect("merge");
+    }
+    // Full of nodes not yet probed: a newcomer is refused, nothing changes.
+    let before = fingerprint(&mut a);
+    assert_eq!(
+        a.merge(&descriptor(4, &url(4), T0, false), T0),
+        Err(MergeError::Full)
+    );
+    assert_eq!(fingerprint(&mut a), before);
+    // Node 1 proves healthy and is listed, node 2 fails: the newcomer replaces node 2.
+    probes(
+        &mut a,
+        &url(1),
+        &ProbeOutcome::healthy(identity(1).public_key(), Duration::ZERO, None),
+        20,
+    );
+    probes(&mut a, &url(2), &ProbeOutcome::unreachable(None), 1);
+    assert_eq!(
+        a.merge(&descriptor(4, &url(4), T0, false), T0),
+        Ok(MergeOutcome::Added)
+    );
+    assert!(a.held(&identity(2).public_key()).is_none());
+    assert!(a.held(&identity(1).public_key()).is_some());
+    assert_eq!(a.member_count(), 3);
+    assert_eq!(a.stats().evictions, 1);
+    // The evicted descriptor gossiped back is refused; a newer one of that node is not.
+    probes(&mut a, &url(3), &ProbeOutcome::unreachable(None), 1);
+    assert_eq!(
+        a.merge(&descriptor(2, &url(2), T0, false), T0),
+        Err(MergeError::Forgotten)
+    );
+    assert_eq!(
+        a.merge(&descriptor(2, &url(2), at(1), false), at(1)),
+        Ok(MergeOutcome::Added)
+    );
+    // A listed node is never evicted: with node 1 listed and nodes 2 and 4 unprobed,
+    // the list is full for newcomers.
+    assert_eq!(
+        a.merge(&descriptor(5, &url(5), at(1), false), at(1)),
+        Err(MergeError::Full)
+    );
+    assert!(a.held(&identity(1).public_key()).is_some());
+}
+
+#[test]
+fn leave_is_pushed_to_everyone_and_removes_the_node_at_once() {
+    let mut a = core(0, &[1, 2]);
+    let mut b = core(1, &[]);
+    let mut c = core(2, &[]);
+    exchange(&mut a, &mut b, ip(0), T0);
+    exchange(&mut a, &mut c, ip(0), T0);
+    exchange(&mut b, &mut a, ip(1), T0);
+    probes(&mut b, &url(0), &healthy(&a), 20);
+    assert!(b.listed_keys(T0).contains(&a.public_key()));
+    let actions = a.leave(at(5));
+    let targets: Vec<PeerUrl> = actions
+        .iter()
+        .map(|action| match action {
+            Action::Gossip { to, .. } => to.clone(),
+            Action::Probe { url } => url.clone(),
+        })
+        .collect();
+    assert_eq!(targets, vec![url(1), url(2)]);
+    assert!(
+        a.tick(at(10), &mut rng()).is_empty(),
+        "a node that left is silent"
+    );
+    assert!(a.servers(at(10)).is_empty());
+    let Action::Gossip { request, .. } = &actions[0] else {
+        panic!("a push")
+    };
+    b.handle_gossip(request.clone(), ip(0), at(5))
+        .expect("leave taken");
+    assert!(!b.listed_keys(at(5)).contains(&a.public_key()));
+    let view = b.members(at(5));
+    let left = view
+        .iter()
+        .find(|m| m.key == a.public_key().to_base64())
+        .expect("known");
+    assert_eq!(left.state, MemberState::Left);
+    // It is no longer probed.
+    let probes_after: Vec<Action> = b
+        .tick(at(100), &mut rng())
+        .into_iter()
+        .filter(|action| matches!(action, Action::Probe { url: u } if *u == url(0)))
+        .collect();
+    assert!(probes_after.is_empty());
+    // An older descriptor from before the leave can't bring it back.
+    assert_eq!(
+        b.merge(&descriptor(0, &url(0), T0, false), at(5)),
+        Err(MergeError::Stale)
+    );
+}
+
+#[test]
+fn expired_descriptors_are_forgotten_and_live_nodes_refresh() {
+    let mut a = core_with(0, &[], |c| {
+        c.refresh_interval = Duration::from_secs(3600);
+        c.descriptor_max_age = Duration::from_secs(4 * 3600);
+    });
+    a.merge(&descriptor(5, &url(5), T0, false), T0)
+        .expect("merge");
+    let first = a.own_descriptor().issued_at();
+    a.tick(at(3600), &mut rng());
+    assert_eq!(a.own_descriptor().issued_at(), at(3600), "refreshed");
+    assert!(a.own_descriptor().issued_at() > first);
+    a.tick(at(4 * 3600 + 120), &mut rng());
+    assert!(a.held(&identity(5).public_key()).is_none(), "expired");
+    assert_eq!(a.member_count(), 0);
+}
+
+#[test]
+fn snapshot_round_trips_through_json() {
+    let mut a = core(0, &[1]);
+    let b = core(1, &[]);
+    let c = core(2, &[]);
+    a.merge(&b.own_descriptor().to_signed(), T0).expect("merge");
+    a.merge(&c.own_descriptor().to_signed(), T0).expect("merge");
+    probes(&mut a, &url(1), &healthy(&b), 20);
+    probes(&mut a, &url(2), &ProbeOutcome::unreachable(None), 2);
+    let state = a.snapshot();
+    let json = serde_json::to_string(&state).expect("json");
+    let back: State = serde_json::from_str(&json).expect("parse");
+    assert_eq!(back, state);
+
+    let mut restarted = core(0, &[]);
+    let report = restarted.restore(back, at(60));
+    assert_eq!(report.restored, 2);
+    assert_eq!(report.ignored, None);
+    assert!(restarted.own_descriptor().issued_at() > a.own_descriptor().issued_at());
+    let before: Vec<(String, f64)> = a
+        .members(T0)
+        .into_iter()
+        .skip(1)
+        .map(|m| (m.key, m.score))
+        .collect();
+    let after: Vec<(String, f64)> = restarted
+        .members(at(60))
+        .into_iter()
+        .skip(1)
+        .map(|m| (m.key, m.score))
+        .collect();
+    assert_eq!(before, after);
+    // Listed again only after a fresh good probe.
+    assert!(!restarted.listed_keys(at(60)).contains(&b.public_key()));
+    restarted.on_probe_result(&url(1), healthy(&b), at(61));
+    assert!(restarted.listed_keys(at(61)).contains(&b.public_key()));
+
+    // Another node's state is not taken.
+    let mut other = core(3, &[]);
+    let report = other.restore(a.snapshot(), at(60));
+    assert!(report.ignored.is_some());
+    assert_eq!(other.member_count(), 0);
+}
+
+#[test]
+fn malformed_gossip_never_panics() {
+    use rand::RngExt as _;
+    let mut a = core(0, &[1]);
+    let mut b = core(1, &[]);
+    for n in 2..6 {
+        b.merge(&descriptor(n, &url(n), T0, false), T0)
+            .expect("merge");
+    }
+    let digest = GossipRequest::Digest {
+        v: PROTOCOL_VERSION,
+        buckets: a.digest(),
+    };
+    let diff = b.handle_gossip(digest.clone(), ip(0), T0).expect("diff");
+    let sync = a
+        .handle_gossip_response(&url(1), diff.clone(), T0, &mut rng())
+        .expect("sync")
+        .expect("something to sync");
+    let descriptors = b
+        .handle_gossip(sync.clone(), ip(0), T0)
+        .expect("descriptors");
+    let samples: Vec<Vec<u8>> = [
+        serde_json::to_vec(&digest),
+        serde_json::to_vec(&sync),
+        serde_json::to_vec(&diff),
+        serde_json::to_vec(&descriptors),
+    ]
+    .into_iter()
+    .map(|r| r.expect("json"))
+    .collect();
+    let mut r = StdRng::seed_from_u64(99);
+    let mut parsed = 0;
+    for round in 0..3000 {
+        let mut bytes = samples[round % samples.len()].clone();
+        for _ in 0..r.random_range(1..4) {
+            let i = r.random_range(0..bytes.len());
+            bytes[i] = match r.random_range(0..3) {
+                0 => r.random(),
+                1 => b"0123456789\"{}[],:aA+/="[r.random_range(0..22)],
+                _ => bytes[bytes.len() - 1 - i],
+            };
+        }
+        let from = IpAddr::V4(Ipv4Addr::new(11, 9, (round >> 8) as u8, round as u8));
+        if let Ok(request) = serde_json::from_slice::<GossipRequest>(&bytes) {
+            parsed += 1;
+            let _ = a.handle_gossip(request, from, T0);
+        }
+        if let Ok(response) = serde_json::from_slice::<GossipResponse>(&bytes) {
+            parsed += 1;
+            let _ = a.handle_gossip_response(&url(1), response, T0, &mut r);
+        }
+    }
+    assert!(
+        parsed > 100,
+        "the mutations must reach the core ({parsed} parsed)"
+    );
+    // Whatever got in, a's own descriptor and its invariants hold.
+    assert_eq!(a.own_descriptor().url(), &url(0));
+    assert!(a.member_count() <= a.config().max_members);
+}

@@ -1,0 +1,316 @@
+//! The federation with real node processes on loopback: five nodes that each know only the
+//! first find each other; a crashed node leaves every list after failed probes and comes
+//! back with the same key; a node stopped with SIGTERM leaves every list at once through its
+//! signed leave; a node without `--allow-private-peers` never probes a loopback address.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::process::{ChildGuard, NODE_BIN, TempDir, free_port};
+use common::{get_json, wait_until};
+use dockerhub_build_status::fakehub::FakeHub;
+use dockerhub_build_status::federation::digest::{BUCKET_HASH_LEN, BUCKETS, SetDigest};
+use dockerhub_build_status::federation::message::PROTOCOL_VERSION;
+use dockerhub_build_status::federation::{GossipRequest, GossipResponse};
+
+const GOSSIP: Duration = Duration::from_millis(300);
+const PROBE: Duration = Duration::from_millis(400);
+
+/// One node process with its own folder; restartable with the same state.
+struct NodeProcess {
+    port: u16,
+    dir: TempDir,
+    peers: String,
+    hub: String,
+    allow_private: bool,
+    child: Option<ChildGuard>,
+}
+
+impl NodeProcess {
+    fn new(label: &str, peers: &str, hub: &str, allow_private: bool) -> NodeProcess {
+        let mut node = NodeProcess {
+            port: free_port(),
+            dir: TempDir::new(label),
+            peers: peers.to_owned(),
+            hub: hub.to_owned(),
+            allow_private,
+            child: None,
+        };
+        node.start();
+        node
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn start(&mut self) {
+        let peers = self.dir.write("peers.toml", &self.peers);
+        let mut command = Command::new(NODE_BIN);
+        command
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--public-url")
+            .arg(self.url())
+            .arg("--peers")
+            .arg(peers)
+            .arg("--state-dir")
+            .arg(self.dir.path().join("state"))
+            .arg("--hub-url")
+            .arg(&self.hub)
+            .arg("--gossip-interval")
+            .arg(format!("{}ms", GOSSIP.as_millis()))
+            .arg("--probe-interval")
+            .arg(format!("{}ms", PROBE.as_millis()))
+            .env("RUST_LOG", "warn");
+        if self.allow_private {
+            command.arg("--allow-private-peers");
+        }
+        self.child = Some(ChildGuard::spawn(&mut command));
+    }
+
+    async fn wait_ready(&self) {
+        let url = format!("{}/health", self.url());
+        wait_until(
+            Duration::from_secs(15),
+            "the node to answer /health",
+            || {
+                let url = url.clone();
+                async move { matches!(reqwest_get(&url).await, Some((200, _))) }
+            },
+        )
+        .await;
+    }
+
+    fn kill(&mut self) {
+        // Drop kills with SIGKILL: a crash, no leave.
+        self.child = None;
+    }
+}
+
+async fn reqwest_get(url: &str) -> Option<(u16, serde_json::Value)> {
+    let response = common::client()
+        .get(url)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.json().await.ok()?))
+}
+
+/// The URLs a node lists in `/servers`, or `None` if it does not answer.
+async fn listed(node_url: &str) -> Option<Vec<String>> {
+    let (_, body) = reqwest_get(&format!("{node_url}/servers")).await?;
+    let mut urls: Vec<String> = body["servers"]
+        .as_array()?
+        .iter()
+        .filter_map(|s| s["url"].as_str().map(str::to_owned))
+        .collect();
+    urls.sort();
+    Some(urls)
+}
+
+async fn all_list(nodes: &[&NodeProcess], expected: &[String]) -> bool {
+    for node in nodes {
+        if listed(&node.url()).await.as_deref() != Some(expected) {
+            return false;
+        }
+    }
+    true
+}
+
+fn sorted_urls(nodes: &[&NodeProcess]) -> Vec<String> {
+    let mut urls: Vec<String> = nodes.iter().map(|n| n.url()).collect();
+    urls.sort();
+    urls
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_processes_form_a_network_and_survive_crash_restart_and_leave() {
+    let hub = FakeHub::start().await.unwrap();
+    hub.add_samples();
+    let first = NodeProcess::new("fed-1", "", &hub.url(), true);
+    first.wait_ready().await;
+    let seed = format!("[[peer]]\nurl = \"{}\"\n", first.url());
+    let mut others: Vec<NodeProcess> = (2..=5)
+        .map(|i| NodeProcess::new(&format!("fed-{i}"), &seed, &hub.url(), true))
+        .collect();
+    for node in &others {
+        node.wait_ready().await;
+    }
+
+    // Everyone lists everyone, itself included.
+    let mut everyone: Vec<&NodeProcess> = vec![&first];
+    everyone.extend(others.iter());
+    let all_urls = sorted_urls(&everyone);
+    let started = Instant::now();
+    wait_until(
+        Duration::from_secs(40),
+        "all five nodes to list all five",
+        || all_list(&everyone, &all_urls),
+    )
+    .await;
+    eprintln!("five nodes converged in {:?}", started.elapsed());
+    let (_, health) = get_json(&format!("{}/health", others[1].url())).await;
+    let key_before = health["key"].as_str().unwrap().to_owned();
+
+    // kill -9 node 3: it leaves every other list after failed probes.
+    others[1].kill();
+    let killed_at = Instant::now();
+    let survivors: Vec<&NodeProcess> = std::iter::once(&first)
+        .chain([&others[0], &others[2], &others[3]])
+        .collect();
+    let survivor_urls = sorted_urls(&survivors);
+    wait_until(
+        Duration::from_secs(10),
+        "the killed node to leave every list",
+        || all_list(&survivors, &survivor_urls),
+    )
+    .await;
+    let gone_after = killed_at.elapsed();
+    eprintln!("crashed node dropped from every list after {gone_after:?}");
+    assert!(
+        gone_after <= PROBE * 3 + PROBE / 2,
+        "within 3 probe intervals (and a poll): {gone_after:?}"
+    );
+
+    // Restarted with its state: the same key, listed everywhere again.
+    others[1].start();
+    others[1].wait_ready().await;
+    let (_, health) = get_json(&format!("{}/health", others[1].url())).await;
+    assert_eq!(
+        health["key"],
+        key_before.as_str(),
+        "the same identity after a restart"
+    );
+    let mut everyone: Vec<&NodeProcess> = vec![&first];
+    everyone.extend(others.iter());
+    wait_until(
+        Duration::from_secs(40),
+        "the restarted node to be listed everywhere",
+        || all_list(&everyone, &all_urls),
+    )
+    .await;
+
+    // SIGTERM node 5: its signed leave removes it from every list at once.
+    let leaving = others[3].child.as_ref().unwrap();
+    leaving.signal("TERM");
+    let left_at = Instant::now();
+    let stayers: Vec<&NodeProcess> = std::iter::once(&first)
+        .chain([&others[0], &others[1], &others[2]])
+        .collect();
+    let stayer_urls = sorted_urls(&stayers);
+    wait_until(
+        Duration::from_secs(5),
+        "the leaving node to leave every list",
+        || all_list(&stayers, &stayer_urls),
+    )
+    .await;
+    let left_after = left_at.elapsed();
+    eprintln!("leaving node dropped from every list after {left_after:?}");
+    assert!(
+        left_after <= GOSSIP,
+        "within one gossip interval: {left_after:?}"
+    );
+    let status = others[3]
+        .child
+        .as_mut()
+        .unwrap()
+        .wait_exit(Duration::from_secs(15))
+        .await;
+    assert!(status.success(), "a clean exit after SIGTERM: {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_node_never_probes_loopback_addresses_it_hears_of() {
+    let hub = FakeHub::start().await.unwrap();
+    let loopback = NodeProcess::new("fed-lo", "", &hub.url(), true);
+    loopback.wait_ready().await;
+    let strict = NodeProcess::new("fed-strict", "", &hub.url(), false);
+    strict.wait_ready().await;
+
+    // Fetch the loopback node's signed descriptor the way a peer would, then hand it to the
+    // strict node in a push, as a hostile or confused peer might.
+    let http = common::client();
+    let post = |url: String, request: GossipRequest| {
+        let http = http.clone();
+        async move {
+            let response = http.post(url).json(&request).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<GossipResponse>().await.unwrap()
+        }
+    };
+    let empty = GossipRequest::Digest {
+        v: PROTOCOL_VERSION,
+        buckets: SetDigest::from_buckets([[0; BUCKET_HASH_LEN]; BUCKETS]),
+    };
+    let GossipResponse::Diff { entries, .. } =
+        post(format!("{}/gossip", loopback.url()), empty).await
+    else {
+        panic!("a non-empty node answers a diff to an empty digest");
+    };
+    let want = entries.iter().map(|entry| entry.0).collect();
+    let GossipResponse::Descriptors(descriptors) = post(
+        format!("{}/gossip", loopback.url()),
+        GossipRequest::Sync {
+            push: Vec::new(),
+            want,
+        },
+    )
+    .await
+    else {
+        panic!("a sync is answered with descriptors");
+    };
+    assert!(!descriptors.is_empty());
+    post(
+        format!("{}/gossip", strict.url()),
+        GossipRequest::push(descriptors),
+    )
+    .await;
+
+    // Several probe intervals later: no probe went out, and only the node itself is listed.
+    tokio::time::sleep(PROBE * 5).await;
+    let (_, servers) = get_json(&format!("{}/servers?all=true", strict.url())).await;
+    let listed: Vec<&str> = servers["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["url"].as_str())
+        .collect();
+    assert_eq!(listed, [strict.url().as_str()], "{servers}");
+    let metrics = common::get(&format!("{}/metrics", strict.url())).await.2;
+    let count = |text: &str, prefix: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let loopback_member = servers["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["url"] == loopback.url().as_str())
+        .unwrap_or_else(|| panic!("it heard of the loopback node: {servers}"));
+    assert_eq!(
+        loopback_member["last_probe"], "forbidden",
+        "and held back: {loopback_member}"
+    );
+    assert_eq!(
+        count(&metrics, "dbs_probes_total{outcome=\"answered\"}"),
+        0,
+        "no probe was answered:\n{metrics}"
+    );
+    // The loopback node saw one /health request: the test's own readiness check.
+    let seen = common::get(&format!("{}/metrics", loopback.url())).await.2;
+    assert_eq!(
+        count(
+            &seen,
+            "dbs_http_requests_total{code=\"200\",route=\"health\"}"
+        ),
+        1,
+        "{seen}"
+    );
+}
