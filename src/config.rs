@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use url::Url;
 
 /// How log lines are written.
@@ -19,6 +19,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// What to run instead of a node.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run a demo network on loopback: a sample Docker Hub and three nodes that find each
+    /// other. Needs no Docker Hub access.
+    Demo {
+        /// Port of the first node; the others take the next two. 0 picks free ports.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+}
+
 /// The node's configuration: every flag also reads the environment variable shown in `--help`.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -27,6 +39,10 @@ pub enum LogFormat {
     about = "A badge server for Docker Hub build status, one node of a federated network."
 )]
 pub struct Config {
+    /// Without a command, the node runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address and port to listen on.
     #[arg(long, env = "DBS_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,

@@ -17,6 +17,7 @@
 //! - [`peer_client`]: the HTTP client for other nodes, with the private-address guard.
 //! - [`metrics`]: the node's Prometheus registry.
 //! - [`source`]: the source archive served at `/source`.
+//! - [`demo`]: the one-command demo network.
 //! - [`fakehub`]: a stand-in for Docker Hub with the real API's shapes (demo and tests).
 
 // Request handlers and background tasks must not panic on input; tests may unwrap.
@@ -25,6 +26,7 @@
 pub mod badge;
 pub mod cache;
 pub mod config;
+pub mod demo;
 pub mod fakehub;
 pub mod federation;
 pub mod hub;

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use dockerhub_build_status::config::{Config, LogFormat};
+use dockerhub_build_status::config::{Command, Config, LogFormat};
 use dockerhub_build_status::node::Node;
-use dockerhub_build_status::server;
+use dockerhub_build_status::{demo, server};
 
 fn main() -> ExitCode {
     let config = match Config::try_parse() {
@@ -25,7 +25,10 @@ fn main() -> ExitCode {
         return bad_flags(&problem);
     }
     let log_format = config.log_format;
-    init_logging(log_format);
+    // The demo's three nodes would fill the terminal with request lines; it prints what to
+    // open instead, and logs only warnings unless RUST_LOG says otherwise.
+    let default_level = if config.command.is_some() { "warn" } else { "info" };
+    init_logging(log_format, default_level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -33,7 +36,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    let result = match config.command {
+        Some(Command::Demo { port }) => runtime
+            .block_on(demo::run(port, server::shutdown_signal()))
+            .map_err(anyhow::Error::from),
+        None => runtime.block_on(serve(config)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // One line naming the problem, in the format the operator chose: a JSON log
@@ -79,9 +88,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
