@@ -19,6 +19,36 @@ pub enum LogFormat {
     Json,
 }
 
+/// A value that must never reach a log: `Debug` shows only that it is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+}
+
 /// What to run instead of a node.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
@@ -75,7 +105,7 @@ pub struct Config {
         requires = "hub_username",
         hide_env_values = true
     )]
-    pub hub_token: Option<String>,
+    pub hub_token: Option<Secret>,
 
     /// How long a status from Docker Hub counts as fresh.
     #[arg(long, env = "DBS_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
@@ -264,6 +294,15 @@ mod tests {
         assert!(!config.allow_private_peers);
         assert_eq!(config.log_format, LogFormat::Text);
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn the_token_never_shows_in_debug_output() {
+        let config =
+            Config::try_parse_from(["x", "--hub-token", "dckr_pat_s3cret", "--hub-username", "u"])
+                .unwrap();
+        assert!(!format!("{config:?}").contains("s3cret"));
+        assert_eq!(config.hub_token.unwrap().expose(), "dckr_pat_s3cret");
     }
 
     #[test]

@@ -35,17 +35,29 @@ pub async fn run(port: u16, shutdown: impl Future<Output = ()>) -> Result<(), De
     hub.add_samples();
     let mut listeners = Vec::new();
     for i in 0..NODES {
-        let port = if port == 0 { 0 } else { port.saturating_add(i as u16) };
+        let port = if port == 0 {
+            0
+        } else {
+            port.saturating_add(i as u16)
+        };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let listener = TcpListener::bind(addr).await.map_err(|source| DemoError::Listen { addr, source })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| DemoError::Listen { addr, source })?;
         listeners.push(listener);
     }
     let urls: Vec<String> = listeners
         .iter()
         .map(|l| l.local_addr().map(|a| format!("http://{a}")))
         .collect::<Result<_, _>>()
-        .map_err(|source| DemoError::Listen { addr: SocketAddr::from(([127, 0, 0, 1], port)), source })?;
-    let hub_url: url::Url = hub.url().parse().map_err(|_| DemoError::Hub(io::Error::other("bad hub URL")))?;
+        .map_err(|source| DemoError::Listen {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            source,
+        })?;
+    let hub_url: url::Url = hub
+        .url()
+        .parse()
+        .map_err(|_| DemoError::Hub(io::Error::other("bad hub URL")))?;
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
@@ -84,7 +96,9 @@ pub async fn run(port: u16, shutdown: impl Future<Output = ()>) -> Result<(), De
     println!("Open in a browser:");
     println!("  the front page:     {first}/");
     println!("  a badge:            {first}/status.svg?organization=demo&repository=passing");
-    println!("                      (also repository=building, failing; organization=library&repository=nginx)");
+    println!(
+        "                      (also repository=building, failing; organization=library&repository=nginx)"
+    );
     println!("  the JSON API:       {first}/build/library/nginx");
     println!("  the network:        {first}/servers?all=true");
     println!("  status.svg + .js:   {first}/static/status.svg?repository=nginx&servers={all}");

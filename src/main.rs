@@ -27,7 +27,11 @@ fn main() -> ExitCode {
     let log_format = config.log_format;
     // The demo's three nodes would fill the terminal with request lines; it prints what to
     // open instead, and logs only warnings unless RUST_LOG says otherwise.
-    let default_level = if config.command.is_some() { "warn" } else { "info" };
+    let default_level = if config.command.is_some() {
+        "warn"
+    } else {
+        "info"
+    };
     init_logging(log_format, default_level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -75,14 +79,15 @@ fn first_paragraph(err: &clap::Error) -> String {
     text.strip_prefix("error: ").unwrap_or(&text).to_owned()
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(mut config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
-    let node = Node::new(config)?;
+    // Bind first, so `--listen 127.0.0.1:0` announces the port it really got.
     let listener = server::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
-    let local = listener
+    config.listen = listener
         .local_addr()
         .context("cannot read the listening address")?;
-    tracing::info!(listen = %local, url = %node.public_url(), "node started");
+    let node = Node::new(config)?;
+    tracing::info!(listen = %node.config().listen, url = %node.canonical_url(), key = %node.network().key(), "node started");
     server::run(listener, node, server::shutdown_signal()).await;
     tracing::info!("node stopped");
     Ok(())

@@ -117,6 +117,23 @@ impl Metrics {
             .set(1);
         registry.register(Box::new(build_info))?;
         registry.register(Box::new(ProcessCollector::for_self()))?;
+        // Every series exists from the start at 0, so a node that has not gossiped or probed
+        // yet still shows each metric of the design, and rate() sees the first increase.
+        for result in ["hit", "stale", "miss", "coalesced"] {
+            cache_lookups.with_label_values(&[result]);
+        }
+        for state in ["listed", "probation", "failing", "left"] {
+            peers.with_label_values(&[state]);
+        }
+        for outcome in ["ok", "failed", "served"] {
+            gossip_exchanges.with_label_values(&[outcome]);
+        }
+        for direction in ["sent", "received"] {
+            gossip_bytes.with_label_values(&[direction]);
+        }
+        for outcome in ["answered", "failed", "forbidden"] {
+            probes.with_label_values(&[outcome]);
+        }
         Ok(Metrics {
             registry,
             http_requests,

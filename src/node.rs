@@ -60,7 +60,10 @@ impl Node {
                 timeout: config.hub_timeout,
                 concurrency: config.hub_concurrency,
                 rate_per_minute: config.hub_rate,
-                credentials: config.hub_username.clone().zip(config.hub_token.clone()),
+                credentials: config
+                    .hub_username
+                    .clone()
+                    .zip(config.hub_token.as_ref().map(|t| t.expose().to_owned())),
             },
             metrics.clone(),
         )?;

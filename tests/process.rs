@@ -1,0 +1,366 @@
+//! The node as operators run it: the real binary in a child process. Bad flags stop it with
+//! one line and exit code 2; a taken port is one line too; `--log-format json` is one JSON
+//! object per line with a line per request; the Docker Hub token never reaches a log; and
+//! SIGTERM drains a request in flight, refuses new connections and exits 0.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::process::{ChildGuard, TempDir, isolated_node};
+use dockerhub_build_status::fakehub::{FakeHub, FakeRepo, Fault};
+use dockerhub_build_status::server::DRAIN_TIMEOUT;
+use serde_json::Value;
+
+/// Long enough for a debug build to start on a busy 2-core machine; a hang fails well within
+/// a minute.
+const START_DEADLINE: Duration = Duration::from_secs(15);
+
+/// The address a started node reports in its "node started" line, in either log format.
+fn listen_address(line: &str) -> Option<SocketAddr> {
+    if let Ok(json) = serde_json::from_str::<Value>(line) {
+        return json["listen"].as_str()?.parse().ok();
+    }
+    // Colour codes are tested for on their own; here they must not hide the address.
+    let mut plain = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("listen="))?
+        .trim_matches('"')
+        .parse()
+        .ok()
+}
+
+/// Starts the node binary with `args` and waits for it to listen; returns it and its URL.
+/// The node picks its own port (`127.0.0.1:0`) and says which in its log, so two tests can
+/// never race for one.
+async fn start(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> (ChildGuard, String) {
+    let mut command = isolated_node(dir);
+    command.args(["--listen", "127.0.0.1:0"]).args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = ChildGuard::spawn(&mut command);
+    let line = child
+        .wait_for_stderr(START_DEADLINE, "the node to listen", |l| {
+            l.contains("node started") && listen_address(l).is_some()
+        })
+        .await;
+    let addr = listen_address(&line).expect("checked above");
+    (child, format!("http://{addr}"))
+}
+
+/// Runs the binary with `args` (and `env`) until it exits on its own.
+async fn run_to_exit(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::ExitStatus, ChildGuard) {
+    let dir = TempDir::new("flags");
+    let mut command = isolated_node(&dir);
+    command.args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = ChildGuard::spawn(&mut command);
+    let status = child.wait_exit(START_DEADLINE).await;
+    (status, child)
+}
+
+/// Command-line arguments and environment variables of one run.
+type Args<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+
+async fn hub_with_app() -> FakeHub {
+    let hub = FakeHub::start().await.expect("start the fake hub");
+    hub.set_repo("acme/app", FakeRepo::with_builds(&[("latest", 10)]));
+    hub
+}
+
+#[tokio::test]
+async fn bad_flags_stop_the_node_with_one_line_and_exit_code_2() {
+    // (arguments, environment), and the words the one line must contain
+    let cases: &[(Args, &[&str])] = &[
+        ((&["--listen", "nope"], &[]), &["--listen", "nope"]),
+        ((&["--cache-ttl", "soon"], &[]), &["--cache-ttl", "soon"]),
+        ((&["--hub-url", "ftp://x"], &[]), &["--hub-url", "ftp"]),
+        ((&["--hub-token", "x"], &[]), &["--hub-username"]),
+        ((&["--log-format", "xml"], &[]), &["--log-format", "xml"]),
+        ((&["--cache-ttl", "0s"], &[]), &["--cache-ttl"]),
+        ((&["--no-such-flag"], &[]), &["--no-such-flag"]),
+        // The environment is read like the flags, and as strictly.
+        (
+            (&[], &[("DBS_CACHE_TTL", "soon")]),
+            &["--cache-ttl", "soon"],
+        ),
+    ];
+    for ((args, env), words) in cases {
+        let (status, child) = run_to_exit(args, env).await;
+        let stderr = child.stderr();
+        let shown = format!("{args:?} {env:?}: exit {status}, stderr {stderr:#?}");
+        assert_eq!(status.code(), Some(2), "{shown}");
+        assert_eq!(stderr.len(), 1, "exactly one line: {shown}");
+        assert!(!stderr[0].contains("panicked"), "{shown}");
+        for word in *words {
+            assert!(stderr[0].contains(word), "line names {word}: {shown}");
+        }
+        assert!(child.stdout().is_empty(), "nothing on stdout: {shown}");
+    }
+}
+
+#[tokio::test]
+async fn help_and_version_go_to_stdout_with_exit_code_0() {
+    for flag in ["--help", "--version"] {
+        let (status, child) = run_to_exit(&[flag], &[]).await;
+        assert!(status.success(), "{flag}: {status}");
+        assert!(child.stderr().is_empty(), "{flag}: {:?}", child.stderr());
+        assert!(
+            child.stdout().join("\n").contains("dockerhub-build-status"),
+            "{flag}: {:?}",
+            child.stdout()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_taken_port_stops_the_node_with_one_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let addr = taken.local_addr().expect("local address").to_string();
+    for format in ["text", "json"] {
+        let (status, child) = run_to_exit(&["--listen", &addr, "--log-format", format], &[]).await;
+        let stderr = child.stderr();
+        let shown = format!("{format}: exit {status}, stderr {stderr:#?}");
+        assert!(!status.success(), "{shown}");
+        assert!(status.code().is_some(), "an exit, not a signal: {shown}");
+        assert!(!stderr.iter().any(|l| l.contains("panicked")), "{shown}");
+        // Start-up may log what it did before binding; the failure itself is one line.
+        let problems: Vec<&String> = stderr
+            .iter()
+            .filter(|l| l.contains(addr.as_str()) || l.contains("ERROR"))
+            .collect();
+        assert_eq!(problems.len(), 1, "one line names the problem: {shown}");
+        assert!(problems[0].contains(addr.as_str()), "{shown}");
+        assert!(problems[0].contains("cannot listen"), "{shown}");
+        if format == "json" {
+            for line in &stderr {
+                let json: Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("not JSON ({e}): {line}\n{shown}"));
+                assert!(json.is_object(), "{shown}");
+            }
+        }
+    }
+    drop(taken);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line_with_a_line_per_request() {
+    let hub = hub_with_app().await;
+    let dir = TempDir::new("json-logs");
+    let (mut node, url) = start(
+        &dir,
+        &["--log-format", "json", "--hub-url", &hub.url()],
+        &[],
+    )
+    .await;
+    let expected = [
+        ("/health", "health", 200),
+        ("/build/acme/app", "build", 200),
+        ("/build/acme/app?tag=nope", "build", 404),
+        (
+            "/status.svg?organization=acme&repository=app",
+            "status_svg",
+            200,
+        ),
+        ("/no/such/route", "not_found", 404),
+    ];
+    for (path, _, status) in expected {
+        let (code, _, _) = common::get(&format!("{url}{path}")).await;
+        assert_eq!(code, status, "{path}");
+    }
+    node.signal("TERM");
+    let status = node.wait_exit(DRAIN_TIMEOUT + Duration::from_secs(5)).await;
+    assert!(status.success(), "exit {status}");
+
+    let lines = node.stderr();
+    let mut requests = Vec::new();
+    for line in &lines {
+        let json: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(json.is_object(), "{line}");
+        for field in ["timestamp", "level", "message"] {
+            assert!(json.get(field).is_some(), "no {field}: {line}");
+        }
+        if json["message"] == "request" {
+            let latency = json
+                .as_object()
+                .into_iter()
+                .flatten()
+                .find(|(key, _)| key.starts_with("latency"))
+                .map(|(_, value)| value.clone());
+            assert!(
+                latency.as_ref().is_some_and(Value::is_number),
+                "a numeric latency: {line}"
+            );
+            requests.push((
+                json["route"].as_str().unwrap_or_default().to_owned(),
+                json["status"].as_u64().unwrap_or_default(),
+            ));
+        }
+    }
+    let mut want: Vec<(String, u64)> = expected
+        .iter()
+        .map(|(_, route, status)| ((*route).to_owned(), u64::from(*status)))
+        .collect();
+    want.sort();
+    requests.sort();
+    assert_eq!(
+        requests, want,
+        "one line per request; all lines:\n{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("node stopped")),
+        "the node says it stopped: {lines:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_token_never_reaches_a_log_line() {
+    const USER: &str = "ops-user";
+    const SECRET: &str = "dckr_pat_never-log-me-7f3a9c1e";
+    let hub = hub_with_app().await;
+    hub.require_credentials(USER, SECRET);
+    // Flag or environment, every log format, and the chattiest levels, where dependencies
+    // (hyper, reqwest, rustls) log too.
+    let runs: &[Args] = &[
+        (&["--hub-token", SECRET], &[]),
+        (
+            &["--hub-token", SECRET, "--log-format", "json"],
+            &[("RUST_LOG", "debug")],
+        ),
+        (&[], &[("DBS_HUB_TOKEN", SECRET), ("RUST_LOG", "trace")]),
+    ];
+    for (args, env) in runs {
+        let dir = TempDir::new("secret");
+        let hub_url = hub.url();
+        let mut all_args = vec!["--hub-url", &hub_url, "--hub-username", USER];
+        all_args.extend_from_slice(args);
+        let (mut node, url) = start(&dir, &all_args, env).await;
+        // The token is really used: the fake hub answers only with a valid one.
+        let (code, body) = common::get_json(&format!("{url}/build/acme/app")).await;
+        assert_eq!(code, 200, "{args:?} {env:?}: {body}");
+        let (code, _) = common::get_json(&format!("{url}/build/acme/app?tag=nope")).await;
+        assert_eq!(code, 404);
+        node.signal("TERM");
+        let status = node.wait_exit(DRAIN_TIMEOUT + Duration::from_secs(5)).await;
+        assert!(status.success(), "exit {status}");
+        let lines: Vec<String> = node.stderr().into_iter().chain(node.stdout()).collect();
+        assert!(
+            lines.iter().any(|l| l.contains("request")),
+            "the run logged requests: {lines:#?}"
+        );
+        for line in &lines {
+            assert!(
+                !line.contains(SECRET),
+                "{args:?} {env:?}: the token is in a log line: {line}"
+            );
+        }
+        if !args.contains(&"json") {
+            // Text lines carry route, status and latency too, without colour codes that
+            // would litter journald and `docker logs`.
+            assert!(
+                lines.iter().any(|l| l.contains("request")
+                    && l.contains("route=\"build\"")
+                    && l.contains("status=200")
+                    && l.contains("latency")),
+                "a text request line: {lines:#?}"
+            );
+            assert!(
+                !lines.iter().any(|l| l.contains('\u{1b}')),
+                "no ANSI escapes when stderr is not a terminal: {lines:#?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_the_request_in_flight_refuses_new_ones_and_exits_0() {
+    const HUB_DELAY: Duration = Duration::from_secs(2);
+    let hub = hub_with_app().await;
+    let dir = TempDir::new("drain");
+    let (mut node, url) = start(&dir, &["--hub-url", &hub.url()], &[]).await;
+    let addr: SocketAddr = url.trim_start_matches("http://").parse().expect("address");
+    hub.set_fault(Some(Fault::Slow(HUB_DELAY)));
+
+    let in_flight = tokio::spawn({
+        let url = format!("{url}/build/acme/app");
+        async move {
+            let response = common::client().get(&url).send().await?;
+            let status = response.status().as_u16();
+            let body = response.text().await?;
+            Ok::<_, reqwest::Error>((status, body, Instant::now()))
+        }
+    });
+    // In flight for sure: the node has asked the hub, which holds its answer back.
+    common::wait_until(START_DEADLINE, "the request to reach the hub", || async {
+        hub.request_count() > 0
+    })
+    .await;
+    let signalled = Instant::now();
+    node.signal("TERM");
+
+    // The listener closes at once; the slow request is still running.
+    common::wait_until(HUB_DELAY / 2, "new connections to be refused", || async {
+        matches!(
+            tokio::net::TcpStream::connect(addr).await,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+        )
+    })
+    .await;
+    assert!(
+        !in_flight.is_finished(),
+        "refused while the request is in flight"
+    );
+    assert!(
+        node.try_exit().is_none(),
+        "the process waits for the request in flight"
+    );
+
+    let (status, body, answered) = in_flight
+        .await
+        .expect("request task")
+        .expect("the request in flight gets an answer");
+    assert_eq!(status, 200, "{body}");
+    let json: Value = serde_json::from_str(&body).expect("the whole JSON body");
+    assert_eq!(json["request"], "ok");
+    assert_eq!(json["status"], 10);
+
+    let exit = node.wait_exit(DRAIN_TIMEOUT + Duration::from_secs(3)).await;
+    assert!(exit.success(), "exit {exit}; stderr {:#?}", node.stderr());
+    assert!(
+        signalled.elapsed() < DRAIN_TIMEOUT,
+        "stopped within the drain timeout, took {:?}",
+        signalled.elapsed()
+    );
+    assert!(
+        answered.duration_since(signalled) < DRAIN_TIMEOUT,
+        "answered while draining"
+    );
+}
+
+#[tokio::test]
+async fn sigint_stops_the_node_like_sigterm() {
+    let dir = TempDir::new("sigint");
+    let (mut node, url) = start(&dir, &[], &[]).await;
+    let (code, _) = common::get_json(&format!("{url}/health")).await;
+    assert_eq!(code, 200);
+    node.signal("INT");
+    let exit = node.wait_exit(DRAIN_TIMEOUT).await;
+    assert!(exit.success(), "exit {exit}; stderr {:#?}", node.stderr());
+}
