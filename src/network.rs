@@ -30,6 +30,11 @@ const SAVE_EVERY: Duration = Duration::from_secs(30);
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 /// How long a leave may take to reach the known nodes at shutdown.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
+/// `POST /gossip` requests handled at once. Handling checks up to 128 signatures under the
+/// core's lock, so it runs on the blocking pool (a flood must not stall the async workers
+/// that serve badges); this caps the threads and the bodies a flood can park there, and
+/// more requests get a 503 to retry next round.
+pub const GOSSIP_SLOTS: usize = 4;
 
 /// Why the federation could not start. Each names the file and the problem.
 #[derive(Debug, Error)]
@@ -54,6 +59,7 @@ pub struct Network {
     transport: HttpTransport,
     state_path: PathBuf,
     metrics: Metrics,
+    gossip_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// `/servers`.
@@ -93,9 +99,10 @@ impl Network {
         );
         settings.gossip_interval = config.gossip_interval;
         settings.probe_interval = config.probe_interval;
-        // A healthy node answers /health in milliseconds; a slow answer is a bad probe, and
-        // the timeout must leave room for the next probe.
-        settings.probe_timeout = (config.probe_interval / 2).min(Duration::from_secs(5));
+        // A healthy node answers /health in milliseconds; a slow answer is a bad probe. The
+        // timeout must end before the next probe is due, but should not be so tight that a
+        // busy machine's scheduling delay reads as a dead node.
+        settings.probe_timeout = probe_timeout(config.probe_interval);
         settings.allow_private_peers = config.allow_private_peers;
         let now = Timestamp::now();
         let mut core = Core::new(identity, settings, peers, now)?;
@@ -121,7 +128,7 @@ impl Network {
         }
         let transport = HttpTransport {
             client: PeerClient::new(
-                (config.probe_interval / 2).min(Duration::from_secs(5)),
+                probe_timeout(config.probe_interval),
                 config.allow_private_peers,
             )?,
             metrics: metrics.clone(),
@@ -132,6 +139,7 @@ impl Network {
             transport,
             state_path,
             metrics,
+            gossip_slots: Arc::new(tokio::sync::Semaphore::new(GOSSIP_SLOTS)),
         })
     }
 
@@ -165,7 +173,13 @@ impl Network {
         serde_json::to_vec(&answer).unwrap_or_default()
     }
 
-    /// The server side of `POST /gossip`: the answer's HTTP status and JSON body.
+    /// One of the [`GOSSIP_SLOTS`], or `None` when all are taken.
+    pub fn try_gossip_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.gossip_slots).try_acquire_owned().ok()
+    }
+
+    /// The server side of `POST /gossip`: the answer's HTTP status and JSON body. Blocking
+    /// (signature checks): async callers run it with `spawn_blocking`.
     pub fn handle_gossip(&self, body: &[u8], from: IpAddr) -> (u16, Vec<u8>) {
         let request: GossipRequest = match serde_json::from_slice(body) {
             Ok(request) => request,
@@ -309,6 +323,11 @@ impl Network {
         }
         self.save().await;
     }
+}
+
+/// Three quarters of the probe interval, at most 5 s.
+fn probe_timeout(interval: Duration) -> Duration {
+    (interval * 3 / 4).min(Duration::from_secs(5))
 }
 
 fn error_body(description: &str) -> Vec<u8> {

@@ -175,7 +175,7 @@ h3 { font-size: .95rem; margin: 0; }
 a { color: var(--accent); }
 code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .85rem; }
 code { background: var(--panel); border-radius: 4px; padding: .05rem .3rem; overflow-wrap: anywhere; }
-.fields { display: grid; grid-template-columns: 1fr 1fr; gap: .6rem .9rem; }
+.fields { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: .6rem .8rem; }
 label { display: flex; flex-direction: column; font-size: .85rem; font-weight: 600; color: var(--muted); }
 input, select { font: inherit; font-size: 1rem; font-weight: 400; color: var(--fg); background: var(--bg);
   margin-top: .2rem; min-height: 2.6rem; padding: .35rem .55rem; border: 1px solid var(--line);
@@ -187,7 +187,8 @@ label.check { flex-direction: row; align-items: center; gap: .5rem; align-self: 
 label.check input { width: 1.25rem; height: 1.25rem; min-height: 0; margin: 0; }
 .preview { margin: 1rem 0; padding: 1.1rem; background: var(--panel); border: 1px solid var(--line);
   border-radius: 8px; text-align: center; }
-.preview img { display: inline-block; max-width: 100%; height: auto; min-height: 20px; vertical-align: middle; }
+/* Shown half as large again: it is the point of the page, and an SVG scales crisply. */
+.preview img { display: inline-block; max-width: 66%; height: auto; min-height: 20px; vertical-align: middle; zoom: 1.5; }
 .hint { margin: .5rem 0 0; color: var(--bad); font-size: .9rem; }
 .snippet { margin: .8rem 0; }
 .snippet-head { display: flex; align-items: center; justify-content: space-between; margin-bottom: .25rem; }
@@ -216,9 +217,13 @@ dt { margin-top: .6rem; }
 dd { margin: .1rem 0 0 1rem; color: var(--muted); font-size: .9rem; }
 footer { margin: 2rem auto 1.5rem; font-size: .85rem; color: var(--muted); border-top: 1px solid var(--line); padding-top: .6rem; }
 @media (max-width: 30rem) {
-  .fields { grid-template-columns: 1fr; }
+  header { padding: 1rem 0 .8rem; }
   h1 { font-size: 1.4rem; }
-  label.check { min-height: 0; }
+  .lead { font-size: .95rem; }
+  h2 { margin-top: 1.3rem; }
+}
+@media (max-width: 20rem) {
+  .fields { grid-template-columns: minmax(0, 1fr); }
 }
 "#;
 

@@ -1,0 +1,250 @@
+//! The front page (`GET /`) in headless Chromium at a phone's size: the badge-URL builder is
+//! there and works (form, live preview, Markdown and HTML snippets), the network view fills
+//! in, nothing is loaded from elsewhere and nothing overflows sideways. The test also writes
+//! screenshots for people to look at: `<target>/screenshots/front-page.png` (the first
+//! screen) and `front-page-full.png` (the whole page).
+
+mod chromium;
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chromium::Browser;
+use dockerhub_build_status::fakehub::FakeHub;
+use serde_json::Value;
+
+/// A phone's viewport in CSS pixels, and its device pixel ratio.
+const PHONE: (u32, u32) = (390, 844);
+const PHONE_SCALE: f64 = 2.0;
+
+/// Ready: the network view has an answer and the preview badge has been drawn.
+const READY: &str = "(() => {
+    const network = document.getElementById('network');
+    const preview = document.getElementById('preview');
+    return !!network && network.getAttribute('data-state') !== 'loading'
+        && !!preview && preview.complete && preview.naturalWidth > 0;
+})()";
+
+/// What the test checks, read in one go.
+const FACTS: &str = "(() => {
+    const form = document.getElementById('builder');
+    const preview = document.getElementById('preview');
+    const text = (id) => { const e = document.getElementById(id); return e ? e.textContent : null; };
+    return {
+        fields: form ? Array.from(form.elements).map((e) => e.name).filter(Boolean) : [],
+        preview_src: preview && preview.getAttribute('src'),
+        preview_width: preview ? preview.naturalWidth : 0,
+        images: document.querySelectorAll('img').length,
+        markdown: text('snippet-markdown'),
+        html: text('snippet-html'),
+        url: text('snippet-url'),
+        network: document.getElementById('network').getAttribute('data-state'),
+        nodes: Array.from(document.querySelectorAll('#nodes li')).map((li) => li.textContent),
+        resources: performance.getEntriesByType('resource').map((r) => r.name),
+        origin: location.origin,
+        scroll_width: document.documentElement.scrollWidth,
+        inner_width: window.innerWidth,
+    };
+})()";
+
+/// `<target>/screenshots`: beside Cargo's build output, never committed.
+fn screenshot_dir() -> PathBuf {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let target = tmp.parent().map(PathBuf::from).unwrap_or(tmp);
+    target.join("screenshots")
+}
+
+/// Checks that `png` is a PNG of `width`×`height` (when given) with more in it than a blank
+/// page, and returns its size.
+fn check_png(png: &[u8], width: Option<u32>, height: Option<u32>) -> (u32, u32) {
+    assert!(
+        png.len() > 10_000,
+        "a {}-byte screenshot is too small to show the page",
+        png.len()
+    );
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    assert_eq!(&png[12..16], b"IHDR", "PNG without its header chunk");
+    let w = u32::from_be_bytes(png[16..20].try_into().expect("4 bytes"));
+    let h = u32::from_be_bytes(png[20..24].try_into().expect("4 bytes"));
+    if let Some(width) = width {
+        assert_eq!(w, width, "screenshot width");
+    }
+    if let Some(height) = height {
+        assert_eq!(h, height, "screenshot height");
+    }
+    (w, h)
+}
+
+fn field<'a>(facts: &'a Value, name: &str) -> &'a str {
+    facts[name].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn front_page_on_a_phone() {
+    if !common::require_program("chromium") {
+        return;
+    }
+    let hub = FakeHub::start().await.expect("start the fake hub");
+    hub.add_samples();
+    let node = common::start_node(&hub.url(), |_| {}).await;
+    let base = node.url.trim_end_matches('/').to_owned();
+
+    let size = format!("--window-size={},{}", PHONE.0, PHONE.1);
+    let mut browser = Browser::launch(&[&size]).await;
+    let tab = browser.new_tab().await.expect("open a tab");
+    browser
+        .emulate_phone(&tab, PHONE.0, PHONE.1, PHONE_SCALE)
+        .await
+        .expect("a phone-sized viewport");
+    browser
+        .navigate(&tab, &format!("{base}/"))
+        .await
+        .expect("open the front page");
+    let ready = browser
+        .wait_for(&tab, READY, Instant::now() + Duration::from_secs(10))
+        .await;
+    let facts = browser.evaluate(&tab, FACTS).await.expect("read the page");
+    assert!(ready, "the page did not get ready within 10 s: {facts:#}");
+
+    // Screenshots first, of the page as it first shows.
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir).expect("create the screenshot folder");
+    let first_screen = browser.screenshot(&tab, false).await.expect("screenshot");
+    check_png(
+        &first_screen,
+        Some((f64::from(PHONE.0) * PHONE_SCALE) as u32),
+        Some((f64::from(PHONE.1) * PHONE_SCALE) as u32),
+    );
+    let path = dir.join("front-page.png");
+    std::fs::write(&path, &first_screen).expect("write the screenshot");
+    let whole = browser.screenshot(&tab, true).await.expect("screenshot");
+    let (_, full_height) = check_png(&whole, None, None);
+    assert!(
+        full_height > (f64::from(PHONE.1) * PHONE_SCALE) as u32,
+        "the full-page screenshot is no taller than the screen"
+    );
+    std::fs::write(dir.join("front-page-full.png"), &whole).expect("write the screenshot");
+    eprintln!("screenshots in {}", dir.display());
+
+    // The DOM as served and scripted: the builder and its snippets are there.
+    let dom = browser
+        .evaluate(&tab, "document.documentElement.outerHTML")
+        .await
+        .expect("dump the DOM");
+    let dom = dom.as_str().unwrap_or_default();
+    for part in [
+        r#"<form id="builder""#,
+        r#"id="preview""#,
+        r#"id="snippet-markdown""#,
+        r#"id="snippet-html""#,
+        r#"id="nodes""#,
+    ] {
+        assert!(dom.contains(part), "the page lacks {part}:\n{dom}");
+    }
+
+    let fields: Vec<&str> = facts["fields"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for name in ["organization", "repository", "tag", "text", "style"] {
+        assert!(fields.contains(&name), "no {name} field in {fields:?}");
+    }
+    let badge = format!("{base}/status.svg?organization=library&repository=nginx");
+    assert_eq!(
+        field(&facts, "preview_src"),
+        "/status.svg?organization=library&repository=nginx"
+    );
+    assert!(
+        facts["preview_width"].as_u64().unwrap_or(0) > 0,
+        "{facts:#}"
+    );
+    assert_eq!(field(&facts, "url"), badge);
+    assert_eq!(
+        field(&facts, "markdown"),
+        format!("[![Docker build status]({badge})](https://hub.docker.com/_/nginx)")
+    );
+    assert_eq!(
+        field(&facts, "html"),
+        format!(
+            r#"<a href="https://hub.docker.com/_/nginx"><img src="{}" alt="Docker build status"></a>"#,
+            badge.replace('&', "&amp;")
+        )
+    );
+
+    // The network view: at least this node, listed.
+    assert_eq!(field(&facts, "network"), "done", "{facts:#}");
+    let nodes: Vec<&str> = facts["nodes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        nodes
+            .iter()
+            .any(|n| n.contains(&base) && n.contains("listed")),
+        "this node is not shown as listed: {nodes:?}"
+    );
+
+    // Self-contained and readable on a phone.
+    let origin = field(&facts, "origin").to_owned();
+    let resources = facts["resources"].as_array().cloned().unwrap_or_default();
+    for resource in resources.iter().filter_map(Value::as_str) {
+        assert!(
+            resource.starts_with(&format!("{origin}/")),
+            "loaded from elsewhere: {resource}"
+        );
+    }
+    assert!(
+        facts["scroll_width"].as_u64().unwrap_or(u64::MAX)
+            <= facts["inner_width"].as_u64().unwrap_or(0),
+        "the page scrolls sideways on a phone: {facts:#}"
+    );
+
+    // The builder follows the form, markup in a field stays text, and the preview follows.
+    let typed = browser
+        .evaluate(
+            &tab,
+            "(() => {
+                const form = document.getElementById('builder');
+                const set = (name, value) => {
+                    form.elements[name].value = value;
+                    form.elements[name].dispatchEvent(new Event('input', { bubbles: true }));
+                };
+                set('repository', 'redis');
+                set('tag', '7');
+                set('text', '<img src=x onerror=alert(1)>');
+                form.elements.style.value = 'for-the-badge';
+                form.elements.style.dispatchEvent(new Event('change', { bubbles: true }));
+                return true;
+            })()",
+        )
+        .await;
+    assert_eq!(typed, Ok(Value::Bool(true)));
+    let query = "organization=library&repository=redis&tag=7\
+                 &text=%3Cimg+src%3Dx+onerror%3Dalert%281%29%3E&style=for-the-badge";
+    let followed = browser
+        .wait_for(
+            &tab,
+            &format!(
+                "(() => {{
+                    const p = document.getElementById('preview');
+                    return p.getAttribute('src') === '/status.svg?{query}'
+                        && p.complete && p.naturalWidth > 0;
+                }})()"
+            ),
+            Instant::now() + Duration::from_secs(5),
+        )
+        .await;
+    let after = browser.evaluate(&tab, FACTS).await.expect("read the page");
+    assert!(followed, "the preview did not follow the form: {after:#}");
+    assert_eq!(
+        field(&after, "markdown"),
+        format!(
+            "[![Docker build status]({base}/status.svg?{query})](https://hub.docker.com/_/redis)"
+        )
+    );
+    assert_eq!(after["images"], 1, "markup in a field became an element");
+
+    browser.close_tab(tab).await;
+    browser.close().await;
+}
