@@ -170,13 +170,18 @@ impl<U: Upstream> Cache<U> {
     /// The status of `image`: from the cache when fresh, stale while one refresh runs, or
     /// from the one upstream call that all concurrent misses share.
     pub async fn get(&self, image: &ImageRef) -> Lookup {
-        let key: Box<str> = image.to_string().into_boxed_str();
+        let key = key_of(image);
         let now = self.now_ms();
         let mut start_refresh = false;
         // Fast path under the shard's read lock: fresh and stale answers, or a fetch to join.
         let waiting = match self.inner.map.get(&key) {
             Some(entry) => {
-                entry.last_used.store(seconds(now), Ordering::Relaxed);
+                // Written only when the second changes: a store on every hit would move the
+                // entry's cache line between cores on every request for a popular key.
+                let used = seconds(now);
+                if entry.last_used.load(Ordering::Relaxed) != used {
+                    entry.last_used.store(used, Ordering::Relaxed);
+                }
                 match &entry.slot {
                     Slot::Loading(rx) => Some(rx.clone()),
                     Slot::Ready(ready) => match self.classify(ready, now) {
@@ -422,6 +427,21 @@ enum Class {
     /// Servable past its freshness; true if a refresh should start.
     Stale(Lookup, bool),
     Expired,
+}
+
+/// The map key of `image`, `organization/repository:tag` as its `Display` writes it, in one
+/// allocation of the exact size: `to_string` grows its buffer three or four times on the
+/// way, and this runs on every request, hits included.
+fn key_of(image: &ImageRef) -> Box<str> {
+    [
+        image.organization.as_str(),
+        "/",
+        image.repository.as_str(),
+        ":",
+        image.tag.as_str(),
+    ]
+    .concat()
+    .into_boxed_str()
 }
 
 fn seconds(ms: u64) -> u32 {

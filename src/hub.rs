@@ -223,54 +223,18 @@ impl HubClient {
                 Err(HubError::NotFound) => break,
                 Err(err) => return Err(err),
             };
-            if let Some(entry) = page
-                .results
-                .iter()
-                .find(|e| e.dockertag_name.as_deref() == Some(image.tag.as_str()))
-            {
-                return match entry.status {
-                    Some(status) => Ok(HubStatus {
-                        status,
-                        source: StatusSource::BuildHistory,
-                    }),
-                    None => Err(HubError::BadAnswer {
-                        reason: "a build without a status".into(),
-                    }),
-                };
+            match page_verdict(page, &self.base, image.tag.as_str())? {
+                PageVerdict::Found(status) => return Ok(status),
+                PageVerdict::Next(url) => next = url,
             }
-            next = match page.next.as_deref().map(Url::parse) {
-                None => None,
-                Some(Ok(url)) if url.origin() == self.base.origin() => Some(url),
-                Some(Ok(url)) => {
-                    tracing::warn!(next = %url, "build history points off the hub's origin; not followed");
-                    None
-                }
-                Some(Err(_)) => {
-                    return Err(HubError::BadAnswer {
-                        reason: "an unreadable next link".into(),
-                    });
-                }
-            };
         }
         let tag_url = self.endpoint(&format!(
             "v2/namespaces/{}/repositories/{}/tags/{}",
             image.organization, image.repository, image.tag
         ))?;
         let tag: TagObject = self.get_json("tag", tag_url).await?;
-        if tag
-            .name
-            .as_deref()
-            .is_some_and(|name| name != image.tag.as_str())
-        {
-            return Err(HubError::BadAnswer {
-                reason: "the tag object names another tag".into(),
-            });
-        }
         tracing::debug!(image = %image, tag_status = %tag.tag_status, "status from the tag endpoint");
-        Ok(HubStatus {
-            status: 10,
-            source: StatusSource::Tag,
-        })
+        tag_verdict(tag, image.tag.as_str())
     }
 
     fn endpoint(&self, path: &str) -> Result<Url, HubError> {
@@ -375,6 +339,67 @@ impl HubClient {
         *slot = Some((token.access_token.clone(), Instant::now()));
         Ok(Some(token.access_token))
     }
+}
+
+/// What one page of build history says about a tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageVerdict {
+    /// The tag's newest build is on this page.
+    Found(HubStatus),
+    /// Not on this page; the next page to read, always on the hub's own origin, if any.
+    Next(Option<Url>),
+}
+
+/// Reads one build-history answer body as [`HubClient::status`] does: the fuzzers' way in to
+/// the hub's JSON, with the same decoding and the same off-origin rule for `next`.
+pub fn read_build_history_page(body: &[u8], hub: &Url, tag: &str) -> Result<PageVerdict, HubError> {
+    page_verdict(decode_json(body)?, hub, tag)
+}
+
+/// Reads one tag-endpoint answer body as [`HubClient::status`] does.
+pub fn read_tag_object(body: &[u8], tag: &str) -> Result<HubStatus, HubError> {
+    tag_verdict(decode_json(body)?, tag)
+}
+
+fn page_verdict(page: BuildHistoryPage, hub: &Url, tag: &str) -> Result<PageVerdict, HubError> {
+    if let Some(entry) = page
+        .results
+        .iter()
+        .find(|e| e.dockertag_name.as_deref() == Some(tag))
+    {
+        return match entry.status {
+            Some(status) => Ok(PageVerdict::Found(HubStatus {
+                status,
+                source: StatusSource::BuildHistory,
+            })),
+            None => Err(HubError::BadAnswer {
+                reason: "a build without a status".into(),
+            }),
+        };
+    }
+    match page.next.as_deref().map(Url::parse) {
+        None => Ok(PageVerdict::Next(None)),
+        Some(Ok(url)) if url.origin() == hub.origin() => Ok(PageVerdict::Next(Some(url))),
+        Some(Ok(url)) => {
+            tracing::warn!(next = %url, "build history points off the hub's origin; not followed");
+            Ok(PageVerdict::Next(None))
+        }
+        Some(Err(_)) => Err(HubError::BadAnswer {
+            reason: "an unreadable next link".into(),
+        }),
+    }
+}
+
+fn tag_verdict(tag: TagObject, wanted: &str) -> Result<HubStatus, HubError> {
+    if tag.name.as_deref().is_some_and(|name| name != wanted) {
+        return Err(HubError::BadAnswer {
+            reason: "the tag object names another tag".into(),
+        });
+    }
+    Ok(HubStatus {
+        status: 10,
+        source: StatusSource::Tag,
+    })
 }
 
 /// Decodes a hub answer, telling "not JSON" from "JSON of another shape".

@@ -5,9 +5,11 @@
 //! always answer 200 with an image, also for errors, so a README never shows a broken one.
 
 use std::net::IpAddr;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use dashmap::DashMap;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -334,16 +336,9 @@ fn badge_max_age(lookup: &Lookup) -> Duration {
     }
 }
 
-/// `GET /status.svg?organization=&repository=&tag=&text=[&style=][&logo=]`: the badge.
-async fn status_svg(node: &Node, query: &Query, request: &HeaderMap) -> Response<Body> {
-    let label = query.text.as_deref().unwrap_or(badge::DEFAULT_LABEL);
-    let style = query
-        .style
-        .as_deref()
-        .and_then(Style::parse)
-        .unwrap_or_default();
-    let logo = query.logo.as_deref().and_then(Logo::parse);
-    let image = match &query.repository {
+/// The image a `/status.svg` query names, with the old API's defaults.
+fn svg_image(query: &Query) -> Result<ImageRef, NameError> {
+    match &query.repository {
         None => Err(NameError::Missing { kind: "repository" }),
         Some(repository) => ImageRef::parse(
             query
@@ -353,7 +348,57 @@ async fn status_svg(node: &Node, query: &Query, request: &HeaderMap) -> Response
             repository,
             query.tag(),
         ),
+    }
+}
+
+/// What a request's path and query select, read exactly as the handlers read them: the
+/// way in for the fuzzers (`fuzz/`), which check that no input panics and that only valid
+/// names come out.
+#[derive(Debug)]
+pub struct RequestTarget {
+    /// The route's metrics label (`not_found` for unknown paths).
+    pub route: &'static str,
+    /// For `/build`, `/shields` and `/status.svg`: the image asked for, or why it is refused.
+    pub image: Option<Result<ImageRef, NameError>>,
+    /// For the badges: the label text as given (`text=`), before rendering.
+    pub label: Option<String>,
+    /// For `/status.svg`: the style asked for, if it is a known one.
+    pub style: Option<Style>,
+    /// For `/status.svg`: the logo asked for, if it is a known one.
+    pub logo: Option<Logo>,
+}
+
+/// Parses a request target (`path` without the query, `query` without the `?`).
+pub fn parse_request_target(path: &str, query: &str) -> RequestTarget {
+    let route = Route::of(path);
+    let parsed = Query::parse(query);
+    let image = match route {
+        Route::Build(org, repo) | Route::Shields(org, repo) => {
+            Some(image_from_path(org, repo, parsed.tag()))
+        }
+        Route::StatusSvg => Some(svg_image(&parsed)),
+        _ => None,
     };
+    let badge = matches!(route, Route::StatusSvg | Route::Shields(..));
+    RequestTarget {
+        route: route.name(),
+        image,
+        label: if badge { parsed.text.clone() } else { None },
+        style: parsed.style.as_deref().and_then(Style::parse),
+        logo: parsed.logo.as_deref().and_then(Logo::parse),
+    }
+}
+
+/// `GET /status.svg?organization=&repository=&tag=&text=[&style=][&logo=]`: the badge.
+async fn status_svg(node: &Node, query: &Query, request: &HeaderMap) -> Response<Body> {
+    let label = query.text.as_deref().unwrap_or(badge::DEFAULT_LABEL);
+    let style = query
+        .style
+        .as_deref()
+        .and_then(Style::parse)
+        .unwrap_or_default();
+    let logo = query.logo.as_deref().and_then(Logo::parse);
+    let image = svg_image(query);
     let (message, color, max_age) = match &image {
         Err(_) => ("invalid", Color::LightGrey, ERROR_MAX_AGE),
         Ok(image) => {
@@ -362,16 +407,11 @@ async fn status_svg(node: &Node, query: &Query, request: &HeaderMap) -> Response
             (message, color, badge_max_age(&lookup))
         }
     };
-    let svg = badge::render(&Badge {
-        label,
-        message,
-        color,
-        style,
-        logo,
-    });
-    let mut response = cacheable(
+    let badge = rendered_badge(label, message, color, style, logo);
+    let mut response = cacheable_tagged(
         request,
-        svg.into_bytes(),
+        badge.svg,
+        badge.etag.as_ref(),
         "image/svg+xml; charset=utf-8",
         max_age,
         StatusCode::OK,
@@ -479,6 +519,13 @@ where
     B: hyper::body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    // A declared length over the cap is refused before reading: `Limited` only counts the
+    // bytes that arrive, so it would wait for the sender (up to the body timeout) and then
+    // answer 408 instead of saying what is wrong.
+    if hyper::body::Body::size_hint(&body).lower() > crate::federation::MAX_GOSSIP_BODY_BYTES as u64
+    {
+        return api_error(StatusCode::PAYLOAD_TOO_LARGE, "gossip body too large");
+    }
     let limited = http_body_util::Limited::new(body, crate::federation::MAX_GOSSIP_BODY_BYTES);
     let bytes = match tokio::time::timeout(GOSSIP_BODY_TIMEOUT, limited.collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
@@ -488,7 +535,24 @@ where
         Ok(Err(_)) => return api_error(StatusCode::BAD_REQUEST, "could not read the gossip body"),
         Err(_) => return api_error(StatusCode::REQUEST_TIMEOUT, "gossip body took too long"),
     };
-    let (status, body) = node.network().handle_gossip(&bytes, peer);
+    let Some(slot) = node.network().try_gossip_slot() else {
+        let mut response = api_error(StatusCode::SERVICE_UNAVAILABLE, "busy; gossip again later");
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    // Off the async workers: checking a message's signatures takes milliseconds of CPU, and
+    // a flood of them must not hold up the badges served on the same threads.
+    let network = std::sync::Arc::clone(node.network());
+    let handled = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        network.handle_gossip(&bytes, peer)
+    })
+    .await;
+    let Ok((status, body)) = handled else {
+        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "gossip handling failed");
+    };
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     let headers = response.headers_mut();
@@ -599,14 +663,40 @@ fn cacheable(
     max_age: Duration,
     status: StatusCode,
 ) -> Response<Body> {
-    let etag = format!("\"{:016x}\"", fnv1a64(&body));
-    let not_modified = request
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|tag| tag.trim().trim_start_matches("W/"))
-        .any(|tag| tag == etag || tag == "*");
+    let etag = etag_of(&body);
+    cacheable_tagged(
+        request,
+        Bytes::from(body),
+        etag.as_ref(),
+        content_type,
+        max_age,
+        status,
+    )
+}
+
+/// The `ETag` of `body`: its hash, quoted.
+fn etag_of(body: &[u8]) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!("\"{:016x}\"", etag_hash(body))).ok()
+}
+
+/// [`cacheable`] for a body whose `ETag` is already known (a memoized badge).
+fn cacheable_tagged(
+    request: &HeaderMap,
+    body: Bytes,
+    etag: Option<&HeaderValue>,
+    content_type: &'static str,
+    max_age: Duration,
+    status: StatusCode,
+) -> Response<Body> {
+    let not_modified = etag.and_then(|v| v.to_str().ok()).is_some_and(|etag| {
+        request
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|tag| tag.trim().trim_start_matches("W/"))
+            .any(|tag| tag == etag || tag == "*")
+    });
     let mut response = if not_modified {
         let mut response = Response::new(Body::default());
         *response.status_mut() = StatusCode::NOT_MODIFIED;
@@ -620,18 +710,116 @@ fn cacheable(
         response
     };
     set_cache_control(&mut response, max_age);
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        response.headers_mut().insert(header::ETAG, value);
+    if let Some(etag) = etag {
+        response.headers_mut().insert(header::ETAG, etag.clone());
     }
     response
 }
 
+/// Rendered badges and their ETags, by everything that decides them. Almost every request
+/// asks for one of a few badges (the default label, a handful of messages), and rendering
+/// and hashing one was about half of a cached badge's handler time (docs/PERFORMANCE.md).
+/// Labels are client text, so the memo stops taking new badges at [`BADGE_MEMO_CAPACITY`];
+/// past that a badge is rendered per request, as before. One memo serves every node in the
+/// process: it only remembers what a pure function returned.
+static BADGE_MEMO: LazyLock<DashMap<BadgeKey, RenderedBadge>> = LazyLock::new(DashMap::new);
+/// About 1.3 KB each: at most a megabyte or two.
+const BADGE_MEMO_CAPACITY: usize = 1024;
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct BadgeKey {
+    label: Box<str>,
+    message: &'static str,
+    color: Color,
+    style: Style,
+    logo: Option<Logo>,
+}
+
+#[derive(Debug, Clone)]
+struct RenderedBadge {
+    svg: Bytes,
+    etag: Option<HeaderValue>,
+}
+
+/// The badge's SVG and `ETag`, from the memo or rendered now.
+fn rendered_badge(
+    label: &str,
+    message: &'static str,
+    color: Color,
+    style: Style,
+    logo: Option<Logo>,
+) -> RenderedBadge {
+    let key = BadgeKey {
+        label: label.into(),
+        message,
+        color,
+        style,
+        logo,
+    };
+    if let Some(rendered) = BADGE_MEMO.get(&key) {
+        return rendered.clone();
+    }
+    let svg = Bytes::from(badge::render(&Badge {
+        label,
+        message,
+        color,
+        style,
+        logo,
+    }));
+    let rendered = RenderedBadge {
+        etag: etag_of(&svg),
+        svg,
+    };
+    if BADGE_MEMO.len() < BADGE_MEMO_CAPACITY {
+        BADGE_MEMO.insert(key, rendered.clone());
+    }
+    rendered
+}
+
 /// A fast, stable 64-bit hash for ETags (not for security: an ETag only has to change when
-/// the body does).
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+/// the body does, and be the same on every node and version, so clients keep their 304s when
+/// status.js sends them to another node).
+///
+/// It reads eight bytes per step in four independent lanes: byte-at-a-time FNV-1a took about
+/// 1.8 µs for a 1.2 KB badge, more than rendering it; this takes about 0.1 µs
+/// (docs/PERFORMANCE.md). Each step is a bijection of the lane for a fixed word and of the
+/// word for a fixed lane, so bodies of one length that differ in a single word never collide.
+/// The rotation between two multiplications keeps a flipped top bit from passing through as a
+/// fixed pattern that a second flip could cancel. The length goes in first, so the
+/// zero-padded tail cannot make "a" and "a\0" alike; murmur3's finaliser mixes the result.
+fn etag_hash(bytes: &[u8]) -> u64 {
+    fn step(lane: u64, word: &[u8]) -> u64 {
+        let mut padded = [0u8; 8];
+        padded[..word.len()].copy_from_slice(word);
+        (lane ^ u64::from_le_bytes(padded))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(32)
+            .wrapping_mul(0xd6e8_feb8_6659_fd93)
+    }
+    let mut lanes = [
+        0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64,
+        0x6a09_e667_f3bc_c908,
+        0xbb67_ae85_84ca_a73b,
+        0x3c6e_f372_fe94_f82b,
+    ];
+    let mut blocks = bytes.chunks_exact(32);
+    for block in &mut blocks {
+        for (lane, word) in lanes.iter_mut().zip(block.chunks_exact(8)) {
+            *lane = step(*lane, word);
+        }
+    }
+    let mut hash = lanes[0];
+    for lane in &lanes[1..] {
+        hash = step(hash, &lane.to_le_bytes());
+    }
+    for word in blocks.remainder().chunks(8) {
+        hash = step(hash, word);
+    }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^ (hash >> 33)
 }
 
 /// Answers a CORS preflight.
@@ -730,10 +918,55 @@ mod tests {
         assert_eq!(badge_message(&Err(HubError::Timeout)).0, "unknown");
     }
 
+    const PINNED_EMPTY: u64 = 0x5f89_ac61_c4fa_f572;
+    const PINNED_BUILD: u64 = 0xb29b_6a11_3f9e_f741;
+
+    #[test]
+    fn etag_hash_is_pinned_and_sees_every_byte() {
+        // Pinned: nodes of different versions must give one body one ETag.
+        assert_eq!(etag_hash(b""), PINNED_EMPTY);
+        assert_eq!(
+            etag_hash(b"{\"request\":\"ok\",\"status\":10}"),
+            PINNED_BUILD
+        );
+        let body: Vec<u8> = (0..1262u32).map(|i| (i % 251) as u8).collect();
+        let hash = etag_hash(&body);
+        for at in [0, 7, 8, 631, 1255, 1256, 1261] {
+            let mut changed = body.clone();
+            changed[at] ^= 1;
+            assert_ne!(etag_hash(&changed), hash, "byte {at}");
+        }
+        // A weaker step (one multiplication) let these two flips cancel out.
+        let mut twice = body.clone();
+        twice[7] ^= 0x80;
+        twice[35] ^= 0x10;
+        assert_ne!(etag_hash(&twice), hash);
+        assert_ne!(etag_hash(b"a"), etag_hash(b"a\0"));
+        assert_ne!(etag_hash(&body[..1261]), hash);
+    }
+
+    #[test]
+    fn memoized_badges_match_fresh_renders_and_stay_bounded() {
+        for i in 0..BADGE_MEMO_CAPACITY + 100 {
+            let label = format!("memo test {i}");
+            let first = rendered_badge(&label, "ok", Color::BrightGreen, Style::Flat, None);
+            let again = rendered_badge(&label, "ok", Color::BrightGreen, Style::Flat, None);
+            let fresh = badge::render(&Badge::new(&label, "ok", Color::BrightGreen));
+            assert_eq!(first.svg, fresh.as_bytes());
+            assert_eq!(again.svg, first.svg);
+            assert_eq!(again.etag, etag_of(fresh.as_bytes()));
+        }
+        let other = rendered_badge("memo test 0", "error", Color::Red, Style::Flat, None);
+        assert!(std::str::from_utf8(&other.svg).unwrap().contains("error"));
+        // Other tests render badges at the same time; the check before inserting may let a
+        // few more in, never many.
+        assert!(BADGE_MEMO.len() <= BADGE_MEMO_CAPACITY + 16);
+    }
+
     #[test]
     fn etags_match_in_lists_and_weak_form() {
         let body = b"{}".to_vec();
-        let etag = format!("\"{:016x}\"", fnv1a64(&body));
+        let etag = format!("\"{:016x}\"", etag_hash(&body));
         for header in [
             etag.clone(),
             format!("W/{etag}"),

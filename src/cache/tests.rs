@@ -244,3 +244,11 @@ async fn recently_used_keys_survive_eviction() {
         "the key asked for all along is still cached"
     );
 }
+
+#[test]
+fn keys_are_the_display_form() {
+    let image = ImageRef::parse("my-org", "a.b_c-d", "1.27-alpine").unwrap();
+    let key = key_of(&image);
+    assert_eq!(&*key, image.to_string());
+    assert_eq!(&*key, "my-org/a.b_c-d:1.27-alpine");
+}

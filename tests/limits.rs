@@ -1,0 +1,545 @@
+//! The limits a node on the open internet relies on, checked against the real binary:
+//! 2,000 slowloris connections leave normal requests fast and are closed by the header
+//! timeout; an oversize request head gets 431 and an oversize `/gossip` body 413; a flood of
+//! forged and validly signed fake descriptors leaves the node's memory bounded and the real
+//! nodes listed. Loopback only; every test ends by itself within a minute.
+//!
+//! The flood is 10,000 descriptors by default; `LIMITS_FLOOD=100000` runs the full size
+//! documented in docs/RELIABILITY.md. It is `#[ignore]`d until the open bug it found is
+//! fixed: run it with `cargo test --test limits -- --ignored`. `LIMITS_SLOWLORIS` sets the number of idle
+//! connections (default 2,000).
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use common::process::{ChildGuard, TempDir, free_port, isolated_node};
+use common::wait_until;
+use dockerhub_build_status::fakehub::FakeHub;
+use dockerhub_build_status::federation::message::MAX_DESCRIPTORS_PER_MESSAGE;
+use dockerhub_build_status::federation::{
+    Descriptor, GossipRequest, Identity, MAX_GOSSIP_BODY_BYTES, PeerUrl, SignedDescriptor,
+    Timestamp,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A debug build starting on a busy 2-core machine.
+const START_DEADLINE: Duration = Duration::from_secs(20);
+
+/// One node process on a fixed loopback port, with its own folder.
+struct NodeProcess {
+    port: u16,
+    _dir: TempDir,
+    child: ChildGuard,
+}
+
+impl NodeProcess {
+    fn start(label: &str, peers: &str, hub: &str, extra: &[&str]) -> NodeProcess {
+        NodeProcess::start_on(free_port(), label, peers, hub, extra)
+    }
+
+    fn start_on(port: u16, label: &str, peers: &str, hub: &str, extra: &[&str]) -> NodeProcess {
+        let dir = TempDir::new(label);
+        let mut command = isolated_node(&dir);
+        // isolated_node passes its own empty peers.toml; this fills it in.
+        dir.write("peers.toml", peers);
+        command
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--public-url")
+            .arg(format!("http://127.0.0.1:{port}"))
+            .arg("--hub-url")
+            .arg(hub)
+            .arg("--allow-private-peers")
+            .args(extra)
+            .env("RUST_LOG", "warn");
+        NodeProcess {
+            port,
+            _dir: dir,
+            child: ChildGuard::spawn(&mut command),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    async fn wait_ready(&mut self) {
+        let url = format!("{}/health", self.url());
+        let start = Instant::now();
+        loop {
+            if let Ok(response) = common::client()
+                .get(&url)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                && response.status() == 200
+            {
+                return;
+            }
+            if let Some(status) = self.child.try_exit() {
+                panic!(
+                    "node ended ({status}) before answering; stderr:\n{}",
+                    self.child.stderr().join("\n")
+                );
+            }
+            assert!(start.elapsed() < START_DEADLINE, "node did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Open file descriptors of the node process: its sockets, held or closed.
+    fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.pid()))
+            .map(|dir| dir.count())
+            .unwrap_or(0)
+    }
+
+    /// Resident memory of the node process, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.pid()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// The soft limit on open files of this process (children inherit it).
+fn open_files_limit() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
+        .unwrap_or(1024)
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Sends raw bytes on a fresh connection and returns the status code of the answer.
+async fn raw_status(addr: SocketAddr, request: &[u8]) -> u16 {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    // The server may answer and close before it read everything: a reset while writing the
+    // rest is part of the refusal, not a failure of the test.
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_heads_get_431_and_oversize_gossip_bodies_413() {
+    let hub = FakeHub::start().await.unwrap();
+    let mut node = NodeProcess::start("limits-size", "", &hub.url(), &[]);
+    node.wait_ready().await;
+    let addr = node.addr();
+
+    // One huge header, and many small ones adding up past the 16 KiB head limit.
+    let huge = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    assert_eq!(
+        raw_status(addr, huge.as_bytes()).await,
+        431,
+        "one huge header"
+    );
+    let many: String = (0..400)
+        .map(|i| format!("X-H{i}: {}\r\n", "b".repeat(60)))
+        .collect();
+    let many = format!("GET /health HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+    assert_eq!(raw_status(addr, many.as_bytes()).await, 431, "many headers");
+    // A long request line (a huge query) is part of the head too.
+    let long_target = format!(
+        "GET /status.svg?repository={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "r".repeat(32 * 1024)
+    );
+    assert_eq!(
+        raw_status(addr, long_target.as_bytes()).await,
+        431,
+        "long target"
+    );
+
+    // A declared length over the cap is refused before the body is read...
+    let declared = format!(
+        "POST /gossip HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{",
+        MAX_GOSSIP_BODY_BYTES + 1
+    );
+    assert_eq!(
+        raw_status(addr, declared.as_bytes()).await,
+        413,
+        "declared length"
+    );
+    // ...and a chunked body without a length is cut off once it passes the cap.
+    let chunk = "x".repeat(64 * 1024);
+    let mut chunked = String::from(
+        "POST /gossip HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    for _ in 0..(MAX_GOSSIP_BODY_BYTES / chunk.len() + 2) {
+        chunked.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    chunked.push_str("0\r\n\r\n");
+    assert_eq!(
+        raw_status(addr, chunked.as_bytes()).await,
+        413,
+        "chunked body"
+    );
+
+    // Just under the limits is still served normally: the limits are not too tight.
+    let fine = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\nX-Ok: {}\r\n\r\n",
+        "c".repeat(8 * 1024)
+    );
+    assert_eq!(
+        raw_status(addr, fine.as_bytes()).await,
+        200,
+        "an 8 KiB header"
+    );
+    let body = format!(
+        "{{\"sync\":{{\"push\":[],\"want\":[]}}, \"pad\":\"{}\"}}",
+        "p".repeat(1000)
+    );
+    let at_cap = format!(
+        "POST /gossip HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // Read, then refused as not a gossip message (unknown field): a 400, not a 413.
+    assert_eq!(raw_status(addr, at_cap.as_bytes()).await, 400, "small body");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_connections_leave_requests_fast_and_are_closed_by_the_header_timeout() {
+    let wanted = env_number("LIMITS_SLOWLORIS", 2000);
+    // Each idle connection costs one descriptor here and one in the node.
+    let limit = open_files_limit() as usize;
+    let count = wanted.min(limit.saturating_sub(200));
+    if count < wanted {
+        eprintln!(
+            "ulimit -n is {limit}: holding {count} connections instead of {wanted} (raise it with `ulimit -n 4096`)"
+        );
+    }
+    let header_timeout = Duration::from_secs(4);
+    let hub = FakeHub::start().await.unwrap();
+    hub.add_samples();
+    let mut node = NodeProcess::start(
+        "limits-slowloris",
+        "",
+        &hub.url(),
+        &["--header-timeout", "4s"],
+    );
+    node.wait_ready().await;
+    let addr = node.addr();
+    let idle_fds = node.open_fds();
+
+    // Connect and send the start of a request head, never its end.
+    let opened_at = Instant::now();
+    let mut slow = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .expect("connect a slow client");
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .await
+            .expect("write the first bytes");
+        slow.push(stream);
+    }
+    eprintln!(
+        "{count} slow connections opened in {:?}",
+        opened_at.elapsed()
+    );
+
+    // Dribble one header line per connection every 500 ms, and meanwhile ask as a normal
+    // client would, on fresh connections.
+    let mut worst = Duration::ZERO;
+    let mut asked = 0;
+    let dribble_until = opened_at + header_timeout - Duration::from_millis(1500);
+    let mut held_fds = 0;
+    while Instant::now() < dribble_until {
+        for stream in &mut slow {
+            // A connection the server closed shows up below; a write error here is fine.
+            let _ = stream.write_all(b"X-Slow: 1\r\n").await;
+        }
+        held_fds = held_fds.max(node.open_fds());
+        for url in [
+            "/health",
+            "/status.svg?organization=library&repository=nginx",
+        ] {
+            let started = Instant::now();
+            let response = common::client()
+                .get(format!("{}{url}", node.url()))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .expect("a normal request is answered");
+            assert_eq!(response.status(), 200);
+            response.bytes().await.expect("body");
+            worst = worst.max(started.elapsed());
+            asked += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!(
+        "{asked} normal requests, slowest {worst:?}; node held {held_fds} fds (idle: {idle_fds})"
+    );
+    assert!(asked >= 4, "asked {asked} times");
+    assert!(worst < Duration::from_secs(1), "slowest answer {worst:?}");
+    // The slow connections really were open in the node while it answered.
+    assert!(
+        held_fds >= idle_fds + count * 9 / 10,
+        "node held {held_fds} fds, idle {idle_fds}, slow clients {count}"
+    );
+
+    // Still dribbling, the connections are closed once the header timeout has passed since
+    // their first byte: a slow sender cannot keep a connection by sending a byte at a time.
+    let deadline = opened_at + header_timeout + Duration::from_secs(6);
+    loop {
+        for stream in &mut slow {
+            let _ = stream.write_all(b"X-Slow: 1\r\n").await;
+        }
+        let fds = node.open_fds();
+        if fds < idle_fds + 50 {
+            eprintln!(
+                "slow connections closed {:?} after they opened",
+                opened_at.elapsed()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{fds} fds still open {:?} after the slow connections opened (header timeout {header_timeout:?})",
+            opened_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // And each slow client got the end of its connection, not an answer.
+    let mut closed = 0;
+    for stream in &mut slow {
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => closed += 1,
+            Ok(Ok(n)) => {
+                // hyper may answer 408 before closing; that also ends the connection.
+                let text = String::from_utf8_lossy(&buf[..n]);
+                assert!(
+                    text.starts_with("HTTP/1.1 408"),
+                    "unexpected answer {text:?}"
+                );
+                closed += 1;
+            }
+            Err(_) => {}
+        }
+    }
+    assert_eq!(closed, count, "every slow connection was closed");
+}
+
+/// `n` descriptors from fresh keys, each claiming its own loopback URL with nothing behind
+/// it (probes are refused at once). `forged` gives each the signature of its neighbour: well
+/// formed, made by a real key, but not over these bytes.
+fn fake_descriptors(first: u32, n: usize, forged: bool) -> Vec<SignedDescriptor> {
+    let now = Timestamp::now();
+    let mut descriptors: Vec<SignedDescriptor> = (0..n as u32)
+        .map(|i| {
+            let index = first + i;
+            let mut seed = [0u8; 32];
+            seed[..4].copy_from_slice(&index.to_le_bytes());
+            seed[31] = 0xf1;
+            let identity = Identity::from_seed(seed);
+            let url = format!("http://127.3.{}.{}:9", (index >> 8) & 0xff, index & 0xff);
+            Descriptor {
+                url: PeerUrl::parse(&url).expect("fake URL"),
+                key: identity.public_key(),
+                version: "0.3.0".into(),
+                weight: 1.0,
+                issued_at: now,
+                leaving: false,
+            }
+            .sign(&identity)
+            .expect("sign")
+            .to_signed()
+        })
+        .collect();
+    if forged && n > 1 {
+        let first_sig = descriptors[0].sig.clone();
+        for i in 0..n - 1 {
+            descriptors[i].sig = descriptors[i + 1].sig.clone();
+        }
+        descriptors[n - 1].sig = first_sig;
+    }
+    descriptors
+}
+
+/// The URLs `node` lists in `/servers`, sorted.
+async fn listed(node: &str) -> Option<Vec<String>> {
+    let response = common::client()
+        .get(format!("{node}/servers"))
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .ok()?;
+    let body: serde_json::Value = response.json().await.ok()?;
+    let mut urls: Vec<String> = body["servers"]
+        .as_array()?
+        .iter()
+        .filter_map(|s| s["url"].as_str().map(str::to_owned))
+        .collect();
+    urls.sort();
+    Some(urls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fails: after the flood the target drops the real nodes (docs/RELIABILITY.md, open bugs)"]
+async fn a_flood_of_fake_descriptors_keeps_memory_bounded_and_real_nodes_listed() {
+    let total = env_number("LIMITS_FLOOD", 10_000);
+    let hub = FakeHub::start().await.unwrap();
+    hub.add_samples();
+    // Probes every second: the node probes every fake it took in too, and on a debug build
+    // a faster pace measures the probe storm rather than the flood.
+    let timing = ["--gossip-interval", "500ms", "--probe-interval", "1s"];
+    // Every real node names the other two in its peers.toml, so each lists them after one
+    // good probe and the test does not wait for fourteen.
+    let ports = [free_port(), free_port(), free_port()];
+    let peers = |me: usize| -> String {
+        (0..3)
+            .filter(|&i| i != me)
+            .map(|i| format!("[[peer]]\nurl = \"http://127.0.0.1:{}\"\n", ports[i]))
+            .collect()
+    };
+    let mut target =
+        NodeProcess::start_on(ports[0], "limits-flood-a", &peers(0), &hub.url(), &timing);
+    let mut b = NodeProcess::start_on(ports[1], "limits-flood-b", &peers(1), &hub.url(), &timing);
+    let mut c = NodeProcess::start_on(ports[2], "limits-flood-c", &peers(2), &hub.url(), &timing);
+    target.wait_ready().await;
+    b.wait_ready().await;
+    c.wait_ready().await;
+    let mut real = vec![target.url(), b.url(), c.url()];
+    real.sort();
+    let urls = [target.url(), b.url(), c.url()];
+    let all_list_real = || async {
+        for url in &urls {
+            match listed(url).await {
+                // Fakes are never listed: their probes fail.
+                Some(list) if list == real => {}
+                other => {
+                    eprintln!("{url} lists {other:?}");
+                    return false;
+                }
+            }
+        }
+        true
+    };
+    wait_until(
+        Duration::from_secs(30),
+        "three real nodes to list each other",
+        all_list_real,
+    )
+    .await;
+    let baseline = target.rss_kib();
+
+    // The flood comes from 64 addresses (127.0.1.x), as an attacker with many hosts would
+    // send it, so the per-source rate limit does not hide the cost of verifying; it
+    // alternates batches of forged signatures with batches of validly signed fakes.
+    let sources: Vec<reqwest::Client> = (1..=64u8)
+        .map(|i| {
+            reqwest::Client::builder()
+                .no_proxy()
+                .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 1, i)))
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("client")
+        })
+        .collect();
+    let batches = total.div_ceil(MAX_DESCRIPTORS_PER_MESSAGE);
+    let started = Instant::now();
+    let mut peak = baseline;
+    let mut codes = std::collections::BTreeMap::<u16, usize>::new();
+    let gossip_url = format!("{}/gossip", target.url());
+    let mut sent = 0;
+    for batch in 0..batches {
+        let n = MAX_DESCRIPTORS_PER_MESSAGE.min(total - sent);
+        let forged = batch % 2 == 0;
+        let descriptors = fake_descriptors(sent as u32, n, forged);
+        sent += n;
+        let body = serde_json::to_vec(&GossipRequest::push(descriptors)).expect("json");
+        let status = sources[batch % sources.len()]
+            .post(&gossip_url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        *codes.entry(status).or_default() += 1;
+        if batch % 16 == 0 {
+            peak = peak.max(target.rss_kib());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "flood took too long"
+        );
+    }
+    let flood_took = started.elapsed();
+    peak = peak.max(target.rss_kib());
+    let (_, members) = common::get_json(&format!("{}/servers?all=true", target.url())).await;
+    let known = members["members"].as_array().map_or(0, Vec::len);
+    eprintln!(
+        "flood: {sent} descriptors in {batches} messages in {flood_took:?}; answers {codes:?}; \
+         node RSS {baseline} KiB before, peak {peak} KiB; {known} members known"
+    );
+    // Forged batches are refused, signed fakes taken in (up to the member cap).
+    assert!(codes.get(&200).copied().unwrap_or(0) > 0, "{codes:?}");
+    assert!(
+        codes.keys().all(|&c| c == 200 || c == 400 || c == 429),
+        "{codes:?}"
+    );
+    assert!(known <= 1024 + 1, "the member cap holds: {known}");
+    // Memory: the member cap bounds what is kept whatever the flood's size; the margin
+    // covers allocator slack and the probe tasks for a thousand fakes.
+    assert!(
+        peak < baseline + 64 * 1024,
+        "RSS grew from {baseline} KiB to {peak} KiB"
+    );
+
+    // The real nodes stay listed by every real node, the target included, and no fake is.
+    wait_until(
+        Duration::from_secs(20),
+        "the real nodes listed everywhere after the flood",
+        all_list_real,
+    )
+    .await;
+    for node in [&mut target, &mut b, &mut c] {
+        assert!(node.child.try_exit().is_none(), "a node died in the flood");
+    }
+}
