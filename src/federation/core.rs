@@ -171,7 +171,8 @@ pub struct MemberView {
     pub is_self: bool,
 }
 
-/// Why a descriptor was not taken. None of these changes any state.
+/// Why a descriptor was not taken. None of these changes the members, scores or digest;
+/// two (noted) only remember the refused descriptor so it is not fetched again.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MergeError {
     /// Failed verification (form, limits, freshness, signature).
@@ -186,10 +187,11 @@ pub enum MergeError {
     /// This key was evicted at this issue time or later; only a newer descriptor is taken.
     #[error("this node was forgotten at a later issue time")]
     Forgotten,
-    /// `peers.toml` pins this URL to another key.
+    /// `peers.toml` pins this URL to another key. Remembered like `ClaimsOwnUrl`.
     #[error("{url} is pinned to another key in peers.toml")]
     PinnedKeyMismatch { url: String },
-    /// Claims this node's own URL under another key.
+    /// Claims this node's own URL under another key. Remembered (like an eviction) so it
+    /// is not fetched again; a newer descriptor of that key is judged afresh.
     #[error("claims this node's own URL under another key")]
     ClaimsOwnUrl,
     /// The member list is full and no member may be evicted for a newcomer.
@@ -353,6 +355,112 @@ impl Member {
     }
 }
 
+/// The nodes claiming one URL, with what the probe schedule and the choice of gossip
+/// partners need to know about them, kept up to date by [`Core::refresh_slot`] (both run
+/// every round over every URL, so they must not look up members).
+#[derive(Clone, Debug, Default)]
+struct UrlSlot {
+    keys: Keys,
+    /// `None` while every node at the URL has left: they are not probed.
+    next_probe: Option<Timestamp>,
+    /// What the nodes at this URL are as gossip partners; `None` if all have left.
+    class: Option<PartnerClass>,
+    /// Fewest consecutive failed probes among them, for the probe backoff.
+    failures: u32,
+}
+
+/// The keys at one URL: almost always one, kept inline so a probe result reaches its
+/// member without another pointer to follow.
+#[derive(Clone, Debug, Default)]
+enum Keys {
+    #[default]
+    None,
+    One(PublicKey),
+    Many(Vec<PublicKey>),
+}
+
+impl Keys {
+    fn as_slice(&self) -> &[PublicKey] {
+        match self {
+            Self::None => &[],
+            Self::One(key) => std::slice::from_ref(key),
+            Self::Many(keys) => keys,
+        }
+    }
+
+    fn push(&mut self, key: PublicKey) {
+        *self = match std::mem::take(self) {
+            Self::None => Self::One(key),
+            Self::One(first) => Self::Many(vec![first, key]),
+            Self::Many(mut keys) => {
+                keys.push(key);
+                Self::Many(keys)
+            }
+        };
+    }
+
+    fn remove(&mut self, key: &PublicKey) {
+        let mut rest: Vec<PublicKey> = self
+            .as_slice()
+            .iter()
+            .filter(|k| *k != key)
+            .copied()
+            .collect();
+        *self = match rest.len() {
+            0 => Self::None,
+            1 => Self::One(rest.remove(0)),
+            _ => Self::Many(rest),
+        };
+    }
+
+    fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+}
+
+/// Accumulates a [`UrlSlot`]'s summary over the nodes at its URL.
+#[derive(Default)]
+struct SlotSummary {
+    failures: Option<u32>,
+    verified: bool,
+    unprobed: bool,
+}
+
+impl SlotSummary {
+    fn add(&mut self, member: &Member) {
+        if member.desc.leaving() {
+            return;
+        }
+        let failures = member.consecutive_failures;
+        self.failures = Some(self.failures.map_or(failures, |f| f.min(failures)));
+        self.verified |= member.good_probes > 0 && failures == 0;
+        self.unprobed |= member.probes == 0;
+    }
+
+    fn apply(self, slot: &mut UrlSlot) {
+        slot.class = match self.failures {
+            None => None,
+            Some(_) if self.verified => Some(PartnerClass::Verified),
+            Some(_) if self.unprobed => Some(PartnerClass::Unprobed),
+            Some(_) => Some(PartnerClass::Failing),
+        };
+        slot.failures = self.failures.unwrap_or(0);
+        if slot.class.is_none() {
+            slot.next_probe = None;
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PartnerClass {
+    /// Its last probe was good.
+    Verified,
+    /// Not probed yet.
+    Unprobed,
+    /// Its probes fail.
+    Failing,
+}
+
 /// Evicted keys with the issue time they were evicted at, oldest first.
 #[derive(Clone, Debug, Default)]
 struct Forgotten {
@@ -369,10 +477,10 @@ impl Forgotten {
         self.at.insert(key, issued_at);
         self.order.push_back((key, issued_at));
         while self.order.len() > cap {
-            if let Some((old, t)) = self.order.pop_front() {
-                if self.at.get(&old) == Some(&t) {
-                    self.at.remove(&old);
-                }
+            if let Some((old, t)) = self.order.pop_front()
+                && self.at.get(&old) == Some(&t)
+            {
+                self.at.remove(&old);
             }
         }
     }
@@ -399,12 +507,10 @@ pub struct Core {
     freshness: Freshness,
     own: VerifiedDescriptor,
     members: BTreeMap<PublicKey, Member>,
-    /// Keys claiming each URL; usually one, more when someone impersonates a URL or a node
-    /// was reinstalled under a new key. Probes go per URL.
-    by_url: BTreeMap<PeerUrl, Vec<PublicKey>>,
+    /// Keys claiming each URL (usually one; more when someone impersonates a URL or a node
+    /// was reinstalled under a new key) and when the URL is probed next: probes go per URL.
+    by_url: BTreeMap<PeerUrl, UrlSlot>,
     seeds: BTreeMap<PeerUrl, Peer>,
-    probe_due: BTreeMap<PeerUrl, Timestamp>,
-    probe_queue: BTreeSet<(Timestamp, PeerUrl)>,
     forgotten: Forgotten,
     buckets: [[u8; BUCKET_HASH_LEN]; BUCKETS],
     dirty_buckets: u16,
@@ -453,8 +559,6 @@ impl Core {
             members: BTreeMap::new(),
             by_url: BTreeMap::new(),
             seeds,
-            probe_due: BTreeMap::new(),
-            probe_queue: BTreeSet::new(),
             forgotten: Forgotten::default(),
             buckets: [[0; BUCKET_HASH_LEN]; BUCKETS],
             dirty_buckets: u16::MAX,
@@ -518,8 +622,13 @@ impl Core {
                 .issued_at()
                 .saturating_add(self.config.refresh_interval),
         );
-        if let Some((due, _)) = self.probe_queue.first() {
-            at = at.min(*due);
+        if let Some(due) = self
+            .by_url
+            .values()
+            .filter_map(|slot| slot.next_probe)
+            .min()
+        {
+            at = at.min(due);
         }
         at
     }
@@ -581,39 +690,49 @@ impl Core {
     }
 
     fn due_probes(&mut self, now: Timestamp, actions: &mut Vec<Action>) {
-        while let Some((due, url)) = self.probe_queue.first().cloned() {
-            if due > now {
-                break;
-            }
-            self.probe_queue.pop_first();
-            self.probe_due.remove(&url);
-            let Some(keys) = self.by_url.get(&url) else {
-                continue;
-            };
-            let mut live = keys
-                .iter()
-                .filter_map(|k| self.members.get(k))
-                .filter(|m| !m.desc.leaving())
-                .peekable();
-            if live.peek().is_none() {
+        // A scan rather than a timer queue: a few nanoseconds per known URL, and no second
+        // structure to keep in step with the member map.
+        let mut forbidden = Vec::new();
+        for (url, slot) in self.by_url.iter_mut() {
+            if slot.next_probe.is_none_or(|due| due > now) {
                 continue;
             }
-            let failures = live.map(|m| m.consecutive_failures).min().unwrap_or(0);
-            let shift = failures
+            let shift = slot
+                .failures
                 .saturating_sub(BACKOFF_AFTER_FAILURES)
                 .min(MAX_BACKOFF_SHIFT);
-            let next = now.saturating_add(self.config.probe_interval.saturating_mul(1 << shift));
-            self.schedule_probe(&url, next);
+            let interval = self.config.probe_interval.saturating_mul(1 << shift);
+            slot.next_probe = Some(now.saturating_add(interval));
             if !self.config.allow_private_peers
                 && (url.literal_ip().is_some_and(is_forbidden_probe_target)
                     || url.is_localhost_name())
             {
                 // Decided without asking the driver: the URL names a forbidden address.
-                self.on_probe_result(&url, ProbeOutcome::forbidden(url.literal_ip()), now);
+                forbidden.push(url.clone());
                 continue;
             }
-            actions.push(Action::Probe { url });
+            actions.push(Action::Probe { url: url.clone() });
         }
+        for url in forbidden {
+            self.on_probe_result(&url, ProbeOutcome::forbidden(url.literal_ip()), now);
+        }
+    }
+
+    /// Recomputes the summary of the nodes at `url` after any of them changed.
+    fn refresh_slot(&mut self, url: &PeerUrl) {
+        let Some(slot) = self.by_url.get_mut(url) else {
+            return;
+        };
+        let mut summary = SlotSummary::default();
+        for member in slot
+            .keys
+            .as_slice()
+            .iter()
+            .filter_map(|k| self.members.get(k))
+        {
+            summary.add(member);
+        }
+        summary.apply(slot);
     }
 
     /// Up to `fanout` nodes: mostly nodes whose last probe was good (and `peers.toml` nodes
@@ -623,24 +742,12 @@ impl Core {
         let mut verified = Vec::new();
         let mut unprobed = Vec::new();
         let mut failing = Vec::new();
-        for (url, keys) in &self.by_url {
-            let live: Vec<&Member> = keys
-                .iter()
-                .filter_map(|k| self.members.get(k))
-                .filter(|m| !m.desc.leaving())
-                .collect();
-            if live.is_empty() {
-                continue;
-            }
-            if live
-                .iter()
-                .any(|m| m.good_probes > 0 && m.consecutive_failures == 0)
-            {
-                verified.push(url);
-            } else if live.iter().any(|m| m.probes == 0) {
-                unprobed.push(url);
-            } else {
-                failing.push(url);
+        for (url, slot) in &self.by_url {
+            match slot.class {
+                Some(PartnerClass::Verified) => verified.push(url),
+                Some(PartnerClass::Unprobed) => unprobed.push(url),
+                Some(PartnerClass::Failing) => failing.push(url),
+                None => {}
             }
         }
         for url in self.seeds.keys() {
@@ -764,38 +871,63 @@ impl Core {
         now: Timestamp,
         rng: &mut R,
     ) -> Option<GossipRequest> {
-        let theirs: HashMap<PublicKey, Timestamp> = entries
+        // A merge of two key-sorted lists; the peer's is sorted here rather than trusted,
+        // which costs nothing when it already is.
+        let mut theirs: Vec<(PublicKey, Timestamp)> = entries
             .iter()
             .filter(|Entry(key, _)| mask[bucket_of(key)])
             .map(|&Entry(key, t)| (key, t))
             .collect();
+        theirs.sort_unstable();
+        theirs.dedup_by_key(|(key, _)| *key);
+        let ours = self.entries_in(mask);
         let own_key = self.own.key();
-        let mut want: Vec<PublicKey> = theirs
-            .iter()
-            .filter(|&(key, &t)| {
-                if *key == own_key {
-                    // Only to see the proof: see MergeOutcome::OwnReissued.
-                    return t > self.own.issued_at() && !self.own.leaving();
-                }
-                match self.members.get(key) {
-                    Some(m) => t > m.desc.issued_at(),
-                    None => {
-                        !self.forgotten.blocks(key, t)
-                            && check_freshness(t, now, &self.freshness).is_ok()
+        let mut want: Vec<PublicKey> = Vec::new();
+        let mut push: Vec<PublicKey> = Vec::new();
+        let (mut a, mut b) = (0, 0);
+        while a < ours.len() || b < theirs.len() {
+            let mine = ours.get(a).map(|Entry(k, t)| (*k, *t));
+            let other = theirs.get(b).copied();
+            match (mine, other) {
+                (Some((key, t)), Some((their_key, their_t))) if key == their_key => {
+                    if their_t > t {
+                        want.push(key);
+                    } else if t > their_t {
+                        push.push(key);
                     }
+                    a += 1;
+                    b += 1;
                 }
-            })
-            .map(|(key, _)| *key)
-            .collect();
-        let mut push: Vec<PublicKey> = self
-            .entries_in(mask)
-            .into_iter()
-            .filter(|Entry(key, t)| theirs.get(key).is_none_or(|theirs| theirs < t))
-            .filter(|Entry(_, t)| check_freshness(*t, now, &self.freshness).is_ok())
-            .map(|Entry(key, _)| key)
-            .collect();
-        // Sorted first so the choice depends only on the rng, not on hash order.
-        want.sort_unstable();
+                (Some((key, _)), Some((their_key, _))) if key < their_key => {
+                    push.push(key);
+                    a += 1;
+                }
+                (Some((key, _)), None) => {
+                    push.push(key);
+                    a += 1;
+                }
+                (_, Some((key, t))) => {
+                    // A node we don't hold: worth fetching unless we forgot it on purpose
+                    // or it is too old anyway.
+                    if key != own_key
+                        && !self.forgotten.blocks(&key, t)
+                        && check_freshness(t, now, &self.freshness).is_ok()
+                    {
+                        want.push(key);
+                    }
+                    b += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        // Our own key wanted back only as proof of a newer copy: see MergeOutcome::OwnReissued.
+        if self.own.leaving() {
+            want.retain(|key| *key != own_key);
+        }
+        push.retain(|key| {
+            self.held(key)
+                .is_some_and(|t| check_freshness(t, now, &self.freshness).is_ok())
+        });
         let want = sample(rng, &mut want, MAX_WANTS_PER_MESSAGE);
         let push: Vec<SignedDescriptor> = sample(rng, &mut push, MAX_DESCRIPTORS_PER_MESSAGE)
             .iter()
@@ -878,18 +1010,26 @@ impl Core {
             );
             return Ok(MergeOutcome::OwnReissued);
         }
-        if *verified.url() == self.config.public_url {
-            return Err(MergeError::ClaimsOwnUrl);
-        }
-        if let Some(Peer {
+        let refusal = if *verified.url() == self.config.public_url {
+            Some(MergeError::ClaimsOwnUrl)
+        } else if let Some(Peer {
             key: Some(pinned), ..
         }) = self.seeds.get(verified.url())
+            && *pinned != key
         {
-            if *pinned != key {
-                return Err(MergeError::PinnedKeyMismatch {
-                    url: verified.url().to_string(),
-                });
+            Some(MergeError::PinnedKeyMismatch {
+                url: verified.url().to_string(),
+            })
+        } else {
+            None
+        };
+        if let Some(err) = refusal {
+            // Valid but unwanted here: remember it like an eviction, so peers holding it
+            // are not asked for it again on every exchange.
+            if held.is_none() {
+                self.forget(key, issued_at);
             }
+            return Err(err);
         }
         let leaving = verified.leaving();
         if held.is_some() {
@@ -952,32 +1092,39 @@ impl Core {
 
     fn evict(&mut self, key: &PublicKey) {
         if let Some(member) = self.remove(key) {
-            let cap = self.config.max_members.saturating_mul(FORGOTTEN_PER_MEMBER);
-            self.forgotten.insert(*key, member.desc.issued_at(), cap);
+            self.forget(*key, member.desc.issued_at());
             self.stats.evictions += 1;
         }
+    }
+
+    fn forget(&mut self, key: PublicKey, issued_at: Timestamp) {
+        let cap = self.config.max_members.saturating_mul(FORGOTTEN_PER_MEMBER);
+        self.forgotten.insert(key, issued_at, cap);
     }
 
     fn insert(&mut self, key: PublicKey, member: Member, now: Timestamp) {
         let url = member.desc.url().clone();
         let leaving = member.desc.leaving();
         self.members.insert(key, member);
-        self.by_url.entry(url.clone()).or_default().push(key);
+        let slot = self.by_url.entry(url.clone()).or_default();
+        slot.keys.push(key);
         if !leaving {
             // Probe newcomers right away: listing and gossip both wait for it.
-            self.schedule_probe(&url, now);
+            slot.next_probe = Some(now);
         }
+        self.refresh_slot(&url);
         self.mark_dirty(&key);
     }
 
     fn remove(&mut self, key: &PublicKey) -> Option<Member> {
         let member = self.members.remove(key)?;
         let url = member.desc.url().clone();
-        if let Some(keys) = self.by_url.get_mut(&url) {
-            keys.retain(|k| k != key);
-            if keys.is_empty() {
+        if let Some(slot) = self.by_url.get_mut(&url) {
+            slot.keys.remove(key);
+            if slot.keys.is_empty() {
                 self.by_url.remove(&url);
-                self.unschedule_probe(&url);
+            } else {
+                self.refresh_slot(&url);
             }
         }
         self.mark_dirty(key);
@@ -1021,11 +1168,12 @@ impl Core {
 
     /// A probe of `url` came back: scores every node claiming that URL.
     pub fn on_probe_result(&mut self, url: &PeerUrl, outcome: ProbeOutcome, now: Timestamp) {
-        let Some(keys) = self.by_url.get(url) else {
+        let Some(slot) = self.by_url.get_mut(url) else {
             return;
         };
         let timeout = self.config.probe_timeout;
-        for key in keys {
+        let mut summary = SlotSummary::default();
+        for key in slot.keys.as_slice() {
             let Some(member) = self.members.get_mut(key) else {
                 continue;
             };
@@ -1062,7 +1210,9 @@ impl Core {
                 member.consecutive_failures = member.consecutive_failures.saturating_add(1);
                 self.stats.probes_failed += 1;
             }
+            summary.add(member);
         }
+        summary.apply(slot);
     }
 
     /// Keys of the listed nodes (self not included): healthy by this node's own probes,
@@ -1075,6 +1225,9 @@ impl Core {
             .filter(|(_, m)| m.is_listable())
             .filter(|(_, m)| check_freshness(m.desc.issued_at(), now, &self.freshness).is_ok())
             .collect();
+        if !self.limits_bind(&candidates) {
+            return candidates.into_iter().map(|(key, _)| *key).collect();
+        }
         candidates.sort_by(|(ka, a), (kb, b)| {
             b.score
                 .value()
@@ -1115,10 +1268,39 @@ impl Core {
         listed
     }
 
+    /// Whether any per-address limit or URL clash applies to `candidates`; usually none
+    /// does, and every candidate is listed without sorting.
+    fn limits_bind(&self, candidates: &[(&PublicKey, &Member)]) -> bool {
+        let mut per_ip: HashMap<IpAddr, usize> = HashMap::new();
+        let mut per_subnet: HashMap<IpAddr, usize> = HashMap::new();
+        let mut urls: HashSet<&PeerUrl> = HashSet::with_capacity(candidates.len());
+        for (_, member) in candidates {
+            if !urls.insert(member.desc.url()) {
+                return true;
+            }
+            if let Some(ip) = member
+                .resolved_ip
+                .filter(|ip| !is_forbidden_probe_target(*ip))
+            {
+                let on_ip = per_ip.entry(ip).or_default();
+                *on_ip += 1;
+                let over_ip = *on_ip > self.config.max_listed_per_ip;
+                let in_subnet = per_subnet.entry(subnet_of(ip)).or_default();
+                *in_subnet += 1;
+                if over_ip || *in_subnet > self.config.max_listed_per_subnet {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     /// Another key at the same URL passed its last probe (so this one is the stale one).
     fn url_has_good_other(&self, member: &Member) -> bool {
-        self.by_url.get(member.desc.url()).is_some_and(|keys| {
-            keys.iter()
+        self.by_url.get(member.desc.url()).is_some_and(|slot| {
+            slot.keys
+                .as_slice()
+                .iter()
                 .filter(|k| **k != member.desc.key())
                 .filter_map(|k| self.members.get(k))
                 .any(|m| m.last_verdict == Some(ProbeVerdict::Good))
@@ -1273,7 +1455,8 @@ impl Core {
                 .values()
                 .map(|m| SavedMember {
                     descriptor: m.desc.to_signed(),
-                    score: m.score.value(),
+                    // Six decimals parse back exactly with any JSON reader.
+                    score: (m.score.value() * 1e6).round() / 1e6,
                     consecutive_failures: m.consecutive_failures,
                     latency_ms: m.latency.map(duration_ms),
                     resolved_ip: m.resolved_ip,
@@ -1318,6 +1501,8 @@ impl Core {
                         member.latency = saved.latency_ms.map(Duration::from_millis);
                         member.resolved_ip = saved.resolved_ip;
                         member.first_seen = saved.first_seen.min(now);
+                        let url = member.desc.url().clone();
+                        self.refresh_slot(&url);
                     }
                 }
                 Err(err) => *report.rejected.entry(err.kind()).or_default() += 1,
@@ -1353,29 +1538,19 @@ impl Core {
                     .map(|(key, m)| Entry(*key, m.desc.issued_at())),
             );
             if bucket_of(&self.own.key()) == bucket {
-                out.push(Entry(self.own.key(), self.own.issued_at()));
+                // Buckets are key ranges in ascending order and the map is sorted, so only
+                // our own entry needs placing.
+                let own = Entry(self.own.key(), self.own.issued_at());
+                let at = out.partition_point(|Entry(key, _)| *key < own.0);
+                out.insert(at, own);
             }
         }
-        out.sort_unstable_by_key(|Entry(key, _)| *key);
         out.truncate(MAX_ENTRIES_PER_MESSAGE);
         out
     }
 
     fn mark_dirty(&mut self, key: &PublicKey) {
         self.dirty_buckets |= 1 << bucket_of(key);
-    }
-
-    fn schedule_probe(&mut self, url: &PeerUrl, at: Timestamp) {
-        if let Some(old) = self.probe_due.insert(url.clone(), at) {
-            self.probe_queue.remove(&(old, url.clone()));
-        }
-        self.probe_queue.insert((at, url.clone()));
-    }
-
-    fn unschedule_probe(&mut self, url: &PeerUrl) {
-        if let Some(old) = self.probe_due.remove(url) {
-            self.probe_queue.remove(&(old, url.clone()));
-        }
     }
 }
 

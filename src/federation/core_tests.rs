@@ -357,11 +357,24 @@ fn url_claims_are_checked() {
         Err(MergeError::ClaimsOwnUrl)
     );
     assert!(matches!(
-        a.merge(&descriptor(5, &url(3), T0, false), T0),
+        a.merge(&descriptor(6, &url(3), T0, false), T0),
         Err(MergeError::PinnedKeyMismatch { .. })
     ));
     assert_eq!(
         a.merge(&descriptor(3, &url(3), T0, false), T0),
+        Ok(MergeOutcome::Added)
+    );
+    assert_eq!(a.member_count(), 1);
+    // Refused descriptors are not fetched again from a peer that holds them; a newer one
+    // of the same key is judged afresh.
+    let peer_entries = [5, 6, 7].map(|i| Entry(identity(i).public_key(), T0));
+    let follow_up = a.reconcile(&[true; BUCKETS], &peer_entries, T0, &mut rng());
+    let Some(GossipRequest::Sync { want, .. }) = follow_up else {
+        panic!("a sync: {follow_up:?}")
+    };
+    assert_eq!(want, vec![identity(7).public_key()]);
+    assert_eq!(
+        a.merge(&descriptor(6, &url(6), at(1), false), at(1)),
         Ok(MergeOutcome::Added)
     );
 }

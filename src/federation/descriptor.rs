@@ -1,7 +1,7 @@
 //! Signed self-descriptors: what a node says about itself, in bytes that sign and verify the
 //! same way on every node.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use super::identity::Identity;
-use super::key::{KeyError, PublicKey};
+use super::key::PublicKey;
 use super::peer_url::{MAX_URL_LEN, PeerUrl};
 use super::time::{Timestamp, millis};
 
@@ -23,6 +23,9 @@ pub const MIN_WEIGHT: f64 = 0.01;
 /// Largest accepted weight: a node claiming more would draw a share of the badge traffic
 /// far beyond what one volunteer server is likely to carry.
 pub const MAX_WEIGHT: f64 = 100.0;
+/// Weights have at most three decimals and are signed as whole thousandths, so that no
+/// JSON parser's last-bit rounding can change the signed bytes.
+pub const WEIGHT_SCALE: f64 = 1000.0;
 /// Length of a signature in base64 (64 bytes with padding).
 pub const SIGNATURE_B64_LEN: usize = 88;
 
@@ -91,8 +94,10 @@ pub enum DescriptorError {
     /// A field has the wrong form or exceeds a size limit.
     #[error("malformed {field}: {reason}")]
     Malformed { field: &'static str, reason: String },
-    /// The weight is not a finite number in `MIN_WEIGHT..=MAX_WEIGHT`.
-    #[error("weight {0} is outside {MIN_WEIGHT}..={MAX_WEIGHT}")]
+    /// The weight is not a number in `MIN_WEIGHT..=MAX_WEIGHT` with at most three decimals.
+    #[error(
+        "weight {0} is not a number from {MIN_WEIGHT} to {MAX_WEIGHT} with at most three decimals"
+    )]
     WeightOutOfRange(f64),
     /// Issued further ahead of the receiver's clock than the tolerated skew. Sent again
     /// later, once the clocks agree, it can be accepted.
@@ -143,7 +148,7 @@ impl Descriptor {
     /// "dockerhub-build-status/descriptor/v1\n"
     /// key        32 bytes
     /// issued_at  u64, big-endian (Unix milliseconds)
-    /// weight     f64 IEEE-754 bits, big-endian
+    /// weight     u32, big-endian, in thousandths (1.5 is 1500)
     /// leaving    u8, 0 or 1
     /// url        u16 big-endian length, then UTF-8 bytes (canonical form)
     /// version    u8 length, then ASCII bytes
@@ -156,7 +161,7 @@ impl Descriptor {
         out.extend_from_slice(DOMAIN);
         out.extend_from_slice(self.key.as_bytes());
         out.extend_from_slice(&self.issued_at.as_unix_ms().to_be_bytes());
-        out.extend_from_slice(&self.weight.to_bits().to_be_bytes());
+        out.extend_from_slice(&weight_thousandths(self.weight).to_be_bytes());
         out.push(u8::from(self.leaving));
         // Lengths are bounded by MAX_URL_LEN and MAX_VERSION_LEN, checked before signing
         // and before verifying; saturating keeps this function total all the same.
@@ -201,12 +206,27 @@ fn validate_version(version: &str) -> Result<(), DescriptorError> {
     Ok(())
 }
 
+/// Whether `weight` is a valid weight: within range, at most three decimals.
+pub fn is_valid_weight(weight: f64) -> bool {
+    let scaled = weight * WEIGHT_SCALE;
+    weight.is_finite()
+        && (MIN_WEIGHT..=MAX_WEIGHT).contains(&weight)
+        && (scaled - scaled.round()).abs() < 1e-6
+}
+
 fn validate_weight(weight: f64) -> Result<(), DescriptorError> {
-    if weight.is_finite() && (MIN_WEIGHT..=MAX_WEIGHT).contains(&weight) {
+    if is_valid_weight(weight) {
         Ok(())
     } else {
         Err(DescriptorError::WeightOutOfRange(weight))
     }
+}
+
+/// The signed form of a weight. Only called on weights within range, so the cast is exact.
+fn weight_thousandths(weight: f64) -> u32 {
+    (weight * WEIGHT_SCALE)
+        .round()
+        .clamp(0.0, f64::from(u32::MAX)) as u32
 }
 
 impl SignedDescriptor {
@@ -219,13 +239,46 @@ impl SignedDescriptor {
     }
 
     /// Checks sizes, forms, freshness against `now`, then the signature (cheapest checks
-    /// first). `cache` remembers signatures already found good, so a simulation of many
+    /// first). `cache` remembers descriptors already found good, so a simulation of many
     /// nodes in one process checks each one once.
     pub fn verify(
         &self,
         now: Timestamp,
         freshness: &Freshness,
         cache: Option<&SignatureCache>,
+    ) -> Result<VerifiedDescriptor, DescriptorError> {
+        let Some(cache) = cache else {
+            return self.verify_uncached(now, freshness);
+        };
+        // Everything but freshness is a function of these exact fields, so a hit stands for
+        // a full verification of them; freshness depends on `now` and is checked again.
+        let fingerprint = self.fingerprint();
+        if let Some(verified) = cache.get(&fingerprint) {
+            check_freshness(verified.issued_at(), now, freshness)?;
+            return Ok(verified);
+        }
+        let verified = self.verify_uncached(now, freshness)?;
+        cache.insert(fingerprint, verified.clone());
+        Ok(verified)
+    }
+
+    /// SHA-256 over every field as received, each length-prefixed.
+    fn fingerprint(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        for field in [&self.url, &self.key, &self.version, &self.sig] {
+            hasher.update((field.len() as u64).to_be_bytes());
+            hasher.update(field.as_bytes());
+        }
+        hasher.update(self.weight.to_bits().to_be_bytes());
+        hasher.update(self.issued_at.to_be_bytes());
+        hasher.update([u8::from(self.leaving)]);
+        hasher.finalize().into()
+    }
+
+    fn verify_uncached(
+        &self,
+        now: Timestamp,
+        freshness: &Freshness,
     ) -> Result<VerifiedDescriptor, DescriptorError> {
         if self.url.len() > MAX_URL_LEN {
             return Err(DescriptorError::malformed(
@@ -261,24 +314,12 @@ impl SignedDescriptor {
             leaving: self.leaving,
         };
         let message = descriptor.canonical_bytes();
-        let fingerprint = cache.map(|_| fingerprint(&message, &signature));
-        let known_good = match (cache, &fingerprint) {
-            (Some(cache), Some(fp)) => cache.contains(fp),
-            _ => false,
-        };
-        if !known_good {
-            let verifying = key.verifying_key().map_err(|err| match err {
-                KeyError::Base64 | KeyError::NotAPoint | KeyError::Weak => {
-                    DescriptorError::malformed("key", err.to_string())
-                }
-            })?;
-            verifying
-                .verify_strict(&message, &Signature::from_bytes(&signature))
-                .map_err(|_| DescriptorError::BadSignature)?;
-            if let (Some(cache), Some(fp)) = (cache, fingerprint) {
-                cache.insert(fp);
-            }
-        }
+        let verifying = key
+            .verifying_key()
+            .map_err(|err| DescriptorError::malformed("key", err.to_string()))?;
+        verifying
+            .verify_strict(&message, &Signature::from_bytes(&signature))
+            .map_err(|_| DescriptorError::BadSignature)?;
         Ok(VerifiedDescriptor {
             descriptor,
             signature,
@@ -347,42 +388,36 @@ impl VerifiedDescriptor {
     }
 }
 
-/// Signatures already verified, shared by the cores of one process (simulations); only
-/// successes are remembered, keyed by a hash of the signed bytes and the signature, so a
-/// hit means "exactly these bytes were verified before". Bounded: cleared when full.
+/// Descriptors already verified, shared by the cores of one process (simulations). Only
+/// successes are remembered, keyed by a hash of every received field, so a hit means
+/// "exactly these fields were verified before"; the parsed result is shared too, which
+/// saves parsing and memory. Bounded: cleared when full.
 #[derive(Debug, Default)]
 pub struct SignatureCache {
-    seen: Mutex<HashSet<[u8; 32]>>,
+    seen: Mutex<HashMap<[u8; 32], VerifiedDescriptor>>,
 }
 
-const SIGNATURE_CACHE_CAPACITY: usize = 1 << 18;
+const SIGNATURE_CACHE_CAPACITY: usize = 1 << 16;
 
 impl SignatureCache {
     pub fn new() -> Self {
         Self::default()
     }
 
-    fn contains(&self, fingerprint: &[u8; 32]) -> bool {
-        // A poisoned lock only means another thread panicked mid-insert; the set is still a
-        // set of verified fingerprints.
+    fn get(&self, fingerprint: &[u8; 32]) -> Option<VerifiedDescriptor> {
+        // A poisoned lock only means another thread panicked mid-insert; every entry is
+        // still a verified descriptor.
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.contains(fingerprint)
+        seen.get(fingerprint).cloned()
     }
 
-    fn insert(&self, fingerprint: [u8; 32]) {
+    fn insert(&self, fingerprint: [u8; 32], verified: VerifiedDescriptor) {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.len() >= SIGNATURE_CACHE_CAPACITY {
             seen.clear();
         }
-        seen.insert(fingerprint);
+        seen.insert(fingerprint, verified);
     }
-}
-
-fn fingerprint(message: &[u8], signature: &[u8; 64]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(message);
-    hasher.update(signature);
-    hasher.finalize().into()
 }
 
 #[cfg(test)]
@@ -429,7 +464,8 @@ mod tests {
         let identity = Identity::from_seed([2; 32]);
         let wire = signed(&identity);
         let other = Identity::from_seed([3; 32]).public_key().to_base64();
-        let alterations: Vec<Box<dyn Fn(&mut SignedDescriptor)>> = vec![
+        type Alteration = Box<dyn Fn(&mut SignedDescriptor)>;
+        let alterations: Vec<Alteration> = vec![
             Box::new(|d| d.url = "https://b.example".into()),
             Box::new(move |d| d.key = other.clone()),
             Box::new(|d| d.version = "0.3.1".into()),
@@ -471,6 +507,7 @@ mod tests {
         assert_eq!(check(&|d| d.weight = 0.0), "weight_out_of_range");
         assert_eq!(check(&|d| d.weight = 101.0), "weight_out_of_range");
         assert_eq!(check(&|d| d.weight = -1.0), "weight_out_of_range");
+        assert_eq!(check(&|d| d.weight = 1.0005), "weight_out_of_range");
         assert_eq!(check(&|d| d.key = "short".into()), "malformed");
         assert_eq!(check(&|d| d.sig = "AAAA".into()), "malformed");
         assert_eq!(check(&|d| d.sig = "!".repeat(88)), "malformed");
@@ -499,6 +536,31 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn weights_survive_any_json_float_rounding() {
+        let identity = Identity::from_seed([8; 32]);
+        let mut d = Descriptor {
+            url: PeerUrl::parse("https://a.example").expect("url"),
+            key: identity.public_key(),
+            version: "1".into(),
+            weight: 0.1 + 0.2,
+            issued_at: NOW,
+            leaving: false,
+        };
+        // 0.30000000000000004 is 300 thousandths as far as signing goes; 0.3005 is refused.
+        assert!(d.clone().sign(&identity).is_ok());
+        d.weight = 0.3005;
+        assert_eq!(
+            d.clone().sign(&identity).err().map(|e| e.kind()),
+            Some("weight_out_of_range")
+        );
+        d.weight = 33.333;
+        let mut wire = d.sign(&identity).expect("sign").to_signed();
+        // A parser one bit off still yields the same signed thousandths.
+        wire.weight = f64::from_bits(wire.weight.to_bits() + 1);
+        assert!(wire.verify(NOW, &freshness(), None).is_ok());
     }
 
     #[test]
@@ -548,7 +610,7 @@ mod tests {
             tail,
             [
                 &[0, 0, 0, 0, 0, 0, 1, 2][..],
-                &[0x3f, 0xf0, 0, 0, 0, 0, 0, 0],
+                &[0, 0, 0x03, 0xe8],
                 &[1],
                 &[0, 17],
                 b"https://a.example",

@@ -19,9 +19,52 @@ pub const MAX_URL_LEN: usize = 256;
 /// `https://a.example/badges`. Endpoints are formed as `{base}/health`, which is what
 /// `status.js` does with the URLs of `/servers` too.
 ///
-/// Cheap to clone: the core keeps many copies (member map, probe schedule).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PeerUrl(Arc<str>);
+/// Cheap to clone: the core keeps many copies. Equal URLs are equal strings; the order is
+/// by a 64-bit FNV-1a hash of the string, then the string (any fixed total order does for
+/// the maps it keys, and this one compares in a nanosecond).
+#[derive(Clone)]
+pub struct PeerUrl {
+    /// Kept beside the pointer so that comparing two URLs rarely reads either string.
+    fnv: u64,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    text: Box<str>,
+    /// Worked out once: the probe schedule asks for every URL on every round.
+    literal_ip: Option<IpAddr>,
+    localhost_name: bool,
+}
+
+impl PartialEq for PeerUrl {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+            || (self.fnv == other.fnv && self.as_str() == other.as_str())
+    }
+}
+
+impl Eq for PeerUrl {}
+
+impl PartialOrd for PeerUrl {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PeerUrl {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.fnv
+            .cmp(&other.fnv)
+            .then_with(|| self.as_str().cmp(other.as_str()))
+    }
+}
+
+impl std::hash::Hash for PeerUrl {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.fnv);
+    }
+}
 
 /// Why a string is not an acceptable node URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,7 +115,22 @@ impl PeerUrl {
         if canonical.len() > MAX_URL_LEN {
             return Err(UrlError::TooLong);
         }
-        Ok(Self(Arc::from(canonical)))
+        let literal_ip = match url.host() {
+            Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        let localhost_name = url
+            .host_str()
+            .is_some_and(|host| host == "localhost" || host.ends_with(".localhost"));
+        Ok(Self {
+            fnv: fnv1a64(canonical.as_bytes()),
+            inner: Arc::new(Inner {
+                text: canonical.into(),
+                literal_ip,
+                localhost_name,
+            }),
+        })
     }
 
     /// Parses a URL that a signer must already have written canonically (descriptors):
@@ -86,48 +144,51 @@ impl PeerUrl {
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.inner.text
     }
 
     /// `{base}/{path}`, e.g. `endpoint("health")`.
     pub fn endpoint(&self, path: &str) -> Result<Url, url::ParseError> {
-        Url::parse(&format!("{}/{}", self.0, path.trim_start_matches('/')))
+        Url::parse(&format!(
+            "{}/{}",
+            self.as_str(),
+            path.trim_start_matches('/')
+        ))
     }
 
     /// The host when it is an IP literal (`http://127.0.0.1:8080`), so the address policy can
     /// be applied before any DNS lookup.
     pub fn literal_ip(&self) -> Option<IpAddr> {
-        match Url::parse(&self.0).ok()?.host()? {
-            Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
-            Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
-            Host::Domain(_) => None,
-        }
+        self.inner.literal_ip
     }
 
     /// Whether the host is `localhost` or a name under it, which resolvers map to loopback.
     pub fn is_localhost_name(&self) -> bool {
-        match Url::parse(&self.0).ok().as_ref().and_then(Url::host_str) {
-            Some(host) => host == "localhost" || host.ends_with(".localhost"),
-            None => false,
-        }
+        self.inner.localhost_name
     }
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 impl fmt::Debug for PeerUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PeerUrl({})", self.0)
+        write!(f, "PeerUrl({})", self.as_str())
     }
 }
 
 impl fmt::Display for PeerUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl Serialize for PeerUrl {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
+        serializer.serialize_str(self.as_str())
     }
 }
 

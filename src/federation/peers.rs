@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::descriptor::{MAX_WEIGHT, MIN_WEIGHT};
+use super::descriptor::{MAX_WEIGHT, MIN_WEIGHT, is_valid_weight};
 use super::key::PublicKey;
 use super::peer_url::PeerUrl;
 
@@ -112,11 +112,13 @@ pub fn parse_peers(text: &str) -> Result<Vec<Peer>, PeersError> {
             None => None,
             Some(w) => {
                 let value = *w.get_ref();
-                if !(value.is_finite() && (MIN_WEIGHT..=MAX_WEIGHT).contains(&value)) {
+                if !is_valid_weight(value) {
                     return Err(invalid(
                         w.span(),
                         "weight",
-                        format!("{value} is not a number from {MIN_WEIGHT} to {MAX_WEIGHT}"),
+                        format!(
+                            "{value} is not a number from {MIN_WEIGHT} to {MAX_WEIGHT} with at most three decimals"
+                        ),
                     ));
                 }
                 Some(value)
