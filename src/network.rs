@@ -6,6 +6,7 @@
 //! The core sits behind a std `Mutex` that is only ever held while the core computes,
 //! never across an `.await` (clippy's `await_holding_lock` refuses it).
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,11 +20,14 @@ use tokio::sync::watch;
 
 use crate::federation::{
     self, Action, Core, GossipRequest, GossipResponse, Identity, MAX_GOSSIP_BODY_BYTES,
-    MemberState, PeerUrl, ProbeOutcome, PublicKey, Timestamp, Transport, TransportError,
+    MemberState, PeerUrl, ProbeOutcome, ProbeVerdict, PublicKey, Timestamp, Transport,
+    TransportError,
 };
 use crate::metrics::Metrics;
 use crate::peer_client::{PeerClient, PeerError};
 
+/// Probes in flight at once of nodes never seen healthy (see `Network::unproven_probe_slots`).
+const UNPROVEN_PROBE_SLOTS: usize = 16;
 /// How often the state is saved while the node runs (and once more on shutdown).
 const SAVE_EVERY: Duration = Duration::from_secs(30);
 /// The longest the loop sleeps, so a changed clock or a new member is noticed soon.
@@ -60,6 +64,9 @@ pub struct Network {
     state_path: PathBuf,
     metrics: Metrics,
     gossip_slots: Arc<tokio::sync::Semaphore>,
+    /// Probes in flight of nodes never seen healthy. A flood of descriptors pointing nowhere
+    /// must not crowd out (and time out) the probes of the real nodes, which bypass this.
+    unproven_probe_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// `/servers`.
@@ -140,6 +147,7 @@ impl Network {
             state_path,
             metrics,
             gossip_slots: Arc::new(tokio::sync::Semaphore::new(GOSSIP_SLOTS)),
+            unproven_probe_slots: Arc::new(tokio::sync::Semaphore::new(UNPROVEN_PROBE_SLOTS)),
         })
     }
 
@@ -218,10 +226,17 @@ impl Network {
                 let mut core = self.core();
                 (core.tick(now, &mut rng), core.next_wakeup())
             };
+            let proven = if actions.iter().any(|a| matches!(a, Action::Probe { .. })) {
+                self.proven_urls()
+            } else {
+                HashSet::new()
+            };
             for action in actions {
                 let network = Arc::clone(&self);
                 let seed = StdRng::from_rng(&mut rng);
-                tokio::spawn(async move { network.perform(action, seed).await });
+                let proven =
+                    matches!(&action, Action::Probe { url } if proven.contains(url.as_str()));
+                tokio::spawn(async move { network.perform(action, seed, proven).await });
             }
             self.update_peer_metrics();
             if tokio::time::Instant::now() >= next_save {
@@ -238,7 +253,18 @@ impl Network {
         }
     }
 
-    async fn perform(&self, action: Action, mut rng: StdRng) {
+    /// URLs of nodes named in `peers.toml` or seen healthy: their probes never queue.
+    fn proven_urls(&self) -> HashSet<String> {
+        self.core()
+            .members(Timestamp::now())
+            .into_iter()
+            // A score above zero takes good probes: gossip-learned nodes start at 0.
+            .filter(|m| m.seed || m.score > 0.0 || m.last_probe == Some(ProbeVerdict::Good))
+            .map(|m| m.url)
+            .collect()
+    }
+
+    async fn perform(&self, action: Action, mut rng: StdRng, proven: bool) {
         match action {
             Action::Gossip { to, request } => {
                 let result = federation::exchange(
@@ -256,6 +282,12 @@ impl Network {
                 }
             }
             Action::Probe { url } => {
+                // Taken before the probe's clock starts, so waiting is not counted as latency.
+                let _slot = if proven {
+                    None
+                } else {
+                    Some(Arc::clone(&self.unproven_probe_slots).acquire_owned().await)
+                };
                 let outcome = self.transport.probe(&url).await;
                 let label = if outcome.forbidden {
                     "forbidden"
