@@ -301,7 +301,7 @@ impl HubClient {
             decode(&read_limited(response).await?)
         }
         .await;
-        self.budget.record(&result, Instant::now());
+        self.budget.record(&result, started, Instant::now());
         let outcome = match &result {
             Ok(_) => "ok",
             Err(err) => err.outcome(),
@@ -479,6 +479,11 @@ struct BudgetState {
     muted_until: Option<Instant>,
     muted_by_rate_limit: bool,
     failures_in_a_row: u32,
+    /// When the current backoff began: failures of requests sent before it say nothing new
+    /// and must not lengthen it.
+    paused_at: Option<Instant>,
+    /// After a backoff, one trial request tests whether the hub is back; the rest wait.
+    trial_in_flight: bool,
 }
 
 impl Budget {
@@ -493,6 +498,8 @@ impl Budget {
                 muted_until: None,
                 muted_by_rate_limit: false,
                 failures_in_a_row: 0,
+                paused_at: None,
+                trial_in_flight: false,
             }),
         }
     }
@@ -518,6 +525,14 @@ impl Budget {
             }
             state.muted_until = None;
         }
+        // Backing off and the pause is over: one trial request finds out whether the hub is
+        // back, instead of a burst that would all fail (and all count) if it is not.
+        let backing_off = state.failures_in_a_row >= FAILURES_BEFORE_BACKOFF;
+        if backing_off && state.trial_in_flight {
+            return Err(HubError::Backoff {
+                retry_in: Duration::from_secs(1),
+            });
+        }
         let elapsed = now.saturating_duration_since(state.refilled).as_secs_f64();
         state.tokens =
             (state.tokens + elapsed * state.rate_per_minute / 60.0).min(state.rate_per_minute);
@@ -528,14 +543,19 @@ impl Budget {
             return Err(HubError::Budget { retry_in });
         }
         state.tokens -= 1.0;
+        state.trial_in_flight = backing_off;
         Ok(())
     }
 
-    /// Learns from one request's outcome.
-    fn record<T>(&self, result: &Result<T, HubError>, now: Instant) {
+    /// Learns from the outcome of one request sent at `started`.
+    fn record<T>(&self, result: &Result<T, HubError>, started: Instant, now: Instant) {
         let mut state = self.lock();
+        state.trial_in_flight = false;
         match result {
-            Ok(_) | Err(HubError::NotFound) => state.failures_in_a_row = 0,
+            Ok(_) | Err(HubError::NotFound) => {
+                state.failures_in_a_row = 0;
+                state.paused_at = None;
+            }
             Err(HubError::RateLimited { retry_in }) => {
                 let until = now + *retry_in;
                 if state.muted_until.is_none_or(|current| current < until) {
@@ -544,14 +564,19 @@ impl Budget {
                 }
             }
             Err(err) if err.is_hub_failure() => {
+                if state.paused_at.is_some_and(|paused| started < paused) {
+                    // Already on its way when the pause began: the pause accounts for it.
+                    return;
+                }
                 state.failures_in_a_row += 1;
                 if state.failures_in_a_row >= FAILURES_BEFORE_BACKOFF {
-                    // 2s, 4s, 8s … up to 5 minutes: long enough to spare a struggling hub,
-                    // short enough to notice it is back.
+                    // 2s, 4s, 8s … up to 5 minutes, one step per failed trial: long enough
+                    // to spare a struggling hub, short enough to notice it is back.
                     let exponent = (state.failures_in_a_row - FAILURES_BEFORE_BACKOFF).min(8);
                     let pause = Duration::from_secs(2u64 << exponent).min(Duration::from_secs(300));
                     state.muted_until = Some(now + pause);
                     state.muted_by_rate_limit = false;
+                    state.paused_at = Some(now);
                 }
             }
             Err(_) => {}
@@ -599,6 +624,7 @@ mod tests {
                 retry_in: Duration::from_secs(5),
             }),
             now,
+            now,
         );
         assert!(matches!(
             budget.admit(now + Duration::from_secs(4)),
@@ -612,20 +638,50 @@ mod tests {
         let budget = Budget::new(1, 600);
         let now = Instant::now();
         for _ in 0..FAILURES_BEFORE_BACKOFF - 1 {
-            budget.record::<()>(&Err(HubError::Timeout), now);
+            budget.record::<()>(&Err(HubError::Timeout), now, now);
         }
         assert!(
             budget.admit(now).is_ok(),
             "two failures are not yet a pattern"
         );
-        budget.record::<()>(&Err(HubError::Status { status: 500 }), now);
+        budget.record::<()>(&Err(HubError::Status { status: 500 }), now, now);
         assert!(matches!(
             budget.admit(now + Duration::from_secs(1)),
             Err(HubError::Backoff { .. })
         ));
         assert!(budget.admit(now + Duration::from_secs(3)).is_ok());
-        budget.record(&Ok(()), now);
-        budget.record::<()>(&Err(HubError::Timeout), now);
+        budget.record(&Ok(()), now, now);
+        budget.record::<()>(&Err(HubError::Timeout), now, now);
         assert!(budget.admit(now + Duration::from_secs(3)).is_ok());
+    }
+
+    #[test]
+    fn requests_in_flight_do_not_lengthen_a_pause_and_one_trial_tests_recovery() {
+        let budget = Budget::new(8, 600);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // Eight requests were on their way when the hub began to fail.
+        for _ in 0..8 {
+            budget.record::<()>(&Err(HubError::Timeout), t0, at(100));
+        }
+        assert!(matches!(
+            budget.admit(at(1_000)),
+            Err(HubError::Backoff { .. })
+        ));
+        // The first pause (2 s), not 2^5 times that.
+        assert!(budget.admit(at(2_200)).is_ok(), "the trial goes out");
+        assert!(
+            matches!(budget.admit(at(2_200)), Err(HubError::Backoff { .. })),
+            "one trial at a time"
+        );
+        // The trial fails: the next pause is one step longer (4 s).
+        budget.record::<()>(&Err(HubError::Status { status: 500 }), at(2_200), at(2_300));
+        assert!(budget.admit(at(6_000)).is_err());
+        assert!(budget.admit(at(6_400)).is_ok(), "the next trial");
+        // It succeeds: everything flows again.
+        budget.record(&Ok(()), at(6_400), at(6_500));
+        for _ in 0..5 {
+            assert!(budget.admit(at(6_500)).is_ok());
+        }
     }
 }
