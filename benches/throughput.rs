@@ -3,10 +3,13 @@
 //! at 64 connections in one run, so the ratio means something on a shared machine.
 //!
 //! `cargo bench --bench throughput`. Each server gets its own 2-worker tokio runtime and is
-//! loaded alone, one after the other; the baseline runs first and last and its mean is the
-//! reference, so drift on the machine during the run shows and is shared out. The node is
-//! measured with its per-request log line off (no subscriber) and on (the binary's text
-//! subscriber at `info`, writing to `io::sink`), since production logs every request.
+//! loaded alone, one after the other; the baseline runs first, between the node's runs and
+//! last, and the median of the three is the reference, so drift on the machine shows and one
+//! disturbed run does not decide the ratio. The node is measured with its per-request log
+//! line off (no subscriber) and on (the binary's text subscriber at `info`, writing to
+//! `io::sink`), since production logs every request. Besides wrk's figures it prints the
+//! server's own CPU time per request, which moves far less than req/s when other programs
+//! share the machine, and the CPU time of the node's handler alone, without sockets.
 //!
 //! Without `--bench` (as `cargo test --benches` runs it) it only checks that both servers
 //! answer and that the wrk report parser reads a sample report; it needs no wrk then.
