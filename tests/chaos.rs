@@ -15,12 +15,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::process::{ChildGuard, NODE_BIN, TempDir, free_port};
+use common::process::NodeProcess;
 use common::{start_node, wait_until};
 use dockerhub_build_status::fakehub::{FakeHub, FakeRepo, Fault};
 use dockerhub_build_status::rendezvous;
@@ -52,61 +51,6 @@ const BADGES: [(&str, &str, &str); 6] = [
     ("demo", "passing", "latest"),
     ("demo", "failing", "latest"),
 ];
-
-/// One node process with its own folder; restartable with the same state and port.
-struct NodeProcess {
-    port: u16,
-    dir: TempDir,
-    peers: String,
-    hub: String,
-    child: Option<ChildGuard>,
-}
-
-impl NodeProcess {
-    fn new(label: &str, peers: &str, hub: &str) -> NodeProcess {
-        let mut node = NodeProcess {
-            port: free_port(),
-            dir: TempDir::new(label),
-            peers: peers.to_owned(),
-            hub: hub.to_owned(),
-            child: None,
-        };
-        node.start();
-        node
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn start(&mut self) {
-        let peers = self.dir.write("peers.toml", &self.peers);
-        let mut command = Command::new(NODE_BIN);
-        command
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
-            .arg("--public-url")
-            .arg(self.url())
-            .arg("--peers")
-            .arg(peers)
-            .arg("--state-dir")
-            .arg(self.dir.path().join("state"))
-            .arg("--hub-url")
-            .arg(&self.hub)
-            .arg("--gossip-interval")
-            .arg(format!("{}ms", GOSSIP.as_millis()))
-            .arg("--probe-interval")
-            .arg(format!("{}ms", PROBE.as_millis()))
-            .arg("--allow-private-peers")
-            .env("RUST_LOG", "warn");
-        self.child = Some(ChildGuard::spawn(&mut command));
-    }
-
-    /// SIGKILL through ChildGuard's drop: a crash, no signed leave.
-    fn kill(&mut self) {
-        self.child = None;
-    }
-}
 
 #[derive(Debug, Clone)]
 struct Server {
@@ -314,10 +258,24 @@ async fn node_chaos() {
     hub.add_samples();
     let http = common::client();
 
-    let mut nodes = vec![NodeProcess::new("chaos-1", "", &hub.url())];
+    let mut nodes = vec![NodeProcess::new(
+        "chaos-1",
+        "",
+        &hub.url(),
+        true,
+        GOSSIP,
+        PROBE,
+    )];
     let seed = format!("[[peer]]\nurl = \"{}\"\n", nodes[0].url());
     for i in 2..=5 {
-        nodes.push(NodeProcess::new(&format!("chaos-{i}"), &seed, &hub.url()));
+        nodes.push(NodeProcess::new(
+            &format!("chaos-{i}"),
+            &seed,
+            &hub.url(),
+            true,
+            GOSSIP,
+            PROBE,
+        ));
     }
     let urls: Vec<String> = nodes.iter().map(NodeProcess::url).collect();
     let mut sorted = urls.clone();

@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::process::{ChildGuard, NODE_BIN, TempDir, free_port};
+use common::process::NodeProcess;
 use common::{get_json, wait_until};
 use dockerhub_build_status::fakehub::FakeHub;
 use dockerhub_build_status::federation::digest::{BUCKET_HASH_LEN, BUCKETS, SetDigest};
@@ -18,76 +17,22 @@ use dockerhub_build_status::federation::{GossipRequest, GossipResponse};
 const GOSSIP: Duration = Duration::from_millis(300);
 const PROBE: Duration = Duration::from_millis(400);
 
-/// One node process with its own folder; restartable with the same state.
-struct NodeProcess {
-    port: u16,
-    dir: TempDir,
-    peers: String,
-    hub: String,
-    allow_private: bool,
-    child: Option<ChildGuard>,
+/// Waits until the node answers `/health`.
+async fn wait_ready(node: &NodeProcess) {
+    let url = format!("{}/health", node.url());
+    wait_until(
+        Duration::from_secs(15),
+        "the node to answer /health",
+        || {
+            let url = url.clone();
+            async move { matches!(reqwest_get(&url).await, Some((200, _))) }
+        },
+    )
+    .await;
 }
 
-impl NodeProcess {
-    fn new(label: &str, peers: &str, hub: &str, allow_private: bool) -> NodeProcess {
-        let mut node = NodeProcess {
-            port: free_port(),
-            dir: TempDir::new(label),
-            peers: peers.to_owned(),
-            hub: hub.to_owned(),
-            allow_private,
-            child: None,
-        };
-        node.start();
-        node
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn start(&mut self) {
-        let peers = self.dir.write("peers.toml", &self.peers);
-        let mut command = Command::new(NODE_BIN);
-        command
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
-            .arg("--public-url")
-            .arg(self.url())
-            .arg("--peers")
-            .arg(peers)
-            .arg("--state-dir")
-            .arg(self.dir.path().join("state"))
-            .arg("--hub-url")
-            .arg(&self.hub)
-            .arg("--gossip-interval")
-            .arg(format!("{}ms", GOSSIP.as_millis()))
-            .arg("--probe-interval")
-            .arg(format!("{}ms", PROBE.as_millis()))
-            .env("RUST_LOG", "warn");
-        if self.allow_private {
-            command.arg("--allow-private-peers");
-        }
-        self.child = Some(ChildGuard::spawn(&mut command));
-    }
-
-    async fn wait_ready(&self) {
-        let url = format!("{}/health", self.url());
-        wait_until(
-            Duration::from_secs(15),
-            "the node to answer /health",
-            || {
-                let url = url.clone();
-                async move { matches!(reqwest_get(&url).await, Some((200, _))) }
-            },
-        )
-        .await;
-    }
-
-    fn kill(&mut self) {
-        // Drop kills with SIGKILL: a crash, no leave.
-        self.child = None;
-    }
+fn node(label: &str, peers: &str, hub: &str, allow_private: bool) -> NodeProcess {
+    NodeProcess::new(label, peers, hub, allow_private, GOSSIP, PROBE)
 }
 
 async fn reqwest_get(url: &str) -> Option<(u16, serde_json::Value)> {
@@ -132,14 +77,14 @@ fn sorted_urls(nodes: &[&NodeProcess]) -> Vec<String> {
 async fn five_processes_form_a_network_and_survive_crash_restart_and_leave() {
     let hub = FakeHub::start().await.unwrap();
     hub.add_samples();
-    let first = NodeProcess::new("fed-1", "", &hub.url(), true);
-    first.wait_ready().await;
+    let first = node("fed-1", "", &hub.url(), true);
+    wait_ready(&first).await;
     let seed = format!("[[peer]]\nurl = \"{}\"\n", first.url());
     let mut others: Vec<NodeProcess> = (2..=5)
-        .map(|i| NodeProcess::new(&format!("fed-{i}"), &seed, &hub.url(), true))
+        .map(|i| node(&format!("fed-{i}"), &seed, &hub.url(), true))
         .collect();
     for node in &others {
-        node.wait_ready().await;
+        wait_ready(node).await;
     }
 
     // Everyone lists everyone, itself included.
@@ -179,7 +124,7 @@ async fn five_processes_form_a_network_and_survive_crash_restart_and_leave() {
 
     // Restarted with its state: the same key, listed everywhere again.
     others[1].start();
-    others[1].wait_ready().await;
+    wait_ready(&others[1]).await;
     let (_, health) = get_json(&format!("{}/health", others[1].url())).await;
     assert_eq!(
         health["key"],
@@ -227,10 +172,10 @@ async fn five_processes_form_a_network_and_survive_crash_restart_and_leave() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_node_never_probes_loopback_addresses_it_hears_of() {
     let hub = FakeHub::start().await.unwrap();
-    let loopback = NodeProcess::new("fed-lo", "", &hub.url(), true);
-    loopback.wait_ready().await;
-    let strict = NodeProcess::new("fed-strict", "", &hub.url(), false);
-    strict.wait_ready().await;
+    let loopback = node("fed-lo", "", &hub.url(), true);
+    wait_ready(&loopback).await;
+    let strict = node("fed-strict", "", &hub.url(), false);
+    wait_ready(&strict).await;
 
     // Fetch the loopback node's signed descriptor the way a peer would, then hand it to the
     // strict node in a push, as a hostile or confused peer might.

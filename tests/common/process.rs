@@ -245,3 +245,78 @@ pub fn free_port() -> u16 {
         .expect("bind a loopback port")
         .port()
 }
+
+/// One node process of a test network: its own folder and a fixed loopback port, so it can
+/// be killed and restarted with the same key and state, at the same URL.
+#[derive(Debug)]
+pub struct NodeProcess {
+    pub port: u16,
+    pub dir: TempDir,
+    peers: String,
+    hub: String,
+    allow_private: bool,
+    gossip: Duration,
+    probe: Duration,
+    pub child: Option<ChildGuard>,
+}
+
+impl NodeProcess {
+    /// Starts a node with `peers` as its peers.toml, asking the hub at `hub`, gossiping and
+    /// probing at the given intervals.
+    pub fn new(
+        label: &str,
+        peers: &str,
+        hub: &str,
+        allow_private: bool,
+        gossip: Duration,
+        probe: Duration,
+    ) -> NodeProcess {
+        let mut node = NodeProcess {
+            port: free_port(),
+            dir: TempDir::new(label),
+            peers: peers.to_owned(),
+            hub: hub.to_owned(),
+            allow_private,
+            gossip,
+            probe,
+            child: None,
+        };
+        node.start();
+        node
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the process with the node's folder and port.
+    pub fn start(&mut self) {
+        let peers = self.dir.write("peers.toml", &self.peers);
+        let mut command = Command::new(NODE_BIN);
+        command
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--public-url")
+            .arg(self.url())
+            .arg("--peers")
+            .arg(peers)
+            .arg("--state-dir")
+            .arg(self.dir.path().join("state"))
+            .arg("--hub-url")
+            .arg(&self.hub)
+            .arg("--gossip-interval")
+            .arg(format!("{}ms", self.gossip.as_millis()))
+            .arg("--probe-interval")
+            .arg(format!("{}ms", self.probe.as_millis()))
+            .env("RUST_LOG", "warn");
+        if self.allow_private {
+            command.arg("--allow-private-peers");
+        }
+        self.child = Some(ChildGuard::spawn(&mut command));
+    }
+
+    /// SIGKILL through ChildGuard's drop: a crash, no signed leave.
+    pub fn kill(&mut self) {
+        self.child = None;
+    }
+}
