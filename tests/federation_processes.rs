@@ -46,21 +46,9 @@ async fn reqwest_get(url: &str) -> Option<(u16, serde_json::Value)> {
     Some((status, response.json().await.ok()?))
 }
 
-/// The URLs a node lists in `/servers`, or `None` if it does not answer.
-async fn listed(node_url: &str) -> Option<Vec<String>> {
-    let (_, body) = reqwest_get(&format!("{node_url}/servers")).await?;
-    let mut urls: Vec<String> = body["servers"]
-        .as_array()?
-        .iter()
-        .filter_map(|s| s["url"].as_str().map(str::to_owned))
-        .collect();
-    urls.sort();
-    Some(urls)
-}
-
 async fn all_list(nodes: &[&NodeProcess], expected: &[String]) -> bool {
     for node in nodes {
-        if listed(&node.url()).await.as_deref() != Some(expected) {
+        if common::listed_servers(&node.url()).await.as_deref() != Some(expected) {
             return false;
         }
     }

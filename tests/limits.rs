@@ -402,25 +402,8 @@ fn fake_descriptors(first: u32, n: usize, forged: bool) -> Vec<SignedDescriptor>
 }
 
 /// The URLs `node` lists in `/servers`, sorted.
-async fn listed(node: &str) -> Option<Vec<String>> {
-    let response = common::client()
-        .get(format!("{node}/servers"))
-        .timeout(Duration::from_secs(3))
-        .send()
-        .await
-        .ok()?;
-    let body: serde_json::Value = response.json().await.ok()?;
-    let mut urls: Vec<String> = body["servers"]
-        .as_array()?
-        .iter()
-        .filter_map(|s| s["url"].as_str().map(str::to_owned))
-        .collect();
-    urls.sort();
-    Some(urls)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: after the flood the target drops the real nodes (docs/RELIABILITY.md, open bugs)"]
+#[ignore = "intermittent: real nodes were delisted after the flood about 1 run in 10 before the probe-slot fix (docs/RELIABILITY.md, open bugs)"]
 async fn a_flood_of_fake_descriptors_keeps_memory_bounded_and_real_nodes_listed() {
     let total = env_number("LIMITS_FLOOD", 10_000);
     let hub = FakeHub::start().await.unwrap();
@@ -449,7 +432,7 @@ async fn a_flood_of_fake_descriptors_keeps_memory_bounded_and_real_nodes_listed(
     let urls = [target.url(), b.url(), c.url()];
     let all_list_real = || async {
         for url in &urls {
-            match listed(url).await {
+            match common::listed_servers(url).await {
                 // Fakes are never listed: their probes fail.
                 Some(list) if list == real => {}
                 other => {

@@ -101,6 +101,24 @@ pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
     (status, json)
 }
 
+/// The URLs a node lists in `/servers`, sorted, or `None` if it does not answer in 3 s.
+pub async fn listed_servers(node_url: &str) -> Option<Vec<String>> {
+    let response = client()
+        .get(format!("{node_url}/servers"))
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .ok()?;
+    let body: serde_json::Value = response.json().await.ok()?;
+    let mut urls: Vec<String> = body["servers"]
+        .as_array()?
+        .iter()
+        .filter_map(|s| s["url"].as_str().map(str::to_owned))
+        .collect();
+    urls.sort();
+    Some(urls)
+}
+
 /// Waits until `check` returns true, polling every 20 ms, for at most `deadline`.
 pub async fn wait_until<F, Fut>(deadline: Duration, what: &str, mut check: F)
 where
