@@ -21,10 +21,10 @@ mod wrk;
 
 use std::time::Duration;
 
-use dockerhub_build_status::config::Config;
+use dockerhub_build_status::config::{Config, LogFormat};
 use dockerhub_build_status::fakehub::{FakeHub, FakeRepo};
 use dockerhub_build_status::node::Node;
-use dockerhub_build_status::{routes, server};
+use dockerhub_build_status::{logging, routes, server};
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
@@ -204,6 +204,27 @@ struct Run {
     /// process) over the requests answered. Unlike req/s it barely moves when other work
     /// on the machine takes CPU away, so it says what a request costs the server itself.
     cpu_per_request: Duration,
+    /// Context switches of this process's threads per request answered: how often the
+    /// server gave up a core (or had it taken) to wrk, the other half of the machine.
+    switches_per_request: f64,
+}
+
+/// Context switches, voluntary and not, of every thread of this process so far.
+fn context_switches() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 /// CPU time this process has used, all threads, from `/proc/self/stat` (utime and stime,
@@ -237,9 +258,11 @@ fn thread_cpu() -> Duration {
 fn load(url: &str) -> Run {
     wrk::run(url, WRK_THREADS, CONNECTIONS, WARMUP_SECONDS).unwrap_or_else(|e| panic!("{e}"));
     let cpu = process_cpu();
+    let switches = context_switches();
     let figures =
         wrk::run(url, WRK_THREADS, CONNECTIONS, SECONDS).unwrap_or_else(|e| panic!("{e}"));
     let cpu = process_cpu() - cpu;
+    let switches = context_switches().saturating_sub(switches);
     if figures.non_2xx > 0 || figures.socket_errors > 0 {
         println!(
             "  warning: {url}: {} non-2xx answers, {} socket errors",
@@ -249,18 +272,15 @@ fn load(url: &str) -> Run {
     Run {
         wrk: figures,
         cpu_per_request: cpu / u32::try_from(figures.requests.max(1)).unwrap_or(u32::MAX),
+        switches_per_request: switches as f64 / figures.requests.max(1) as f64,
     }
 }
 
-/// The subscriber `main.rs` installs (text, `info`), writing to a sink instead of stderr:
-/// formatting every line is measured, the terminal or journal behind stderr is not.
+/// The subscriber `main.rs` installs (text, `info`, no colour as in a journal or `docker
+/// logs`), writing to a sink instead of stderr: formatting every line is measured, the
+/// terminal or journal behind stderr is not.
 fn install_log_subscriber() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_writer(std::io::sink)
-        // As in a journal or `docker logs`, where the binary writes no colour codes.
-        .with_ansi(false)
-        .init();
+    logging::install(LogFormat::Text, "info", false, std::io::sink);
 }
 
 fn ms(duration: Duration) -> String {
@@ -273,12 +293,12 @@ fn us(duration: Duration) -> String {
 
 fn header() {
     println!(
-        "{:<28} {:>9} {:>9} {:>9} {:>9}   {:>7} {:>7} {:>7}",
-        "server", "req/s", "p50", "p99", "cpu/req", "req/s", "p99", "cpu/req"
+        "{:<28} {:>9} {:>9} {:>9} {:>9} {:>7}   {:>7} {:>7} {:>7}",
+        "server", "req/s", "p50", "p99", "cpu/req", "cs/req", "req/s", "p99", "cpu/req"
     );
     println!(
-        "{:<28} {:>9} {:>9} {:>9} {:>9}   {:>7} {:>7} {:>7}",
-        "", "", "", "", "", "ratio", "ratio", "ratio"
+        "{:<28} {:>9} {:>9} {:>9} {:>9} {:>7}   {:>7} {:>7} {:>7}",
+        "", "", "", "", "", "", "ratio", "ratio", "ratio"
     );
 }
 
@@ -298,11 +318,12 @@ fn row(name: &str, run: &Run, reference: Option<&Run>) {
         }
     };
     println!(
-        "{name:<28} {:>9.0} {:>9} {:>9} {:>9}   {ratios}",
+        "{name:<28} {:>9.0} {:>9} {:>9} {:>9} {:>7.3}   {ratios}",
         run.wrk.requests_per_second,
         ms(run.wrk.p50),
         ms(run.wrk.p99),
         us(run.cpu_per_request),
+        run.switches_per_request,
     );
 }
 
@@ -333,6 +354,7 @@ fn median(runs: &[Run]) -> Run {
             socket_errors: runs.iter().map(|r| r.wrk.socket_errors).sum(),
         },
         cpu_per_request: of(|r| r.cpu_per_request),
+        switches_per_request: mid(runs.iter().map(|r| r.switches_per_request).collect()),
     }
 }
 
@@ -444,6 +466,6 @@ fn main() {
     );
     println!(
         "goals: req/s ratio >= {GOAL_RATIO:.2}x, p99 ratio <= {GOAL_P99_RATIO:.2}x (node over baseline); \
-         cpu/req: this process's CPU time per answered request (wrk not included)"
+         cpu/req: this process's CPU time per answered request (wrk not included); cs/req: its context switches per request"
     );
 }

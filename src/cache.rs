@@ -64,6 +64,10 @@ pub struct Lookup {
     pub fresh_for: Duration,
     /// Served past its freshness (while refreshing, or because upstream fails).
     pub stale: bool,
+    /// For a fresh answer: until when every lookup of this key gives the same answer to the
+    /// second (status, whole seconds of age and of freshness left), so a response built
+    /// from it may be reused until then. `None` when it must be asked again every time.
+    pub unchanged_until: Option<Instant>,
 }
 
 /// The cache. Cloning shares it.
@@ -280,6 +284,7 @@ impl<U: Upstream> Cache<U> {
             age: Duration::ZERO,
             fresh_for,
             stale: false,
+            unchanged_until: None,
         }
     }
 
@@ -291,11 +296,20 @@ impl<U: Upstream> Cache<U> {
             Answer::NotFound => Err(HubError::NotFound),
         };
         if age < ttl {
+            let fresh_for = ttl - age;
+            // The whole seconds of age go up, and those of freshness left go down, at the
+            // next of these moments; a freshness of exactly N seconds is N only right now.
+            let age_steps = Duration::from_secs(age.as_secs() + 1) - age;
+            let fresh_steps = fresh_for - Duration::from_secs(fresh_for.as_secs());
+            let unchanged_until = (!fresh_steps.is_zero()).then(|| {
+                self.inner.epoch + Duration::from_millis(now) + age_steps.min(fresh_steps)
+            });
             return Class::Fresh(Lookup {
                 result,
                 age,
-                fresh_for: ttl - age,
+                fresh_for,
                 stale: false,
+                unchanged_until,
             });
         }
         if matches!(ready.answer, Answer::Found(_)) && age < ttl + self.inner.settings.max_stale {
@@ -306,6 +320,7 @@ impl<U: Upstream> Cache<U> {
                     age,
                     fresh_for: Duration::ZERO,
                     stale: true,
+                    unchanged_until: None,
                 },
                 wants_refresh,
             );

@@ -5,6 +5,7 @@
 //! - [`config`]: command-line flags and environment variables.
 //! - [`server`]: the accept loop, connection limits and graceful shutdown; [`server::run`].
 //! - [`routes`]: the HTTP API, one handler per route, and how errors become responses.
+//! - [`memo`]: finished badge and JSON answers by request target, while they stay the same.
 //! - [`pages`]: the HTML front page.
 //! - [`node`]: the node handle shared by every task (configuration, cache, metrics).
 //! - [`names`]: validated Docker Hub names and tags.
@@ -16,6 +17,7 @@
 //! - [`network`]: the async drivers of the federation (gossip and probe loops, `/gossip`).
 //! - [`peer_client`]: the HTTP client for other nodes, with the private-address guard.
 //! - [`metrics`]: the node's Prometheus registry.
+//! - [`logging`]: text and JSON log lines, with a fast formatter for the per-request line.
 //! - [`source`]: the source archive served at `/source`.
 //! - [`demo`]: the one-command demo network.
 //! - [`fakehub`]: a stand-in for Docker Hub with the real API's shapes (demo and tests).
@@ -30,6 +32,8 @@ pub mod demo;
 pub mod fakehub;
 pub mod federation;
 pub mod hub;
+pub mod logging;
+pub mod memo;
 pub mod metrics;
 pub mod names;
 pub mod network;

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     } else {
         "info"
     };
-    init_logging(log_format, default_level);
+    dockerhub_build_status::logging::install_stderr(log_format, default_level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -91,18 +91,4 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     server::run(listener, node, server::shutdown_signal()).await;
     tracing::info!("node stopped");
     Ok(())
-}
-
-fn init_logging(format: LogFormat, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, never into journald or `docker logs`.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
 }

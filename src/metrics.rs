@@ -2,7 +2,10 @@
 //! several nodes in one test process keep their own counts. Exposed in Prometheus' text
 //! format, which `promtool check metrics` accepts without complaint.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use hyper::StatusCode;
 
 use prometheus::process_collector::ProcessCollector;
 use prometheus::{
@@ -13,13 +16,35 @@ use prometheus::{
 /// The content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// Every value of the `route` label (`routes.rs` checks that its routes use only these).
+pub const ROUTES: [&str; 11] = [
+    "build",
+    "status_svg",
+    "shields",
+    "health",
+    "servers",
+    "gossip",
+    "metrics",
+    "static",
+    "source",
+    "index",
+    "not_found",
+];
+/// Every value of the cache lookups' `result` label.
+const CACHE_RESULTS: [&str; 4] = ["hit", "stale", "miss", "coalesced"];
+
 /// The node's metrics. Cloning shares them (every metric is an `Arc` inside).
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
+    /// The series every request touches, looked up once: finding a labelled series hashes
+    /// the labels and takes a read lock all workers share, which cost more per request
+    /// than the counting itself (docs/PERFORMANCE.md).
+    per_route: Arc<[RouteSeries]>,
     cache_lookups: IntCounterVec,
+    per_cache_result: Arc<[(&'static str, IntCounter)]>,
     cache_entries: IntGauge,
     upstream_requests: IntCounterVec,
     upstream_duration: Histogram,
@@ -28,6 +53,14 @@ pub struct Metrics {
     gossip_exchanges: IntCounterVec,
     gossip_bytes: IntCounterVec,
     probes: IntCounterVec,
+}
+
+/// One route's request-duration histogram and its count of `200` answers.
+#[derive(Debug)]
+struct RouteSeries {
+    route: &'static str,
+    duration: Histogram,
+    ok: IntCounter,
 }
 
 fn latency_buckets() -> Vec<f64> {
@@ -119,9 +152,18 @@ impl Metrics {
         registry.register(Box::new(ProcessCollector::for_self()))?;
         // Every series exists from the start at 0, so a node that has not gossiped or probed
         // yet still shows each metric of the design, and rate() sees the first increase.
-        for result in ["hit", "stale", "miss", "coalesced"] {
-            cache_lookups.with_label_values(&[result]);
-        }
+        let per_cache_result = CACHE_RESULTS
+            .iter()
+            .map(|&result| (result, cache_lookups.with_label_values(&[result])))
+            .collect();
+        let per_route = ROUTES
+            .iter()
+            .map(|&route| RouteSeries {
+                route,
+                duration: http_duration.with_label_values(&[route]),
+                ok: http_requests.with_label_values(&[route, StatusCode::OK.as_str()]),
+            })
+            .collect();
         for state in ["listed", "probation", "failing", "left"] {
             peers.with_label_values(&[state]);
         }
@@ -138,7 +180,9 @@ impl Metrics {
             registry,
             http_requests,
             http_duration,
+            per_route,
             cache_lookups,
+            per_cache_result,
             cache_entries,
             upstream_requests,
             upstream_duration,
@@ -151,18 +195,33 @@ impl Metrics {
     }
 
     /// Counts one answered HTTP request.
-    pub fn http_request(&self, route: &'static str, code: hyper::StatusCode, took: Duration) {
-        self.http_requests
-            .with_label_values(&[route, code.as_str()])
-            .inc();
-        self.http_duration
-            .with_label_values(&[route])
-            .observe(took.as_secs_f64());
+    pub fn http_request(&self, route: &'static str, code: StatusCode, took: Duration) {
+        let Some(series) = self.per_route.iter().find(|s| s.route == route) else {
+            // Not a route of ROUTES: counted all the same, the slow way.
+            self.http_requests
+                .with_label_values(&[route, code.as_str()])
+                .inc();
+            self.http_duration
+                .with_label_values(&[route])
+                .observe(took.as_secs_f64());
+            return;
+        };
+        if code == StatusCode::OK {
+            series.ok.inc();
+        } else {
+            self.http_requests
+                .with_label_values(&[route, code.as_str()])
+                .inc();
+        }
+        series.duration.observe(took.as_secs_f64());
     }
 
     /// Counts one cache lookup (`hit`, `stale`, `miss` or `coalesced`).
     pub fn cache_lookup(&self, result: &'static str) {
-        self.cache_lookups.with_label_values(&[result]).inc();
+        match self.per_cache_result.iter().find(|(r, _)| *r == result) {
+            Some((_, counter)) => counter.inc(),
+            None => self.cache_lookups.with_label_values(&[result]).inc(),
+        }
     }
 
     /// Sets the number of cached statuses.
@@ -226,7 +285,9 @@ mod tests {
     #[test]
     fn every_design_metric_is_exposed() {
         let metrics = Metrics::new().unwrap();
-        metrics.http_request("build", hyper::StatusCode::OK, Duration::from_millis(3));
+        metrics.http_request("build", StatusCode::OK, Duration::from_millis(3));
+        metrics.http_request("build", StatusCode::NOT_FOUND, Duration::from_millis(1));
+        metrics.http_request("unlisted", StatusCode::OK, Duration::from_millis(1));
         metrics.cache_lookup("hit");
         metrics.upstream_request("tag", "ok", Duration::from_millis(30));
         metrics.set_peers(&[("listed", 2)]);
@@ -235,6 +296,10 @@ mod tests {
         let text = String::from_utf8(metrics.encode()).unwrap();
         for name in [
             "dbs_http_requests_total{code=\"200\",route=\"build\"} 1",
+            "dbs_http_requests_total{code=\"404\",route=\"build\"} 1",
+            "dbs_http_requests_total{code=\"200\",route=\"unlisted\"} 1",
+            "dbs_http_requests_total{code=\"200\",route=\"status_svg\"} 0",
+            "dbs_http_request_duration_seconds_count{route=\"build\"} 2",
             "dbs_http_request_duration_seconds_bucket",
             "dbs_cache_lookups_total{result=\"hit\"} 1",
             "dbs_cache_entries 0",

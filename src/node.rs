@@ -10,8 +10,14 @@ use url::Url;
 use crate::cache::{Cache, CacheSettings};
 use crate::config::Config;
 use crate::hub::{HubClient, HubSettings};
+use crate::memo::ResponseMemo;
 use crate::metrics::Metrics;
 use crate::network::{Network, NetworkError};
+use crate::routes::Cacheable;
+
+/// Finished answers the response memo keeps at most: each is a few hundred bytes beside a
+/// badge body shared with the badge memo, so about a megabyte in all.
+const MEMO_CAPACITY: usize = 4096;
 
 /// Why a node could not be set up. Each names the problem in one line for `main`.
 #[derive(Debug, Error)]
@@ -41,6 +47,7 @@ struct Inner {
     canonical_url: String,
     network: Arc<Network>,
     cache: Cache<HubClient>,
+    memo: ResponseMemo<Arc<Cacheable>>,
     metrics: Metrics,
     started: Instant,
 }
@@ -84,6 +91,7 @@ impl Node {
                 network,
                 config,
                 cache,
+                memo: ResponseMemo::new(MEMO_CAPACITY),
                 metrics,
                 started: Instant::now(),
             }),
@@ -113,6 +121,11 @@ impl Node {
     /// The status cache in front of Docker Hub.
     pub fn cache(&self) -> &Cache<HubClient> {
         &self.inner.cache
+    }
+
+    /// Finished badge and `/build` answers by request target, while they stay the same.
+    pub fn memo(&self) -> &ResponseMemo<Arc<Cacheable>> {
+        &self.inner.memo
     }
 
     /// The node's metrics registry.

@@ -5,7 +5,7 @@
 //! always answer 200 with an image, also for errors, so a README never shows a broken one.
 
 use std::net::IpAddr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -49,8 +49,28 @@ where
 {
     let started = Instant::now();
     let method = request.method().clone();
-    let (route, mut response) = dispatch(node, request, peer).await;
-    let headers = response.headers_mut();
+    let (route, response) = match remembered(node, &request, started) {
+        Some(answer) => {
+            // The cache was not asked, but it would have answered from a fresh entry.
+            node.metrics().cache_lookup("hit");
+            (answer.route, answer.respond(request.headers()))
+        }
+        // Boxed: the handlers' state is large, and a memo hit should not move it around.
+        None => {
+            let (route, mut response) = Box::pin(dispatch(node, request, peer)).await;
+            add_common_headers(response.headers_mut());
+            (route, response)
+        }
+    };
+    let took = started.elapsed();
+    node.metrics().http_request(route, response.status(), took);
+    tracing::info!(%method, route, status = response.status().as_u16(), latency_us = took.as_micros() as u64, "request");
+    response
+}
+
+/// The headers of every answer: any page may read it (the API is public), and browsers take
+/// its content type as given.
+fn add_common_headers(headers: &mut HeaderMap) {
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
@@ -59,10 +79,28 @@ where
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    let took = started.elapsed();
-    node.metrics().http_request(route, response.status(), took);
-    tracing::info!(%method, route, status = response.status().as_u16(), latency_us = took.as_micros() as u64, "request");
-    response
+}
+
+/// The memo's answer for a `GET` or `HEAD` of this request's target, if one is valid `now`.
+fn remembered<B>(node: &Node, request: &Request<B>, now: Instant) -> Option<Arc<Cacheable>> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return None;
+    }
+    let target = request.uri().path_and_query()?.as_str();
+    node.memo().get(target, tokio::time::Instant::from_std(now))
+}
+
+/// Keeps `answer` for `target` while `lookup`, the cache's answer it was built from, stays
+/// the same to the second.
+fn remember(node: &Node, target: Option<&str>, answer: &Arc<Cacheable>, lookup: &Lookup) {
+    if let (Some(target), Some(until)) = (target, lookup.unchanged_until) {
+        node.memo().insert(
+            target,
+            Arc::clone(answer),
+            until,
+            tokio::time::Instant::now(),
+        );
+    }
 }
 
 /// Finds the route of a request and runs its handler; the route name labels the metrics.
@@ -93,9 +131,11 @@ where
         return (name, method_not_allowed(allowed));
     }
     let conditional = &request.headers;
+    // Only `GET` and `HEAD` get this far on the memoized routes, and both answer alike.
+    let target = request.uri.path_and_query().map(|t| t.as_str());
     let response = match route {
-        Route::Build(org, repo) => build(node, org, repo, &query, conditional).await,
-        Route::StatusSvg => status_svg(node, &query, conditional).await,
+        Route::Build(org, repo) => build(node, org, repo, &query, conditional, target).await,
+        Route::StatusSvg => status_svg(node, &query, conditional, target).await,
         Route::Shields(org, repo) => shields(node, org, repo, &query).await,
         Route::Health => health(node),
         Route::Servers => servers(node, request.uri.query().unwrap_or("")),
@@ -236,6 +276,7 @@ async fn build(
     repo: &str,
     query: &Query,
     request: &HeaderMap,
+    target: Option<&str>,
 ) -> Response<Body> {
     let image = match image_from_path(org, repo, query.tag()) {
         Ok(image) => image,
@@ -252,13 +293,16 @@ async fn build(
                 age_seconds: lookup.age.as_secs(),
             };
             let json = serde_json::to_vec(&body).unwrap_or_default();
-            cacheable(
-                request,
-                json,
+            let etag = etag_of(&json);
+            let answer = Arc::new(Cacheable::new(
+                "build",
+                Bytes::from(json),
+                etag,
                 "application/json",
                 lookup.fresh_for,
-                StatusCode::OK,
-            )
+            ));
+            remember(node, target, &answer, &lookup);
+            answer.respond(request)
         }
         Err(err) => {
             let (code, description) = hub_error(err, &image);
@@ -390,7 +434,12 @@ pub fn parse_request_target(path: &str, query: &str) -> RequestTarget {
 }
 
 /// `GET /status.svg?organization=&repository=&tag=&text=[&style=][&logo=]`: the badge.
-async fn status_svg(node: &Node, query: &Query, request: &HeaderMap) -> Response<Body> {
+async fn status_svg(
+    node: &Node,
+    query: &Query,
+    request: &HeaderMap,
+    target: Option<&str>,
+) -> Response<Body> {
     let label = query.text.as_deref().unwrap_or(badge::DEFAULT_LABEL);
     let style = query
         .style
@@ -399,28 +448,26 @@ async fn status_svg(node: &Node, query: &Query, request: &HeaderMap) -> Response
         .unwrap_or_default();
     let logo = query.logo.as_deref().and_then(Logo::parse);
     let image = svg_image(query);
-    let (message, color, max_age) = match &image {
-        Err(_) => ("invalid", Color::LightGrey, ERROR_MAX_AGE),
+    let (message, color, max_age, lookup) = match &image {
+        Err(_) => ("invalid", Color::LightGrey, ERROR_MAX_AGE, None),
         Ok(image) => {
             let lookup = node.cache().get(image).await;
             let (message, color) = badge_message(&lookup.result);
-            (message, color, badge_max_age(&lookup))
+            (message, color, badge_max_age(&lookup), Some(lookup))
         }
     };
     let badge = rendered_badge(label, message, color, style, logo);
-    let mut response = cacheable_tagged(
-        request,
+    let answer = Arc::new(Cacheable::new(
+        "status_svg",
         badge.svg,
-        badge.etag.as_ref(),
+        badge.etag,
         "image/svg+xml; charset=utf-8",
         max_age,
-        StatusCode::OK,
-    );
-    // A badge opened on its own is a document: let it draw, never run anything.
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:"),
-    );
+    ));
+    if let Some(lookup) = &lookup {
+        remember(node, target, &answer, lookup);
+    }
+    let mut response = answer.respond(request);
     if let Err(err) = &image {
         // The reason, for whoever looks at the response rather than the picture.
         if let Ok(value) = HeaderValue::from_str(&err.to_string()) {
@@ -649,71 +696,99 @@ pub fn api_error(status: StatusCode, description: &str) -> Response<Body> {
 }
 
 fn set_cache_control(response: &mut Response<Body>, max_age: Duration) {
-    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={}", max_age.as_secs())) {
+    if let Some(value) = cache_control(max_age) {
         response.headers_mut().insert(header::CACHE_CONTROL, value);
     }
 }
 
-/// A cacheable answer: `Cache-Control` from the remaining freshness, an `ETag` of the body,
-/// and `304 Not Modified` when the client already holds it.
-fn cacheable(
-    request: &HeaderMap,
-    body: Vec<u8>,
-    content_type: &'static str,
-    max_age: Duration,
-    status: StatusCode,
-) -> Response<Body> {
-    let etag = etag_of(&body);
-    cacheable_tagged(
-        request,
-        Bytes::from(body),
-        etag.as_ref(),
-        content_type,
-        max_age,
-        status,
-    )
+fn cache_control(max_age: Duration) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!("public, max-age={}", max_age.as_secs())).ok()
+}
+
+/// A cacheable `200` answer before the request's own conditions apply: `Cache-Control` from
+/// the remaining freshness and an `ETag` of the body. What [`Node::memo`] keeps, with both
+/// header sets it may answer with made up front, since copying a ready map costs less than
+/// filling one.
+#[derive(Debug, Clone)]
+pub struct Cacheable {
+    /// The route's metrics label.
+    route: &'static str,
+    body: Bytes,
+    etag: Option<HeaderValue>,
+    /// The headers of the `200` answer, and those of a `304 Not Modified`.
+    headers: HeaderMap,
+    not_modified: HeaderMap,
+}
+
+/// The `Content-Security-Policy` of badges.
+const BADGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+
+impl Cacheable {
+    fn new(
+        route: &'static str,
+        body: Bytes,
+        etag: Option<HeaderValue>,
+        content_type: &'static str,
+        max_age: Duration,
+    ) -> Cacheable {
+        let mut not_modified = HeaderMap::with_capacity(8);
+        add_common_headers(&mut not_modified);
+        if let Some(value) = cache_control(max_age) {
+            not_modified.insert(header::CACHE_CONTROL, value);
+        }
+        if let Some(etag) = &etag {
+            not_modified.insert(header::ETAG, etag.clone());
+        }
+        // An SVG opened on its own is a document: it may draw, never run anything.
+        if content_type.starts_with("image/svg+xml") {
+            not_modified.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(BADGE_CSP),
+            );
+        }
+        let mut headers = not_modified.clone();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        Cacheable {
+            route,
+            body,
+            etag,
+            headers,
+            not_modified,
+        }
+    }
+
+    /// The response to a request with these headers: `304 Not Modified` when the client
+    /// already holds this body (`If-None-Match`), the answer otherwise.
+    fn respond(&self, request: &HeaderMap) -> Response<Body> {
+        let not_modified = self
+            .etag
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|etag| {
+                request
+                    .get_all(header::IF_NONE_MATCH)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .map(|tag| tag.trim().trim_start_matches("W/"))
+                    .any(|tag| tag == etag || tag == "*")
+            });
+        if not_modified {
+            let mut response = Response::new(Body::default());
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            *response.headers_mut() = self.not_modified.clone();
+            response
+        } else {
+            let mut response = Response::new(Body::new(self.body.clone()));
+            *response.headers_mut() = self.headers.clone();
+            response
+        }
+    }
 }
 
 /// The `ETag` of `body`: its hash, quoted.
 fn etag_of(body: &[u8]) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!("\"{:016x}\"", etag_hash(body))).ok()
-}
-
-/// [`cacheable`] for a body whose `ETag` is already known (a memoized badge).
-fn cacheable_tagged(
-    request: &HeaderMap,
-    body: Bytes,
-    etag: Option<&HeaderValue>,
-    content_type: &'static str,
-    max_age: Duration,
-    status: StatusCode,
-) -> Response<Body> {
-    let not_modified = etag.and_then(|v| v.to_str().ok()).is_some_and(|etag| {
-        request
-            .get_all(header::IF_NONE_MATCH)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|tag| tag.trim().trim_start_matches("W/"))
-            .any(|tag| tag == etag || tag == "*")
-    });
-    let mut response = if not_modified {
-        let mut response = Response::new(Body::default());
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
-        response
-    } else {
-        let mut response = Response::new(Body::from(body));
-        *response.status_mut() = status;
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        response
-    };
-    set_cache_control(&mut response, max_age);
-    if let Some(etag) = etag {
-        response.headers_mut().insert(header::ETAG, etag.clone());
-    }
-    response
 }
 
 /// Rendered badges and their ETags, by everything that decides them. Almost every request
@@ -887,6 +962,27 @@ mod tests {
     }
 
     #[test]
+    fn every_route_label_has_its_metrics_series() {
+        for path in [
+            "/",
+            "/status.svg",
+            "/health",
+            "/servers",
+            "/gossip",
+            "/metrics",
+            "/status.js",
+            "/static/status.svg",
+            "/source",
+            "/build/a/b",
+            "/shields/a/b",
+            "/nope",
+        ] {
+            let name = Route::of(path).name();
+            assert!(crate::metrics::ROUTES.contains(&name), "{path}: {name}");
+        }
+    }
+
+    #[test]
     fn query_takes_the_last_value_and_decodes_plus() {
         let q = Query::parse("repository=a&repository=b&text=Hello+World%21&junk");
         assert_eq!(q.repository.as_deref(), Some("b"));
@@ -967,6 +1063,13 @@ mod tests {
     fn etags_match_in_lists_and_weak_form() {
         let body = b"{}".to_vec();
         let etag = format!("\"{:016x}\"", etag_hash(&body));
+        let answer = Cacheable::new(
+            "build",
+            Bytes::from(body.clone()),
+            etag_of(&body),
+            "application/json",
+            Duration::ZERO,
+        );
         for header in [
             etag.clone(),
             format!("W/{etag}"),
@@ -978,24 +1081,12 @@ mod tests {
                 header::IF_NONE_MATCH,
                 HeaderValue::from_str(&header).unwrap(),
             );
-            let response = cacheable(
-                &request,
-                body.clone(),
-                "application/json",
-                Duration::ZERO,
-                StatusCode::OK,
-            );
+            let response = answer.respond(&request);
             assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{header}");
         }
         let mut request = HeaderMap::new();
         request.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"other\""));
-        let response = cacheable(
-            &request,
-            body,
-            "application/json",
-            Duration::ZERO,
-            StatusCode::OK,
-        );
+        let response = answer.respond(&request);
         assert_eq!(response.status(), StatusCode::OK);
     }
 }

@@ -190,3 +190,121 @@ async fn twice_the_capacity_in_distinct_keys_leaves_at_most_capacity_entries() {
         node.node.cache().len()
     );
 }
+
+/// The seconds of `max-age` in a `Cache-Control` header.
+fn max_age(headers: &reqwest::header::HeaderMap) -> u64 {
+    let value = headers["cache-control"].to_str().unwrap();
+    value
+        .rsplit("max-age=")
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no max-age in {value}"))
+}
+
+#[tokio::test]
+async fn remembered_answers_follow_the_clock_and_never_outlive_freshness() {
+    let hub = hub().await;
+    let ttl = Duration::from_secs(3);
+    let node = start_node(&hub.url(), |c| {
+        c.cache_ttl = ttl;
+        c.max_stale = Duration::from_secs(60);
+    })
+    .await;
+    let url = format!("{}/build/acme/app", node.url);
+    let sent = Instant::now();
+    let (_, body) = get_json(&url).await;
+    let fetched = Instant::now();
+    assert_eq!(body["age_seconds"], 0);
+    // Ask without a pause until past the TTL: most answers come from the memo, and each
+    // must still say what the cache would say at that moment.
+    let mut answers = 0;
+    let mut saw_stale = false;
+    while sent.elapsed() < ttl + Duration::from_millis(600) {
+        let before = Instant::now();
+        let (code, headers, text) = common::get(&url).await;
+        let after = Instant::now();
+        assert_eq!(code, 200, "{text}");
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let age = body["age_seconds"].as_u64().unwrap();
+        answers += 1;
+        if body["stale"] == true {
+            saw_stale = true;
+            assert_eq!(max_age(&headers), 0, "{body}");
+            continue;
+        }
+        if saw_stale {
+            // Fresh again: the refresh has landed.
+            assert!(age <= 1, "{body}");
+            continue;
+        }
+        // The whole seconds since the fetch, as seen between sending and receiving.
+        let low = before.saturating_duration_since(fetched).as_secs();
+        let high = after.duration_since(sent).as_secs();
+        assert!(
+            (low..=high).contains(&age),
+            "age {age} outside {low}..={high} at {:?}",
+            after - sent
+        );
+        // What is left of the freshness, never more (the node's clock counts whole
+        // milliseconds).
+        let left = (ttl + Duration::from_millis(2))
+            .saturating_sub(before.saturating_duration_since(fetched));
+        assert!(
+            max_age(&headers) <= left.as_secs(),
+            "max-age {} with {left:?} left",
+            max_age(&headers)
+        );
+        assert!(age < ttl.as_secs(), "fresh past the TTL: {body}");
+    }
+    assert!(saw_stale, "the TTL passed during the loop");
+    assert!(answers > 50, "only {answers} answers");
+    assert!(node.node.memo().len() >= 1, "the answers were remembered");
+    // One fetch, one refresh when the TTL passed.
+    wait_until(Duration::from_secs(2), "the one refresh", || async {
+        hub.request_count() == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(hub.request_count(), 2);
+}
+
+#[tokio::test]
+async fn remembered_badges_are_the_same_bytes_and_answer_304() {
+    let hub = hub().await;
+    let node = start_node(&hub.url(), |c| c.cache_ttl = Duration::from_secs(60)).await;
+    let url = format!(
+        "{}/status.svg?organization=acme&repository=app&text=Docker",
+        node.url
+    );
+    // The first answer waits for the fetch; the second is built from the cache and kept.
+    let (_, first_headers, first) = common::get(&url).await;
+    let (_, second_headers, second) = common::get(&url).await;
+    assert_eq!(node.node.memo().len(), 1);
+    let (code, third_headers, third) = common::get(&url).await;
+    assert_eq!(code, 200);
+    assert_eq!(first, second);
+    assert_eq!(second, third);
+    for name in [
+        "content-type",
+        "etag",
+        "content-security-policy",
+        "access-control-allow-origin",
+        "x-content-type-options",
+    ] {
+        assert_eq!(first_headers[name], third_headers[name], "{name}");
+        assert_eq!(second_headers[name], third_headers[name], "{name}");
+    }
+    let response = client()
+        .get(&url)
+        .header("if-none-match", third_headers["etag"].clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 304);
+    assert_eq!(response.headers()["etag"], third_headers["etag"]);
+    assert!(response.headers().contains_key("cache-control"));
+    // Another query is another answer.
+    let (_, _, other) = common::get(&format!("{url}&style=flat-square")).await;
+    assert_ne!(other, third);
+    assert_eq!(hub.request_count(), 1);
+}

@@ -252,3 +252,39 @@ fn keys_are_the_display_form() {
     assert_eq!(&*key, image.to_string());
     assert_eq!(&*key, "my-org/a.b_c-d:1.27-alpine");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_fresh_answer_says_until_when_it_stays_the_same_to_the_second() {
+    let hub = Arc::new(FakeHub::answering(Ok(OK), Duration::ZERO));
+    let cache = cache(&hub, 3, 3600, 10);
+    let fetched = cache.get(&image("nginx")).await;
+    // Straight from a fetch: not worth keeping (the next lookup gives the same anyway).
+    assert_eq!(fetched.unchanged_until, None);
+    tokio::time::advance(Duration::from_millis(1250)).await;
+    let lookup = cache.get(&image("nginx")).await;
+    assert_eq!(lookup.age.as_secs(), 1);
+    assert_eq!(lookup.fresh_for.as_secs(), 1);
+    // At 2 s of age both whole-second figures change.
+    let until = lookup.unchanged_until.unwrap();
+    assert_eq!(until - Instant::now(), Duration::from_millis(750));
+    tokio::time::advance(Duration::from_millis(749)).await;
+    let same = cache.get(&image("nginx")).await;
+    assert_eq!((same.age.as_secs(), same.fresh_for.as_secs()), (1, 1));
+    tokio::time::advance(Duration::from_millis(1)).await;
+    let next = cache.get(&image("nginx")).await;
+    assert_eq!(next.age.as_secs(), 2);
+    // Exactly 1 s of freshness left is "1" only at this instant: nothing to keep.
+    assert_eq!(next.fresh_for, Duration::from_secs(1));
+    assert_eq!(next.unchanged_until, None);
+    // The last fresh moment ends at the TTL, never later.
+    tokio::time::advance(Duration::from_millis(400)).await;
+    let last = cache.get(&image("nginx")).await;
+    assert_eq!(
+        last.unchanged_until.unwrap() - Instant::now(),
+        Duration::from_millis(600)
+    );
+    tokio::time::advance(Duration::from_millis(600)).await;
+    let stale = cache.get(&image("nginx")).await;
+    assert!(stale.stale);
+    assert_eq!(stale.unchanged_until, None);
+}

@@ -1,0 +1,392 @@
+//! Log set-up: `tracing` events as text or JSON lines, one per request and one per notable
+//! event, filtered by `RUST_LOG` (default `info`).
+//!
+//! Text lines without colour (a journal, `docker logs`, a file) come from [`TextLines`], a
+//! formatter of our own that writes what tracing-subscriber's default format writes, in
+//! about a fifth of the time: every request logs a line, and formatting it through
+//! `core::fmt` (padding, colour-code styles, RFC 3339 dates) had become the largest single
+//! cost of a cached badge (docs/PERFORMANCE.md). A person at a terminal gets the default
+//! format with colours; JSON is tracing-subscriber's own.
+
+use std::fmt;
+use std::io;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::config::LogFormat;
+
+/// Installs the process-wide subscriber: `format` lines on `writer`, at the level `RUST_LOG`
+/// asks for or else `default_level`, with colours when `ansi` (a terminal). Does nothing if
+/// one is installed already.
+pub fn install<W>(format: LogFormat, default_level: &str, ansi: bool, writer: W)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(ansi);
+    let installed = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text if ansi => builder.try_init(),
+        LogFormat::Text => builder.event_format(TextLines).try_init(),
+    };
+    // A second call (tests, benchmarks) keeps the first subscriber.
+    drop(installed);
+}
+
+/// Installs the binary's subscriber on stderr, with colours only for a person at a
+/// terminal, never into journald or `docker logs`.
+pub fn install_stderr(format: LogFormat, default_level: &str) {
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    install(format, default_level, ansi, io::stderr);
+}
+
+/// tracing-subscriber's default text line, without colour:
+/// `2026-11-27T06:37:45.123456Z  INFO span{a=1}: target: message key=value key="text"`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextLines;
+
+impl<S, N> FormatEvent<S, N> for TextLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        write_timestamp(&mut writer, SystemTime::now())?;
+        writer.write_str(match *event.metadata().level() {
+            Level::TRACE => " TRACE ",
+            Level::DEBUG => " DEBUG ",
+            Level::INFO => "  INFO ",
+            Level::WARN => "  WARN ",
+            Level::ERROR => " ERROR ",
+        })?;
+        if let Some(scope) = ctx.event_scope() {
+            let mut any = false;
+            for span in scope.from_root() {
+                writer.write_str(span.name())?;
+                let extensions = span.extensions();
+                if let Some(fields) = extensions.get::<FormattedFields<N>>()
+                    && !fields.is_empty()
+                {
+                    write!(writer, "{{{fields}}}")?;
+                }
+                writer.write_char(':')?;
+                any = true;
+            }
+            if any {
+                writer.write_char(' ')?;
+            }
+        }
+        writer.write_str(event.metadata().target())?;
+        writer.write_str(": ")?;
+        let mut fields = Fields {
+            writer: &mut writer,
+            first: true,
+            result: Ok(()),
+        };
+        event.record(&mut fields);
+        fields.result?;
+        writer.write_char('\n')
+    }
+}
+
+/// Writes an event's fields as the default format does: the message bare, then `name=value`
+/// with strings quoted and escaped, separated by spaces.
+struct Fields<'w, 'a> {
+    writer: &'w mut Writer<'a>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl Fields<'_, '_> {
+    fn name(&mut self, field: &Field) -> fmt::Result {
+        if !std::mem::take(&mut self.first) {
+            self.writer.write_char(' ')?;
+        }
+        if field.name() != "message" {
+            // Raw identifiers (`r#type`) are written without their prefix.
+            let name = field.name();
+            self.writer
+                .write_str(name.strip_prefix("r#").unwrap_or(name))?;
+            self.writer.write_char('=')?;
+        }
+        Ok(())
+    }
+
+    fn number(&mut self, field: &Field, digits: &str) {
+        if self.result.is_ok() {
+            self.result = self
+                .name(field)
+                .and_then(|()| self.writer.write_str(digits));
+        }
+    }
+}
+
+impl Visit for Fields<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = self.name(field).and_then(|()| {
+            if field.name() == "message" {
+                self.writer.write_str(value)
+            } else if value
+                .bytes()
+                .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+            {
+                // Nothing to escape: what `{:?}` would write, without going through it.
+                self.writer.write_char('"')?;
+                self.writer.write_str(value)?;
+                self.writer.write_char('"')
+            } else {
+                write!(self.writer, "{value:?}")
+            }
+        });
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.number(field, itoa::Buffer::new().format(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.number(field, itoa::Buffer::new().format(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.number(field, if value { "true" } else { "false" });
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.result.is_ok() {
+            self.result = self
+                .name(field)
+                .and_then(|()| write!(self.writer, "{value:?}"));
+        }
+    }
+}
+
+/// `2026-11-27T06:37:45.123456Z`: RFC 3339 in UTC with microseconds, as the default format
+/// writes it.
+fn write_timestamp(writer: &mut impl fmt::Write, now: SystemTime) -> fmt::Result {
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let seconds = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days(seconds / 86_400);
+    let of_day = seconds % 86_400;
+    let mut out = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut value: u64| {
+        for slot in out[at..at + width].iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, month);
+    put(8, 2, day);
+    put(11, 2, of_day / 3600);
+    put(14, 2, of_day / 60 % 60);
+    put(17, 2, of_day % 60);
+    put(20, 6, u64::from(since_epoch.subsec_micros()));
+    writer.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, for days on or after the epoch).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use tracing_subscriber::fmt::time::SystemTime as DefaultClock;
+
+    use super::*;
+
+    /// Collects what a subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// Logs the same events through `TextLines` and through the default format, and gives
+    /// both outputs with the timestamps cut off.
+    fn both(log: impl Fn()) -> (String, String) {
+        let ours = Captured::default();
+        let theirs = Captured::default();
+        let writer = ours.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .event_format(TextLines)
+            .finish();
+        tracing::subscriber::with_default(subscriber, &log);
+        let writer = theirs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, &log);
+        let cut = |text: String| {
+            text.lines()
+                .map(|line| line.get(27..).unwrap_or("").to_owned())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        (cut(ours.text()), cut(theirs.text()))
+    }
+
+    #[test]
+    fn lines_match_the_default_format() {
+        let (ours, theirs) = both(|| {
+            let method = hyper::Method::GET;
+            tracing::info!(%method, route = "build", status = 200u16, latency_us = 17u64, "request");
+            tracing::warn!(error = %"no \"such\" peer", attempt = -3i64, ok = true, "gossip failed");
+            tracing::error!(text = "tab\there, ünïcode", r#type = "x", "odd strings");
+            tracing::debug!(ratio = 0.5f64, list = ?[1, 2], "debug values");
+            tracing::trace!("message only");
+            let span = tracing::info_span!("outer", peer = "a");
+            let _entered = span.enter();
+            let inner = tracing::debug_span!("inner");
+            let _inner = inner.enter();
+            tracing::info!(n = 1u64, "inside spans");
+        });
+        assert_eq!(ours.lines().count(), 6, "{ours}");
+        assert_eq!(ours, theirs);
+        assert!(ours.contains(r#"INFO dockerhub_build_status::logging::tests: request method=GET route="build" status=200 latency_us=17"#), "{ours}");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_microseconds() {
+        let mut ours = String::new();
+        let at = UNIX_EPOCH + Duration::new(951_868_799, 123_456_789);
+        write_timestamp(&mut ours, at).unwrap();
+        assert_eq!(ours, "2000-02-29T23:59:59.123456Z");
+        for seconds in [
+            0,
+            86_399,
+            86_400,
+            4_107_542_400,
+            1_795_678_665,
+            253_402_300_799,
+        ] {
+            let at = UNIX_EPOCH + Duration::new(seconds, 7_000);
+            let mut ours = String::new();
+            write_timestamp(&mut ours, at).unwrap();
+            let theirs = format!("{}", SlowDate(at));
+            assert_eq!(ours, theirs, "{seconds}");
+        }
+    }
+
+    /// The same instant written the slow way, counting days from 1970 year by year and
+    /// month by month: an independent reference for `civil_from_days`. (tracing-subscriber
+    /// only formats the current time; the test below compares with that.)
+    struct SlowDate(SystemTime);
+
+    impl fmt::Display for SlowDate {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let since = self.0.duration_since(UNIX_EPOCH).unwrap();
+            let mut days = since.as_secs() / 86_400;
+            let mut year = 1970;
+            let leap =
+                |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
+            loop {
+                let length = if leap(year) { 366 } else { 365 };
+                if days < length {
+                    break;
+                }
+                days -= length;
+                year += 1;
+            }
+            let lengths = [
+                31,
+                if leap(year) { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ];
+            let mut month = 0;
+            while days >= lengths[month] {
+                days -= lengths[month];
+                month += 1;
+            }
+            let of_day = since.as_secs() % 86_400;
+            write!(
+                f,
+                "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+                month + 1,
+                days + 1,
+                of_day / 3600,
+                of_day / 60 % 60,
+                of_day % 60,
+                since.subsec_micros()
+            )
+        }
+    }
+
+    #[test]
+    fn the_current_time_is_written_like_the_default_clock() {
+        use tracing_subscriber::fmt::time::FormatTime;
+        let mut theirs = String::new();
+        DefaultClock
+            .format_time(&mut Writer::new(&mut theirs))
+            .unwrap();
+        let mut ours = String::new();
+        write_timestamp(&mut ours, SystemTime::now()).unwrap();
+        assert_eq!(ours.len(), theirs.len(), "{ours} vs {theirs}");
+        // Same up to the minute (both were read within a moment of each other).
+        assert_eq!(ours[..15], theirs[..15], "{ours} vs {theirs}");
+    }
+}
