@@ -5,6 +5,7 @@
 //! reason Docker Hub rate-limits us: a cap on requests in flight, a rate per minute, silence
 //! until a 429's `Retry-After` has passed, and backing off after repeated failures.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -463,6 +464,9 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Duration {
     }
 }
 
+/// The window of `--hub-rate`.
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
 /// The upstream budget: what keeps a node (and so the network) polite to Docker Hub.
 #[derive(Debug)]
 struct Budget {
@@ -472,9 +476,11 @@ struct Budget {
 
 #[derive(Debug)]
 struct BudgetState {
-    rate_per_minute: f64,
-    tokens: f64,
-    refilled: Instant,
+    rate_per_minute: usize,
+    /// When the requests of the last minute went out, oldest first: at most
+    /// `rate_per_minute` of them, so no 60 s window ever holds more (a token bucket that
+    /// starts full lets up to twice the rate through in the first minute).
+    sent: VecDeque<Instant>,
     /// Nothing goes out before this instant; `muted_by` says why.
     muted_until: Option<Instant>,
     muted_by_rate_limit: bool,
@@ -488,13 +494,12 @@ struct BudgetState {
 
 impl Budget {
     fn new(concurrency: u32, rate_per_minute: u32) -> Budget {
-        let rate = f64::from(rate_per_minute.max(1));
+        let rate = rate_per_minute.max(1) as usize;
         Budget {
             in_flight: Semaphore::new(concurrency.max(1) as usize),
             state: Mutex::new(BudgetState {
                 rate_per_minute: rate,
-                tokens: rate,
-                refilled: Instant::now(),
+                sent: VecDeque::with_capacity(rate.min(4096)),
                 muted_until: None,
                 muted_by_rate_limit: false,
                 failures_in_a_row: 0,
@@ -533,16 +538,20 @@ impl Budget {
                 retry_in: Duration::from_secs(1),
             });
         }
-        let elapsed = now.saturating_duration_since(state.refilled).as_secs_f64();
-        state.tokens =
-            (state.tokens + elapsed * state.rate_per_minute / 60.0).min(state.rate_per_minute);
-        state.refilled = now;
-        if state.tokens < 1.0 {
-            let retry_in =
-                Duration::from_secs_f64((1.0 - state.tokens) * 60.0 / state.rate_per_minute);
+        while state
+            .sent
+            .front()
+            .is_some_and(|&sent| now.saturating_duration_since(sent) >= RATE_WINDOW)
+        {
+            state.sent.pop_front();
+        }
+        if state.sent.len() >= state.rate_per_minute {
+            // The oldest request of the window leaves it first.
+            let oldest = state.sent.front().copied().unwrap_or(now);
+            let retry_in = RATE_WINDOW.saturating_sub(now.saturating_duration_since(oldest));
             return Err(HubError::Budget { retry_in });
         }
-        state.tokens -= 1.0;
+        state.sent.push_back(now);
         state.trial_in_flight = backing_off;
         Ok(())
     }
@@ -603,16 +612,56 @@ mod tests {
     }
 
     #[test]
-    fn budget_spends_and_refills() {
+    fn budget_spends_and_comes_back_a_minute_later() {
         let budget = Budget::new(1, 60);
         let start = Instant::now();
-        for _ in 0..60 {
-            assert!(budget.admit(start).is_ok());
+        for i in 0..60 {
+            assert!(budget.admit(start + Duration::from_millis(i * 10)).is_ok());
         }
-        assert!(matches!(budget.admit(start), Err(HubError::Budget { .. })));
-        // One token a second comes back.
-        assert!(budget.admit(start + Duration::from_millis(1100)).is_ok());
-        assert!(budget.admit(start + Duration::from_millis(1100)).is_err());
+        match budget.admit(start + Duration::from_secs(1)) {
+            Err(HubError::Budget { retry_in }) => assert_eq!(retry_in, Duration::from_secs(59)),
+            other => panic!("{other:?}"),
+        }
+        assert!(budget.admit(start + Duration::from_millis(59_999)).is_err());
+        // The first request leaves the window, and with it one request's worth comes back.
+        assert!(budget.admit(start + RATE_WINDOW).is_ok());
+        assert!(budget.admit(start + RATE_WINDOW).is_err());
+        assert!(
+            budget
+                .admit(start + RATE_WINDOW + Duration::from_millis(10))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn no_minute_ever_holds_more_than_the_rate() {
+        let rate = 120;
+        let budget = Budget::new(1, rate);
+        let start = Instant::now();
+        // Asks in uneven bursts for five minutes, as a busy node would.
+        let mut sent = Vec::new();
+        let mut at = Duration::ZERO;
+        let mut step = 7u64;
+        while at < Duration::from_secs(300) {
+            step = (step * 48_271) % 2_147_483_647;
+            at += Duration::from_millis(step % 900);
+            for _ in 0..step % 7 {
+                if budget.admit(start + at).is_ok() {
+                    sent.push(at);
+                }
+            }
+        }
+        assert!(sent.len() > 4 * rate as usize, "only {} sent", sent.len());
+        for (i, &first) in sent.iter().enumerate() {
+            let in_window = sent[i..]
+                .iter()
+                .take_while(|&&t| t - first < RATE_WINDOW)
+                .count();
+            assert!(
+                in_window <= rate as usize,
+                "{in_window} in the minute from {first:?}"
+            );
+        }
     }
 
     #[test]
