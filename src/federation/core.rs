@@ -277,6 +277,66 @@ impl GossipError {
     }
 }
 
+/// A gossip request that passed the rate limit and the message limits
+/// ([`Core::admit_gossip`]); [`Core::answer_gossip`] takes it from there.
+#[derive(Debug)]
+pub struct AdmittedGossip {
+    request: GossipRequest,
+    from_ip: IpAddr,
+}
+
+impl AdmittedGossip {
+    /// The descriptors the request pushes (none for a digest).
+    pub fn descriptors(&self) -> &[SignedDescriptor] {
+        match &self.request {
+            GossipRequest::Sync { push, .. } => push,
+            GossipRequest::Digest { .. } => &[],
+        }
+    }
+}
+
+/// The signature checks merging a message would do, taken out of the core so that they can
+/// run while nothing holds it ([`Core::signature_checks`]). Running them fills the core's
+/// [`SignatureCache`]; the merge that follows finds each result there and does no
+/// cryptography itself. Skipping them changes nothing but where the work is done.
+#[derive(Debug, Default)]
+pub struct SignatureChecks {
+    pending: Vec<SignedDescriptor>,
+    freshness: Option<Freshness>,
+    cache: Option<Arc<SignatureCache>>,
+}
+
+impl SignatureChecks {
+    /// Descriptors waiting to be checked.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Checks the descriptors in order, keeping the good ones in the cache. Stops at the
+    /// first forged signature: the merge refuses the rest of the message there anyway, so
+    /// a forger gets no more checks out of a node than before. Returns how many passed.
+    pub fn run(&self, now: Timestamp) -> usize {
+        let (Some(freshness), Some(cache)) = (&self.freshness, &self.cache) else {
+            return 0;
+        };
+        let mut passed = 0;
+        for descriptor in &self.pending {
+            match descriptor.verify(now, freshness, Some(cache)) {
+                Ok(_) => passed += 1,
+                Err(DescriptorError::BadSignature) => break,
+                // Expired, malformed and the like: the merge refuses them with the same
+                // cheap checks that found them here, and goes on with the message.
+                Err(_) => {}
+            }
+        }
+        passed
+    }
+}
+
 /// Counters for metrics and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
@@ -497,6 +557,56 @@ impl Forgotten {
             }
         }
     }
+}
+
+/// How many known nodes are in each [`MemberState`] ([`Core::member_counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemberCounts {
+    pub listed: usize,
+    pub probation: usize,
+    pub failing: usize,
+    pub left: usize,
+}
+
+fn member_state(member: &Member, listed: bool) -> MemberState {
+    if member.desc.leaving() {
+        MemberState::Left
+    } else if listed {
+        MemberState::Listed
+    } else if member.consecutive_failures > 0 {
+        MemberState::Failing
+    } else {
+        MemberState::Probation
+    }
+}
+
+/// Members a newcomer may replace, in the order they go (see `Core::next_victim`), worked
+/// out when first needed.
+#[derive(Debug, Default)]
+struct Victims {
+    /// Worst last.
+    queue: Option<Vec<PublicKey>>,
+}
+
+impl Victims {
+    fn invalidate(&mut self) {
+        self.queue = None;
+    }
+}
+
+/// Whether a newcomer may replace `member`: it left, or its probes fail and it is not listed.
+fn is_evictable(member: &Member) -> bool {
+    member.desc.leaving() || (member.consecutive_failures > 0 && !member.score.is_listable())
+}
+
+/// Eviction order: `Less` when `a` goes before `b` (left first, then the lowest score, then
+/// the most recently learned; the key settles ties).
+fn eviction_order(ka: &PublicKey, a: &Member, kb: &PublicKey, b: &Member) -> std::cmp::Ordering {
+    (!a.desc.leaving())
+        .cmp(&!b.desc.leaving())
+        .then(a.score.value().total_cmp(&b.score.value()))
+        .then(b.first_seen.cmp(&a.first_seen))
+        .then(ka.cmp(kb))
 }
 
 /// One node's view of the federation. See the module documentation for how to drive it.
@@ -769,13 +879,65 @@ impl Core {
     }
 
     /// The server side of `POST /gossip`; `from_ip` is the connection's peer address.
+    /// The same as [`Core::admit_gossip`] followed by [`Core::answer_gossip`].
     pub fn handle_gossip(
         &mut self,
         request: GossipRequest,
         from_ip: IpAddr,
         now: Timestamp,
     ) -> Result<GossipResponse, GossipError> {
-        let result = self.answer(request, from_ip, now);
+        let admitted = self.admit_gossip(request, from_ip, now)?;
+        self.answer_gossip(admitted, now)
+    }
+
+    /// The first half of [`Core::handle_gossip`]: the rate limit (one token is taken here)
+    /// and the message's limits, which cost nothing to check. A driver that holds the core
+    /// behind a lock checks the admitted message's signatures outside it
+    /// ([`Core::signature_checks`]) and then calls [`Core::answer_gossip`].
+    pub fn admit_gossip(
+        &mut self,
+        request: GossipRequest,
+        from_ip: IpAddr,
+        now: Timestamp,
+    ) -> Result<AdmittedGossip, GossipError> {
+        let result = self.admit(request, from_ip, now);
+        if let Err(err) = &result {
+            *self.stats.requests_refused.entry(err.kind()).or_default() += 1;
+        }
+        result
+    }
+
+    fn admit(
+        &mut self,
+        request: GossipRequest,
+        from_ip: IpAddr,
+        now: Timestamp,
+    ) -> Result<AdmittedGossip, GossipError> {
+        self.limiter
+            .check(from_ip, now)
+            .map_err(|retry_after| GossipError::RateLimited { retry_after })?;
+        match &request {
+            GossipRequest::Digest { v, .. } => {
+                if *v != PROTOCOL_VERSION {
+                    return Err(GossipError::UnsupportedVersion(*v));
+                }
+            }
+            GossipRequest::Sync { push, want } => {
+                check_len("push", push.len(), MAX_DESCRIPTORS_PER_MESSAGE)?;
+                check_len("want", want.len(), MAX_WANTS_PER_MESSAGE)?;
+            }
+        }
+        Ok(AdmittedGossip { request, from_ip })
+    }
+
+    /// The second half of [`Core::handle_gossip`]: merges what the admitted message
+    /// pushes and answers it.
+    pub fn answer_gossip(
+        &mut self,
+        admitted: AdmittedGossip,
+        now: Timestamp,
+    ) -> Result<GossipResponse, GossipError> {
+        let result = self.answer(admitted, now);
         match &result {
             Ok(_) => self.stats.requests_served += 1,
             Err(err) => *self.stats.requests_refused.entry(err.kind()).or_default() += 1,
@@ -785,18 +947,12 @@ impl Core {
 
     fn answer(
         &mut self,
-        request: GossipRequest,
-        from_ip: IpAddr,
+        admitted: AdmittedGossip,
         now: Timestamp,
     ) -> Result<GossipResponse, GossipError> {
-        self.limiter
-            .check(from_ip, now)
-            .map_err(|retry_after| GossipError::RateLimited { retry_after })?;
+        let AdmittedGossip { request, from_ip } = admitted;
         match request {
-            GossipRequest::Digest { v, buckets } => {
-                if v != PROTOCOL_VERSION {
-                    return Err(GossipError::UnsupportedVersion(v));
-                }
+            GossipRequest::Digest { buckets, .. } => {
                 let differing = self.digest().differing(&buckets);
                 if differing.is_empty() {
                     return Ok(GossipResponse::InSync);
@@ -808,8 +964,6 @@ impl Core {
                 })
             }
             GossipRequest::Sync { push, want } => {
-                check_len("push", push.len(), MAX_DESCRIPTORS_PER_MESSAGE)?;
-                check_len("want", want.len(), MAX_WANTS_PER_MESSAGE)?;
                 if let Err(index) = self.merge_all(&push, now) {
                     self.limiter.penalize(from_ip, now);
                     return Err(GossipError::Forged { index });
@@ -949,11 +1103,51 @@ impl Core {
         Some(desc.to_signed())
     }
 
+    /// The signature checks that merging `descriptors` now would do: those of descriptors
+    /// newer than the one held for their key and not forgotten at their issue time (older
+    /// and replayed ones are refused without a check, so an attacker replaying them gets
+    /// none). Empty when the core has no [`SignatureCache`] to carry the results in, or when
+    /// the message is over the protocol's limit and will be refused whole.
+    ///
+    /// Cheap: no cryptography happens here. The driver runs the returned checks without
+    /// holding the core, then merges as usual.
+    pub fn signature_checks(&self, descriptors: &[SignedDescriptor]) -> SignatureChecks {
+        let Some(cache) = &self.signature_cache else {
+            return SignatureChecks::default();
+        };
+        if descriptors.len() > MAX_DESCRIPTORS_PER_MESSAGE {
+            return SignatureChecks::default();
+        }
+        let pending = descriptors
+            .iter()
+            .filter(|descriptor| {
+                let Ok(key) = descriptor.peek_key() else {
+                    return false;
+                };
+                let issued_at = Timestamp::from_unix_ms(descriptor.issued_at);
+                match self.held(&key) {
+                    Some(held) => issued_at > held,
+                    None => !self.forgotten.blocks(&key, issued_at),
+                }
+            })
+            .cloned()
+            .collect();
+        SignatureChecks {
+            pending,
+            freshness: Some(self.freshness),
+            cache: Some(Arc::clone(cache)),
+        }
+    }
+
     /// Merges descriptors in order; stops at the first forged signature and returns its index.
     fn merge_all(&mut self, descriptors: &[SignedDescriptor], now: Timestamp) -> Result<(), usize> {
+        // One eviction order for the whole message: a full core takes up to 128 newcomers
+        // here, and finding each one's victim by a scan of every member cost a thousand
+        // comparisons apiece, under the lock the async side waits for.
+        let mut victims = Victims::default();
         for (index, descriptor) in descriptors.iter().enumerate() {
             if let Err(MergeError::Invalid(DescriptorError::BadSignature)) =
-                self.merge(descriptor, now)
+                self.merge_counted(descriptor, now, &mut victims)
             {
                 return Err(index);
             }
@@ -968,7 +1162,16 @@ impl Core {
         descriptor: &SignedDescriptor,
         now: Timestamp,
     ) -> Result<MergeOutcome, MergeError> {
-        let result = self.merge_inner(descriptor, now);
+        self.merge_counted(descriptor, now, &mut Victims::default())
+    }
+
+    fn merge_counted(
+        &mut self,
+        descriptor: &SignedDescriptor,
+        now: Timestamp,
+        victims: &mut Victims,
+    ) -> Result<MergeOutcome, MergeError> {
+        let result = self.merge_inner(descriptor, now, victims);
         match &result {
             Ok(_) => self.stats.descriptors_accepted += 1,
             Err(err) => {
@@ -986,6 +1189,7 @@ impl Core {
         &mut self,
         descriptor: &SignedDescriptor,
         now: Timestamp,
+        victims: &mut Victims,
     ) -> Result<MergeOutcome, MergeError> {
         let key = descriptor.peek_key()?;
         let issued_at = Timestamp::from_unix_ms(descriptor.issued_at);
@@ -1033,6 +1237,9 @@ impl Core {
         }
         let leaving = verified.leaving();
         if held.is_some() {
+            // A leave makes a member the first to go, and a new descriptor can reset its
+            // probe history: the order worked out so far no longer holds.
+            victims.invalidate();
             self.replace(key, verified, now);
             return Ok(if leaving {
                 MergeOutcome::Left
@@ -1041,8 +1248,12 @@ impl Core {
             });
         }
         if self.members.len() >= self.config.max_members {
-            let victim = self.eviction_candidate().ok_or(MergeError::Full)?;
+            let victim = self.next_victim(victims).ok_or(MergeError::Full)?;
             self.evict(&victim);
+        }
+        if leaving {
+            // A node first heard of by its leave is evictable at once, ahead of the rest.
+            victims.invalidate();
         }
         let seed = self.seeds.contains_key(verified.url());
         let member = Member {
@@ -1074,20 +1285,28 @@ impl Core {
     /// is not listed; never a listed node, never one still waiting for its first probe
     /// (it may be as good as the newcomer). Left first, then the lowest score, then the
     /// most recently learned.
-    fn eviction_candidate(&self) -> Option<PublicKey> {
-        self.members
-            .iter()
-            .filter(|(_, m)| {
-                m.desc.leaving() || (m.consecutive_failures > 0 && !m.score.is_listable())
-            })
-            .min_by(|(ka, a), (kb, b)| {
-                (!a.desc.leaving())
-                    .cmp(&!b.desc.leaving())
-                    .then(a.score.value().total_cmp(&b.score.value()))
-                    .then(b.first_seen.cmp(&a.first_seen))
-                    .then(ka.cmp(kb))
-            })
-            .map(|(key, _)| *key)
+    ///
+    /// The order is worked out once per message (`victims`) and then taken from: within a
+    /// message only merges happen, newcomers are never evictable (not probed yet) unless
+    /// they are leaves, and a leave or an update invalidates the order, so each pick is the
+    /// one a fresh scan would make.
+    fn next_victim(&self, victims: &mut Victims) -> Option<PublicKey> {
+        let queue = victims.queue.get_or_insert_with(|| {
+            let mut candidates: Vec<(&PublicKey, &Member)> = self
+                .members
+                .iter()
+                .filter(|(_, m)| is_evictable(m))
+                .collect();
+            // Sorted worst last, so taking from the end of the Vec takes the worst first.
+            candidates.sort_by(|(ka, a), (kb, b)| eviction_order(kb, b, ka, a));
+            candidates.into_iter().map(|(key, _)| *key).collect()
+        });
+        while let Some(key) = queue.pop() {
+            if self.members.get(&key).is_some_and(is_evictable) {
+                return Some(key);
+            }
+        }
+        None
     }
 
     fn evict(&mut self, key: &PublicKey) {
@@ -1365,15 +1584,7 @@ impl Core {
             .map(|(key, m)| MemberView {
                 url: m.desc.url().to_string(),
                 key: key.to_base64(),
-                state: if m.desc.leaving() {
-                    MemberState::Left
-                } else if listed.contains(key) {
-                    MemberState::Listed
-                } else if m.consecutive_failures > 0 {
-                    MemberState::Failing
-                } else {
-                    MemberState::Probation
-                },
+                state: member_state(m, listed.contains(key)),
                 score: round2(m.score.value()),
                 weight: self.effective_weight(m),
                 version: m.desc.version().to_owned(),
@@ -1388,6 +1599,38 @@ impl Core {
         rest.sort_by(|a, b| a.url.cmp(&b.url).then(a.key.cmp(&b.key)));
         out.extend(rest);
         out
+    }
+
+    /// How many known nodes are in each state (self not counted): what `members` would
+    /// show, without building it.
+    pub fn member_counts(&self, now: Timestamp) -> MemberCounts {
+        let listed = self.listed_keys(now);
+        let mut counts = MemberCounts::default();
+        for (key, member) in &self.members {
+            *match member_state(member, listed.contains(key)) {
+                MemberState::Listed => &mut counts.listed,
+                MemberState::Probation => &mut counts.probation,
+                MemberState::Failing => &mut counts.failing,
+                MemberState::Left => &mut counts.left,
+            } += 1;
+        }
+        counts
+    }
+
+    /// Whether a node at `url` is named in `peers.toml` or has shown itself healthy (a
+    /// score above zero takes good probes: gossip-learned nodes start at 0). A driver
+    /// that rations probes lets these through first: a flood of made-up nodes must not
+    /// delay the probes of the real ones.
+    pub fn is_proven(&self, url: &PeerUrl) -> bool {
+        self.by_url.get(url).is_some_and(|slot| {
+            slot.keys
+                .as_slice()
+                .iter()
+                .filter_map(|key| self.members.get(key))
+                .any(|m| {
+                    m.seed || m.score.value() > 0.0 || m.last_verdict == Some(ProbeVerdict::Good)
+                })
+        })
     }
 
     /// The operator's weight from `peers.toml` wins over the node's own claim.
@@ -1490,8 +1733,11 @@ impl Core {
                 leaving,
             );
         }
+        let mut victims = Victims::default();
         for saved in state.members {
-            match self.merge_inner(&saved.descriptor, now) {
+            // Restored scores change who may be evicted, so each pick is worked out afresh.
+            victims.invalidate();
+            match self.merge_inner(&saved.descriptor, now, &mut victims) {
                 Ok(_) => {
                     report.restored += 1;
                     let key = saved.descriptor.peek_key().ok();

@@ -754,3 +754,205 @@ fn malformed_gossip_never_panics() {
     assert_eq!(a.own_descriptor().url(), &url(0));
     assert!(a.member_count() <= a.config().max_members);
 }
+
+#[test]
+fn signature_checks_cover_what_the_merge_would_verify_and_nothing_else() {
+    let mut a = core(0, &[]);
+    let fresh = descriptor(1, &url(1), T0, false);
+    // Without a cache there is nowhere to leave the results: nothing to check outside.
+    assert!(a.signature_checks(std::slice::from_ref(&fresh)).is_empty());
+    let cache = Arc::new(SignatureCache::with_capacity(64));
+    a.set_signature_cache(Arc::clone(&cache));
+    a.merge(&fresh, T0).expect("merge");
+    // A descriptor claiming our own URL is refused and remembered like an eviction.
+    let claim = descriptor(2, &url(0), T0, false);
+    assert_eq!(a.merge(&claim, T0), Err(MergeError::ClaimsOwnUrl));
+    let newer = descriptor(1, &url(1), at(1), false);
+    let newcomer = descriptor(3, &url(3), T0, false);
+    let message = [fresh.clone(), newer, claim, newcomer];
+    // A replay and a forgotten descriptor are refused without a check by the merge, so
+    // they are not checked outside either: replaying costs an attacker's target nothing.
+    let checks = a.signature_checks(&message);
+    assert_eq!(checks.len(), 2);
+    let before = cache.checked();
+    assert_eq!(checks.run(at(1)), 2);
+    assert_eq!(cache.checked(), before + 2);
+    // A message over the limit is refused whole: no checks for it.
+    let flood: Vec<SignedDescriptor> = (0..=MAX_DESCRIPTORS_PER_MESSAGE)
+        .map(|_| descriptor(4, &url(4), T0, false))
+        .collect();
+    assert!(a.signature_checks(&flood).is_empty());
+}
+
+#[test]
+fn signature_checks_stop_at_a_forgery_as_the_merge_does() {
+    let mut a = core(0, &[]);
+    let cache = Arc::new(SignatureCache::with_capacity(64));
+    a.set_signature_cache(Arc::clone(&cache));
+    let mut forged = descriptor(6, &url(6), T0, false);
+    forged.weight = 2.0;
+    let message = [
+        descriptor(5, &url(5), T0, false),
+        forged,
+        descriptor(7, &url(7), T0, false),
+    ];
+    let checks = a.signature_checks(&message);
+    assert_eq!(checks.len(), 3);
+    assert_eq!(checks.run(T0), 1, "the one before the forgery");
+    assert_eq!(cache.checked(), 2, "the third was never looked at");
+}
+
+#[test]
+fn checked_first_a_message_is_merged_without_a_signature_check() {
+    // Two cores with the same history; one takes a message in one step, the other in the
+    // steps a driver uses to keep the cryptography out of the core's lock.
+    let make = || {
+        let mut c = core_with(0, &[], |c| c.max_members = 4);
+        c.set_signature_cache(Arc::new(SignatureCache::with_capacity(256)));
+        for n in 1..=4 {
+            c.merge(&descriptor(n, &url(n), T0, false), T0)
+                .expect("merge");
+        }
+        probes(&mut c, &url(2), &ProbeOutcome::unreachable(None), 1);
+        probes(&mut c, &url(3), &ProbeOutcome::unreachable(None), 2);
+        c
+    };
+    let mut whole = make();
+    let mut split = make();
+    let message: Vec<SignedDescriptor> = (5..9)
+        .map(|n| descriptor(n, &url(n), at(1), false))
+        .chain([descriptor(1, &url(1), at(1), false)])
+        .collect();
+    let one_step = whole.handle_gossip(GossipRequest::push(message.clone()), ip(1), at(1));
+
+    let admitted = split
+        .admit_gossip(GossipRequest::push(message), ip(1), at(1))
+        .expect("admitted");
+    let checks = split.signature_checks(admitted.descriptors());
+    assert_eq!(checks.len(), 5);
+    checks.run(at(1));
+    let cache = split.signature_cache.clone().expect("cache");
+    let checked = cache.checked();
+    let two_steps = split.answer_gossip(admitted, at(1));
+    assert_eq!(
+        cache.checked(),
+        checked,
+        "no signature checked in the merge"
+    );
+
+    assert_eq!(one_step, two_steps);
+    assert_eq!(fingerprint(&mut whole), fingerprint(&mut split));
+    assert_eq!(whole.stats(), split.stats());
+    assert_eq!(
+        split.stats().evictions,
+        2,
+        "the two failing nodes made room"
+    );
+}
+
+#[test]
+fn a_message_evicts_in_the_order_single_merges_would() {
+    // Node 1 listed, nodes 2-6 failing with different scores, 7 and 8 not probed yet.
+    let make = || {
+        let mut c = core_with(0, &[], |c| c.max_members = 8);
+        for n in 1..=8 {
+            c.merge(&descriptor(n, &url(n), T0, false), T0)
+                .expect("merge");
+        }
+        probes(
+            &mut c,
+            &url(1),
+            &ProbeOutcome::healthy(identity(1).public_key(), Duration::ZERO, None),
+            20,
+        );
+        for n in 2..=6 {
+            probes(&mut c, &url(n), &ProbeOutcome::unreachable(None), 7 - n);
+        }
+        c
+    };
+    // Newcomers, with the listed node's leave among them: from then on it goes first.
+    let now = at(30);
+    let message: Vec<SignedDescriptor> = [9, 10]
+        .iter()
+        .map(|&n| descriptor(n, &url(n), now, false))
+        .chain([descriptor(1, &url(1), now, true)])
+        .chain((11..=15).map(|n| descriptor(n, &url(n), now, false)))
+        .collect();
+    let mut whole = make();
+    whole
+        .handle_gossip(GossipRequest::push(message.clone()), ip(1), now)
+        .expect("answered");
+    let mut single = make();
+    let outcomes: Vec<_> = message.iter().map(|d| single.merge(d, now)).collect();
+    assert_eq!(fingerprint(&mut whole), fingerprint(&mut single));
+    let served = Stats {
+        requests_served: 1,
+        ..single.stats().clone()
+    };
+    assert_eq!(whole.stats(), &served);
+    // Five failing nodes and the leaver made room for six newcomers; the seventh found
+    // only nodes waiting for their first probe.
+    assert_eq!(outcomes[2], Ok(MergeOutcome::Left));
+    assert_eq!(outcomes[3], Ok(MergeOutcome::Added));
+    assert!(
+        whole.held(&identity(1).public_key()).is_none(),
+        "the leaver went first"
+    );
+    assert_eq!(outcomes[7], Err(MergeError::Full));
+    assert_eq!(whole.stats().evictions, 6);
+    for n in 2..=6 {
+        assert!(whole.held(&identity(n).public_key()).is_none(), "node {n}");
+    }
+}
+
+#[test]
+fn member_counts_match_the_member_list_and_proven_nodes_are_named() {
+    let mut a = core(0, &[1]);
+    for n in 1..=4 {
+        a.merge(&descriptor(n, &url(n), T0, false), T0)
+            .expect("merge");
+    }
+    a.merge(&descriptor(5, &url(5), T0, true), T0)
+        .expect("a leave");
+    probes(
+        &mut a,
+        &url(1),
+        &ProbeOutcome::healthy(identity(1).public_key(), Duration::ZERO, None),
+        1,
+    );
+    probes(
+        &mut a,
+        &url(2),
+        &ProbeOutcome::healthy(identity(2).public_key(), Duration::ZERO, None),
+        1,
+    );
+    probes(&mut a, &url(3), &ProbeOutcome::unreachable(None), 1);
+    let members = a.members(at(1));
+    let count = |state| {
+        members
+            .iter()
+            .filter(|m| !m.is_self && m.state == state)
+            .count()
+    };
+    let counts = a.member_counts(at(1));
+    assert_eq!(
+        counts,
+        MemberCounts {
+            listed: count(MemberState::Listed),
+            probation: count(MemberState::Probation),
+            failing: count(MemberState::Failing),
+            left: count(MemberState::Left),
+        }
+    );
+    assert_eq!(
+        (counts.listed, counts.probation, counts.failing, counts.left),
+        (1, 2, 1, 1)
+    );
+    // The seed, and the gossip-learned node with a good probe, are proven; a node never
+    // seen healthy (failing or not probed yet) is not.
+    assert!(a.is_proven(&url(1)));
+    assert!(a.is_proven(&url(2)));
+    assert!(!a.is_proven(&url(3)));
+    assert!(!a.is_proven(&url(4)));
+    assert!(!a.is_proven(&url(9)), "unknown URL");
+}

@@ -1,8 +1,9 @@
 //! Signed self-descriptors: what a node says about itself, in bytes that sign and verify the
 //! same way on every node.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -257,6 +258,7 @@ impl SignedDescriptor {
             check_freshness(verified.issued_at(), now, freshness)?;
             return Ok(verified);
         }
+        cache.checked.fetch_add(1, Ordering::Relaxed);
         let verified = self.verify_uncached(now, freshness)?;
         cache.insert(fingerprint, verified.clone());
         Ok(verified)
@@ -388,35 +390,91 @@ impl VerifiedDescriptor {
     }
 }
 
-/// Descriptors already verified, shared by the cores of one process (simulations). Only
-/// successes are remembered, keyed by a hash of every received field, so a hit means
-/// "exactly these fields were verified before"; the parsed result is shared too, which
-/// saves parsing and memory. Bounded: cleared when full.
-#[derive(Debug, Default)]
+/// Descriptors already verified. Only successes are remembered, keyed by a hash of every
+/// received field, so a hit means "exactly these fields were verified before"; the parsed
+/// result is shared too, which saves parsing and memory. Bounded: when full, the oldest
+/// entry goes.
+///
+/// Two uses: the cores of one process share one (simulations), so each descriptor is
+/// checked once; and a node checks a message's signatures into its own cache *before* it
+/// takes the core's lock (see `Core::signature_checks`), so the merge under the lock finds
+/// them done. Dropping the oldest first keeps the entries of the messages in flight, which
+/// are the newest; an entry lost anyway only means the merge checks it again.
+#[derive(Debug)]
 pub struct SignatureCache {
-    seen: Mutex<HashMap<[u8; 32], VerifiedDescriptor>>,
+    seen: Mutex<Seen>,
+    capacity: usize,
+    /// Signatures checked because the cache did not have them: what tests count to show
+    /// where the work was done.
+    checked: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    by_fingerprint: HashMap<[u8; 32], VerifiedDescriptor>,
+    /// Fingerprints in the order they came in, oldest first.
+    order: VecDeque<[u8; 32]>,
 }
 
 const SIGNATURE_CACHE_CAPACITY: usize = 1 << 16;
 
+impl Default for SignatureCache {
+    fn default() -> Self {
+        Self::with_capacity(SIGNATURE_CACHE_CAPACITY)
+    }
+}
+
 impl SignatureCache {
+    /// A cache for a simulation: room for every descriptor of a large one.
     pub fn new() -> Self {
         Self::default()
     }
 
-    fn get(&self, fingerprint: &[u8; 32]) -> Option<VerifiedDescriptor> {
+    /// A cache holding at most `capacity` descriptors (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            seen: Mutex::new(Seen::default()),
+            capacity: capacity.max(1),
+            checked: AtomicU64::new(0),
+        }
+    }
+
+    /// How many descriptors were verified through this cache because it did not hold them
+    /// (forgeries included).
+    pub fn checked(&self) -> u64 {
+        self.checked.load(Ordering::Relaxed)
+    }
+
+    /// Descriptors held now.
+    pub fn len(&self) -> usize {
+        self.lock().by_fingerprint.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
         // A poisoned lock only means another thread panicked mid-insert; every entry is
         // still a verified descriptor.
-        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.get(fingerprint).cloned()
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, fingerprint: &[u8; 32]) -> Option<VerifiedDescriptor> {
+        self.lock().by_fingerprint.get(fingerprint).cloned()
     }
 
     fn insert(&self, fingerprint: [u8; 32], verified: VerifiedDescriptor) {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() >= SIGNATURE_CACHE_CAPACITY {
-            seen.clear();
+        let mut seen = self.lock();
+        if seen.by_fingerprint.insert(fingerprint, verified).is_some() {
+            return;
         }
-        seen.insert(fingerprint, verified);
+        seen.order.push_back(fingerprint);
+        while seen.order.len() > self.capacity {
+            if let Some(oldest) = seen.order.pop_front() {
+                seen.by_fingerprint.remove(&oldest);
+            }
+        }
     }
 }
 

@@ -70,6 +70,16 @@ impl GossipRequest {
     }
 }
 
+impl GossipResponse {
+    /// The descriptors the answer carries (none for `in_sync` and `diff`).
+    pub fn descriptors(&self) -> &[SignedDescriptor] {
+        match self {
+            Self::Descriptors(descriptors) => descriptors,
+            Self::InSync | Self::Diff { .. } => &[],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

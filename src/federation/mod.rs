@@ -42,10 +42,13 @@ pub mod transport;
 
 pub use self::config::{Config, ConfigError};
 pub use self::core::{
-    Action, Core, GossipError, MemberState, MemberView, MergeError, MergeOutcome, ProbeOutcome,
-    ProbeVerdict, RestoreReport, ServerView, State, Stats,
+    Action, AdmittedGossip, Core, GossipError, MemberCounts, MemberState, MemberView, MergeError,
+    MergeOutcome, ProbeOutcome, ProbeVerdict, RestoreReport, ServerView, SignatureChecks, State,
+    Stats,
 };
-pub use self::descriptor::{Descriptor, DescriptorError, SignedDescriptor, VerifiedDescriptor};
+pub use self::descriptor::{
+    Descriptor, DescriptorError, SignatureCache, SignedDescriptor, VerifiedDescriptor,
+};
 pub use self::identity::{Identity, IdentityError};
 pub use self::key::PublicKey;
 pub use self::message::{GossipRequest, GossipResponse, MAX_GOSSIP_BODY_BYTES};

@@ -1,13 +1,13 @@
-//! How the async drivers reach other nodes: a trait with an HTTP implementation (to come)
-//! and an in-memory one ([`super::memory`]), and the exchange loop shared by both.
+//! How the async drivers reach other nodes: a trait with an HTTP implementation
+//! (`crate::network`) and an in-memory one ([`super::memory`]), and the exchange loop
+//! shared by both.
 
 use std::future::Future;
 use std::sync::Mutex;
 
 use rand::Rng;
 
-use super::core::ProbeOutcome;
-use super::core::{Core, GossipError};
+use super::core::{Core, GossipError, ProbeOutcome, SignatureChecks};
 use super::message::{GossipRequest, GossipResponse, MAX_GOSSIP_BODY_BYTES};
 use super::peer_url::PeerUrl;
 use super::time::Timestamp;
@@ -29,6 +29,19 @@ pub trait Transport: Send + Sync {
     /// `GET {url}/health`, reporting the facts the core judges (never failing: an error is
     /// an unanswered probe).
     fn probe(&self, url: &PeerUrl) -> impl Future<Output = ProbeOutcome> + Send;
+
+    /// Runs the signature checks of an answer before the core merges it. This default runs
+    /// them on the calling task; a driver on an async runtime that serves other requests
+    /// on the same threads moves them off those threads.
+    fn check_signatures(
+        &self,
+        checks: SignatureChecks,
+        now: Timestamp,
+    ) -> impl Future<Output = ()> + Send {
+        async move {
+            checks.run(now);
+        }
+    }
 }
 
 /// Why a gossip request got no usable answer.
@@ -64,7 +77,10 @@ pub const MAX_ROUND_TRIPS: usize = 2;
 /// Runs one exchange that [`Core::tick`] asked for: sends `request` to `to`, hands each
 /// answer to the core and sends the follow-up it returns. Returns the number of round trips.
 ///
-/// The lock is held only while the core computes, never across an `.await`.
+/// The lock is held only while the core computes, never across an `.await`, and not while
+/// an answer's signatures are checked: that is the costly part (up to 128 checks), and
+/// everything else the node does with its core (probe results, `/servers`, the server side
+/// of gossip) would wait for it.
 pub async fn exchange<T, R>(
     transport: &T,
     core: &Mutex<Core>,
@@ -80,6 +96,13 @@ where
     let mut request = request;
     for round_trip in 1..=MAX_ROUND_TRIPS {
         let response = transport.gossip(to, request).await?;
+        let checks = core
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .signature_checks(response.descriptors());
+        if !checks.is_empty() {
+            transport.check_signatures(checks, clock()).await;
+        }
         let next = {
             let mut core = core.lock().unwrap_or_else(|p| p.into_inner());
             core.handle_gossip_response(to, response, clock(), rng)?
