@@ -4,11 +4,16 @@
 //! state is saved atomically now and then and on shutdown; SIGTERM sends a signed leave.
 //!
 //! The core sits behind a std `Mutex` that is only ever held while the core computes,
-//! never across an `.await` (clippy's `await_holding_lock` refuses it).
+//! never across an `.await` (clippy's `await_holding_lock` refuses it), and never while
+//! signatures are checked: async tasks (probe results, `/servers`, this loop) block a
+//! worker thread while they wait for the lock, and a flood of validly signed descriptors
+//! once made them wait long enough for this node's own `/health` answers to miss other
+//! nodes' probe timeouts (docs/RELIABILITY.md). Signatures are checked first, into the
+//! core's [`SignatureCache`], and the merge under the lock finds them done.
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -19,26 +24,35 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use crate::federation::{
-    self, Action, Core, GossipRequest, GossipResponse, Identity, MAX_GOSSIP_BODY_BYTES,
-    MemberState, PeerUrl, ProbeOutcome, ProbeVerdict, PublicKey, Timestamp, Transport,
-    TransportError,
+    self, Action, Core, GossipRequest, GossipResponse, Identity, MAX_GOSSIP_BODY_BYTES, PeerUrl,
+    ProbeOutcome, PublicKey, SignatureCache, SignatureChecks, Timestamp, Transport, TransportError,
 };
 use crate::metrics::Metrics;
 use crate::peer_client::{PeerClient, PeerError};
 
 /// Probes in flight at once of nodes never seen healthy (see `Network::unproven_probe_slots`).
 const UNPROVEN_PROBE_SLOTS: usize = 16;
+/// Probes of nodes never seen healthy that may wait for a slot or hold one. Beyond this a
+/// due probe is skipped; the core asks for it again one probe interval later. Without the
+/// bound, a flood that adds fakes faster than their probes complete left one waiting task
+/// per fake (100,000 descriptors took a node from 18 to 100 MB).
+const UNPROVEN_PROBE_BACKLOG: usize = 4 * UNPROVEN_PROBE_SLOTS;
 /// How often the state is saved while the node runs (and once more on shutdown).
 const SAVE_EVERY: Duration = Duration::from_secs(30);
 /// The longest the loop sleeps, so a changed clock or a new member is noticed soon.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 /// How long a leave may take to reach the known nodes at shutdown.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
-/// `POST /gossip` requests handled at once. Handling checks up to 128 signatures under the
-/// core's lock, so it runs on the blocking pool (a flood must not stall the async workers
-/// that serve badges); this caps the threads and the bodies a flood can park there, and
-/// more requests get a 503 to retry next round.
+/// `POST /gossip` requests handled at once. Handling checks up to 128 signatures, so it
+/// runs on the blocking pool (a flood must not stall the async workers that serve badges);
+/// this caps the threads and the bodies a flood can park there, and more requests get a
+/// 503 to retry next round.
 pub const GOSSIP_SLOTS: usize = 4;
+/// Verified descriptors kept between their signature check and their merge. Enough for
+/// every message in flight at once (the gossip slots and this node's own exchanges, 128
+/// descriptors each) with room to spare; when it fills it is emptied, and a merge that
+/// finds its descriptor gone checks it again under the lock, which is slower but right.
+const SIGNATURE_CACHE_ENTRIES: usize = 4096;
 
 /// Why the federation could not start. Each names the file and the problem.
 #[derive(Debug, Error)]
@@ -67,6 +81,8 @@ pub struct Network {
     /// Probes in flight of nodes never seen healthy. A flood of descriptors pointing nowhere
     /// must not crowd out (and time out) the probes of the real nodes, which bypass this.
     unproven_probe_slots: Arc<tokio::sync::Semaphore>,
+    /// Probes of nodes never seen healthy that wait for a slot or hold one.
+    unproven_probe_backlog: Arc<AtomicUsize>,
 }
 
 /// `/servers`.
@@ -113,6 +129,9 @@ impl Network {
         settings.allow_private_peers = config.allow_private_peers;
         let now = Timestamp::now();
         let mut core = Core::new(identity, settings, peers, now)?;
+        core.set_signature_cache(Arc::new(SignatureCache::with_capacity(
+            SIGNATURE_CACHE_ENTRIES,
+        )));
         let state_path = federation::state_path(&config.state_dir);
         match federation::load_state(&state_path) {
             federation::Loaded::Missing => {}
@@ -148,6 +167,7 @@ impl Network {
             metrics,
             gossip_slots: Arc::new(tokio::sync::Semaphore::new(GOSSIP_SLOTS)),
             unproven_probe_slots: Arc::new(tokio::sync::Semaphore::new(UNPROVEN_PROBE_SLOTS)),
+            unproven_probe_backlog: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -196,7 +216,15 @@ impl Network {
                 return (400, error_body(&format!("not a gossip message: {err}")));
             }
         };
-        let result = self.core().handle_gossip(request, from, Timestamp::now());
+        // Three short holds of the lock instead of one long one: the rate limit first (a
+        // throttled source costs no signature check), the checks with the lock free, then
+        // the merge, which finds them done.
+        let admitted = self.core().admit_gossip(request, from, Timestamp::now());
+        let result = admitted.and_then(|admitted| {
+            let checks = self.core().signature_checks(admitted.descriptors());
+            checks.run(Timestamp::now());
+            self.core().answer_gossip(admitted, Timestamp::now())
+        });
         match result {
             Ok(response) => {
                 let bytes = serde_json::to_vec(&response).unwrap_or_default();
@@ -222,21 +250,36 @@ impl Network {
                 break;
             }
             let now = Timestamp::now();
-            let (actions, wakeup) = {
+            let (actions, proven, wakeup) = {
                 let mut core = self.core();
-                (core.tick(now, &mut rng), core.next_wakeup())
+                let actions = core.tick(now, &mut rng);
+                let proven: Vec<bool> = actions
+                    .iter()
+                    .map(|a| matches!(a, Action::Probe { url } if core.is_proven(url)))
+                    .collect();
+                (actions, proven, core.next_wakeup())
             };
-            let proven = if actions.iter().any(|a| matches!(a, Action::Probe { .. })) {
-                self.proven_urls()
-            } else {
-                HashSet::new()
-            };
-            for action in actions {
+            for (action, proven) in actions.into_iter().zip(proven) {
                 let network = Arc::clone(&self);
-                let seed = StdRng::from_rng(&mut rng);
-                let proven =
-                    matches!(&action, Action::Probe { url } if proven.contains(url.as_str()));
-                tokio::spawn(async move { network.perform(action, seed, proven).await });
+                match action {
+                    Action::Gossip { to, request } => {
+                        let seed = StdRng::from_rng(&mut rng);
+                        tokio::spawn(async move { network.gossip(to, request, seed).await });
+                    }
+                    Action::Probe { url } => {
+                        let place = if proven {
+                            Some(None)
+                        } else {
+                            BacklogPlace::take(&self.unproven_probe_backlog).map(Some)
+                        };
+                        match place {
+                            Some(place) => {
+                                tokio::spawn(async move { network.probe(url, place).await });
+                            }
+                            None => self.metrics.probe("skipped"),
+                        }
+                    }
+                }
             }
             self.update_peer_metrics();
             if tokio::time::Instant::now() >= next_save {
@@ -253,68 +296,50 @@ impl Network {
         }
     }
 
-    /// URLs of nodes named in `peers.toml` or seen healthy: their probes never queue.
-    fn proven_urls(&self) -> HashSet<String> {
-        self.core()
-            .members(Timestamp::now())
-            .into_iter()
-            // A score above zero takes good probes: gossip-learned nodes start at 0.
-            .filter(|m| m.seed || m.score > 0.0 || m.last_probe == Some(ProbeVerdict::Good))
-            .map(|m| m.url)
-            .collect()
-    }
-
-    async fn perform(&self, action: Action, mut rng: StdRng, proven: bool) {
-        match action {
-            Action::Gossip { to, request } => {
-                let result = federation::exchange(
-                    &self.transport,
-                    &self.core,
-                    &to,
-                    request,
-                    Timestamp::now,
-                    &mut rng,
-                )
-                .await;
-                match result {
-                    Ok(_) => {}
-                    Err(err) => tracing::debug!(peer = %to, error = %err, "gossip exchange failed"),
-                }
-            }
-            Action::Probe { url } => {
-                // Taken before the probe's clock starts, so waiting is not counted as latency.
-                let _slot = if proven {
-                    None
-                } else {
-                    Some(Arc::clone(&self.unproven_probe_slots).acquire_owned().await)
-                };
-                let outcome = self.transport.probe(&url).await;
-                let label = if outcome.forbidden {
-                    "forbidden"
-                } else if outcome.answered {
-                    "answered"
-                } else {
-                    "failed"
-                };
-                self.metrics.probe(label);
-                self.core().on_probe_result(&url, outcome, Timestamp::now());
-            }
+    /// Runs one gossip exchange the core asked for.
+    async fn gossip(&self, to: PeerUrl, request: GossipRequest, mut rng: StdRng) {
+        let result = federation::exchange(
+            &self.transport,
+            &self.core,
+            &to,
+            request,
+            Timestamp::now,
+            &mut rng,
+        )
+        .await;
+        if let Err(err) = result {
+            tracing::debug!(peer = %to, error = %err, "gossip exchange failed");
         }
     }
 
-    fn update_peer_metrics(&self) {
-        let members = self.core().members(Timestamp::now());
-        let count = |state: MemberState| {
-            members
-                .iter()
-                .filter(|m| m.state == state && !m.is_self)
-                .count()
+    /// Probes `url` and tells the core. `backlog` is the place of a probe of a node never
+    /// seen healthy (`None` for the others, which never wait).
+    async fn probe(&self, url: PeerUrl, backlog: Option<BacklogPlace>) {
+        // Taken before the probe's clock starts, so waiting is not counted as latency.
+        let _slot = match &backlog {
+            Some(_) => Some(Arc::clone(&self.unproven_probe_slots).acquire_owned().await),
+            None => None,
         };
+        let outcome = self.transport.probe(&url).await;
+        let label = if outcome.forbidden {
+            "forbidden"
+        } else if outcome.answered {
+            "answered"
+        } else {
+            "failed"
+        };
+        self.metrics.probe(label);
+        self.core().on_probe_result(&url, outcome, Timestamp::now());
+        drop(backlog);
+    }
+
+    fn update_peer_metrics(&self) {
+        let counts = self.core().member_counts(Timestamp::now());
         self.metrics.set_peers(&[
-            ("listed", count(MemberState::Listed)),
-            ("probation", count(MemberState::Probation)),
-            ("failing", count(MemberState::Failing)),
-            ("left", count(MemberState::Left)),
+            ("listed", counts.listed),
+            ("probation", counts.probation),
+            ("failing", counts.failing),
+            ("left", counts.left),
         ]);
     }
 
@@ -354,6 +379,29 @@ impl Network {
             tracing::warn!("leave not delivered to every node in time");
         }
         self.save().await;
+    }
+}
+
+/// A place in the backlog of probes of unproven nodes, given back when dropped (also when
+/// the probe's task ends early).
+#[derive(Debug)]
+struct BacklogPlace(Arc<AtomicUsize>);
+
+impl BacklogPlace {
+    /// A place, or `None` when [`UNPROVEN_PROBE_BACKLOG`] are taken.
+    fn take(backlog: &Arc<AtomicUsize>) -> Option<BacklogPlace> {
+        backlog
+            .fetch_update(AtomicOrdering::AcqRel, AtomicOrdering::Acquire, |taken| {
+                (taken < UNPROVEN_PROBE_BACKLOG).then_some(taken + 1)
+            })
+            .ok()
+            .map(|_| BacklogPlace(Arc::clone(backlog)))
+    }
+}
+
+impl Drop for BacklogPlace {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, AtomicOrdering::AcqRel);
     }
 }
 
@@ -401,6 +449,13 @@ impl Transport for HttpTransport {
         serde_json::from_slice(&answer).map_err(|e| TransportError::Decode(e.to_string()))
     }
 
+    async fn check_signatures(&self, checks: SignatureChecks, now: Timestamp) {
+        // Off the async workers, like the server side of gossip: up to 128 checks.
+        if let Err(err) = tokio::task::spawn_blocking(move || checks.run(now)).await {
+            tracing::warn!(error = %err, "signature checks failed to run");
+        }
+    }
+
     async fn probe(&self, url: &PeerUrl) -> ProbeOutcome {
         let report = self.client.probe(url).await;
         match report.error {
@@ -418,5 +473,35 @@ impl Transport for HttpTransport {
             Some(PeerError::Forbidden) => ProbeOutcome::forbidden(report.ip),
             Some(_) => ProbeOutcome::unreachable(report.ip),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backlog_of_unproven_probes_is_bounded_and_places_come_back() {
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let mut places: Vec<BacklogPlace> = (0..UNPROVEN_PROBE_BACKLOG)
+            .map(|_| BacklogPlace::take(&backlog).expect("a place"))
+            .collect();
+        assert!(BacklogPlace::take(&backlog).is_none(), "full: skipped");
+        places.pop();
+        assert!(BacklogPlace::take(&backlog).is_some(), "one given back");
+        drop(places);
+        assert_eq!(backlog.load(AtomicOrdering::Acquire), 0);
+    }
+
+    #[test]
+    fn probe_timeouts_fit_the_interval() {
+        assert_eq!(
+            probe_timeout(Duration::from_secs(1)),
+            Duration::from_millis(750)
+        );
+        assert_eq!(
+            probe_timeout(Duration::from_secs(30)),
+            Duration::from_secs(5)
+        );
     }
 }
