@@ -355,6 +355,9 @@ pub struct Stats {
     /// Times a descriptor signed with this node's own key and at least as new as its own
     /// arrived.
     pub own_key_seen_elsewhere: u64,
+    /// Nodes that came back from an outage with a newer descriptor (a restart) and were
+    /// given back the score they had before it, less one failed probe.
+    pub outages_forgiven: u64,
 }
 
 /// The persisted part of a core: known nodes and what the probes found.
@@ -381,6 +384,9 @@ pub struct SavedMember {
     #[serde(default)]
     pub resolved_ip: Option<IpAddr>,
     pub first_seen: Timestamp,
+    /// The score before the current run of failed probes, if the node had passed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standing: Option<f64>,
 }
 
 /// What [`Core::restore`] did.
@@ -407,6 +413,11 @@ struct Member {
     latency: Option<Duration>,
     resolved_ip: Option<IpAddr>,
     first_seen: Timestamp,
+    /// The score this node had earned when its last run of failed probes began, kept until
+    /// its score is back where a restart would put it (see `Core::replace`, which uses it
+    /// up). `None` if it never passed a probe. Kept past the first good probe because the
+    /// restarted process often answers a probe before its new descriptor arrives by gossip.
+    standing: Option<Score>,
 }
 
 impl Member {
@@ -1272,6 +1283,7 @@ impl Core {
             latency: None,
             resolved_ip: None,
             first_seen: now,
+            standing: None,
         };
         self.insert(key, member, now);
         Ok(if leaving {
@@ -1352,6 +1364,13 @@ impl Core {
 
     /// Swaps in a newer descriptor of a known node, keeping its probe history unless what
     /// was probed changed (its URL) or it comes back after a leave.
+    ///
+    /// A node that sends a newer descriptor after a run of failed probes, before its score
+    /// has climbed back, has restarted: its outage counts as one failed probe, not as all
+    /// the probes that failed while it was down. It gets back the score it had when the
+    /// failures began, less one failure, and is listed again only after a good probe that
+    /// follows. Why this is safe against a node that re-signs on purpose: docs/GOSSIP.md
+    /// section 4.
     fn replace(&mut self, key: PublicKey, verified: VerifiedDescriptor, now: Timestamp) {
         let Some(mut member) = self.remove(&key) else {
             return;
@@ -1362,6 +1381,17 @@ impl Core {
             member.good_probes = 0;
             member.consecutive_failures = 0;
             member.probes = 0;
+            member.standing = None;
+        } else if !verified.leaving()
+            && let Some(standing) = member.standing.take()
+        {
+            let forgiven = standing.after_probe(false);
+            if forgiven.value() > member.score.value() {
+                member.score = forgiven;
+                // Listed again only once the restarted process has answered a probe.
+                member.good_probes = 0;
+                self.stats.outages_forgiven += 1;
+            }
         }
         member.seed = self.seeds.contains_key(verified.url());
         member.desc = verified;
@@ -1413,7 +1443,19 @@ impl Core {
                 ProbeVerdict::Good
             };
             let good = verdict == ProbeVerdict::Good;
+            if !good && member.consecutive_failures == 0 && member.good_probes > 0 {
+                // A run of failures begins: remember what the node had earned before it.
+                member.standing = Some(member.score);
+            }
             member.score = member.score.after_probe(good);
+            if good
+                && member
+                    .standing
+                    .is_some_and(|s| member.score.value() >= s.after_probe(false).value())
+            {
+                // Back where a restart would put it: nothing left to give back.
+                member.standing = None;
+            }
             member.probes = member.probes.saturating_add(1);
             member.last_verdict = Some(verdict);
             member.last_probe_at = Some(now);
@@ -1704,6 +1746,7 @@ impl Core {
                     latency_ms: m.latency.map(duration_ms),
                     resolved_ip: m.resolved_ip,
                     first_seen: m.first_seen,
+                    standing: m.standing.map(|s| (s.value() * 1e6).round() / 1e6),
                 })
                 .collect(),
         }
@@ -1747,6 +1790,7 @@ impl Core {
                         member.latency = saved.latency_ms.map(Duration::from_millis);
                         member.resolved_ip = saved.resolved_ip;
                         member.first_seen = saved.first_seen.min(now);
+                        member.standing = saved.standing.map(Score::new);
                         let url = member.desc.url().clone();
                         self.refresh_slot(&url);
                     }

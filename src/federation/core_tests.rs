@@ -956,3 +956,165 @@ fn member_counts_match_the_member_list_and_proven_nodes_are_named() {
     assert!(!a.is_proven(&url(4)));
     assert!(!a.is_proven(&url(9)), "unknown URL");
 }
+
+/// Node `n` at `url(n)` as `a` learned it by gossip, after `good` good probes.
+fn gossip_node_with_good_probes(n: usize, good: usize) -> Core {
+    let mut a = core(0, &[]);
+    a.merge(&descriptor(n, &url(n), T0, false), T0)
+        .expect("merge");
+    probes(&mut a, &url(n), &healthy_key(n), good);
+    a
+}
+
+fn healthy_key(n: usize) -> ProbeOutcome {
+    ProbeOutcome::healthy(identity(n).public_key(), Duration::from_millis(30), None)
+}
+
+fn is_listed(core: &Core, n: usize, now: Timestamp) -> bool {
+    core.listed_keys(now).contains(&identity(n).public_key())
+}
+
+/// Good probes until node `n` is listed, at most `max`.
+fn probes_until_listed(core: &mut Core, n: usize, now: Timestamp, max: usize) -> Option<usize> {
+    (1..=max).find(|_| {
+        core.on_probe_result(&url(n), healthy_key(n), now);
+        is_listed(core, n, now)
+    })
+}
+
+#[test]
+fn a_restarted_node_is_back_after_one_good_probe_where_it_stood_before() {
+    // An established node (60 good probes, score 19.08) is down for six probes and
+    // restarts: its new descriptor says so.
+    let mut restarted = gossip_node_with_good_probes(1, 60);
+    let mut still_down = gossip_node_with_good_probes(1, 60);
+    for core in [&mut restarted, &mut still_down] {
+        assert!(is_listed(core, 1, at(60)));
+        probes(core, &url(1), &ProbeOutcome::unreachable(None), 6);
+        assert!(!is_listed(core, 1, at(60)));
+    }
+    let before = restarted.members(at(60))[1].score;
+    assert!(before < -9.0, "{before}");
+    assert_eq!(
+        restarted.merge(&descriptor(1, &url(1), at(61), false), at(61)),
+        Ok(MergeOutcome::Updated)
+    );
+    // The outage counts as one failed probe: 19.08 * 0.95 - 5.
+    let view = &restarted.members(at(61))[1];
+    assert!((view.score - 13.12).abs() < 0.01, "{view:?}");
+    assert!(
+        !is_listed(&restarted, 1, at(61)),
+        "not before the new process answered a probe"
+    );
+    assert_eq!(restarted.stats().outages_forgiven, 1);
+    assert_eq!(probes_until_listed(&mut restarted, 1, at(61), 30), Some(1));
+    // Without the restart the same node climbs back from its failures.
+    let climb = probes_until_listed(&mut still_down, 1, at(61), 30).expect("listed");
+    assert!(climb >= 15, "{climb} good probes");
+}
+
+#[test]
+fn a_restart_gives_back_only_what_the_node_had_earned() {
+    // Just listed (14 good probes from 0, score 10.24): one failure's worth less is 4.73,
+    // and it needs 9 good probes again (25 from the -14.7 its five failures left).
+    let mut young = gossip_node_with_good_probes(1, 14);
+    probes(&mut young, &url(1), &ProbeOutcome::unreachable(None), 5);
+    young
+        .merge(&descriptor(1, &url(1), at(1), false), at(1))
+        .expect("restart");
+    let needed = probes_until_listed(&mut young, 1, at(1), 40).expect("listed");
+    assert_eq!(needed, 9);
+    // Never seen healthy: nothing earned, nothing given back.
+    let mut fake = core(0, &[]);
+    fake.merge(&descriptor(2, &url(2), T0, false), T0)
+        .expect("merge");
+    probes(&mut fake, &url(2), &ProbeOutcome::unreachable(None), 4);
+    let score = fake.members(T0)[1].score;
+    fake.merge(&descriptor(2, &url(2), at(1), false), at(1))
+        .expect("newer");
+    assert_eq!(fake.members(at(1))[1].score, score);
+    assert_eq!(fake.stats().outages_forgiven, 0);
+    // A newer descriptor of a healthy node changes nothing; a replayed one is refused.
+    let mut healthy_node = gossip_node_with_good_probes(3, 30);
+    let score = healthy_node.members(T0)[1].score;
+    healthy_node
+        .merge(&descriptor(3, &url(3), at(1), false), at(1))
+        .expect("newer");
+    assert_eq!(healthy_node.members(at(1))[1].score, score);
+    assert!(is_listed(&healthy_node, 3, at(1)));
+    assert_eq!(
+        healthy_node.merge(&descriptor(3, &url(3), at(1), false), at(1)),
+        Err(MergeError::Replayed)
+    );
+}
+
+#[test]
+fn a_node_that_restarts_whenever_it_fails_still_sinks() {
+    // A hostile or crash-looping node re-signs after every outage. Each outage then costs
+    // one failed probe instead of two, which is still more than three good probes earn:
+    // it drops out and stays out, as a node failing one probe in four does.
+    let mut a = gossip_node_with_good_probes(1, 200);
+    let mut t = 1;
+    let mut listed_at_cycle_end = Vec::new();
+    for _ in 0..12 {
+        probes(&mut a, &url(1), &ProbeOutcome::unreachable(None), 2);
+        a.merge(&descriptor(1, &url(1), at(t), false), at(t))
+            .expect("re-signed");
+        t += 1;
+        probes(&mut a, &url(1), &healthy_key(1), 3);
+        listed_at_cycle_end.push(is_listed(&a, 1, at(t)));
+    }
+    assert_eq!(a.stats().outages_forgiven, 12);
+    assert!(
+        listed_at_cycle_end[6..].iter().all(|listed| !listed),
+        "{listed_at_cycle_end:?}"
+    );
+    assert!(a.members(at(t))[1].score < 5.0);
+    // And one re-signing cannot be used twice for the same run of failures.
+    probes(&mut a, &url(1), &ProbeOutcome::unreachable(None), 3);
+    a.merge(&descriptor(1, &url(1), at(t + 1), false), at(t + 1))
+        .expect("restart");
+    let once = a.members(at(t + 1))[1].score;
+    probes(&mut a, &url(1), &ProbeOutcome::unreachable(None), 1);
+    a.merge(&descriptor(1, &url(1), at(t + 2), false), at(t + 2))
+        .expect("again");
+    assert!(a.members(at(t + 2))[1].score < once);
+}
+
+#[test]
+fn what_a_node_had_earned_survives_the_observers_restart() {
+    let mut a = gossip_node_with_good_probes(1, 60);
+    probes(&mut a, &url(1), &ProbeOutcome::unreachable(None), 6);
+    let state = a.snapshot();
+    assert!(state.members[0].standing.is_some());
+    let json = serde_json::to_string(&state).expect("json");
+    let mut b = core(0, &[]);
+    b.restore(serde_json::from_str(&json).expect("parse"), at(1));
+    b.merge(&descriptor(1, &url(1), at(2), false), at(2))
+        .expect("restart");
+    assert_eq!(b.stats().outages_forgiven, 1);
+    assert_eq!(probes_until_listed(&mut b, 1, at(2), 30), Some(1));
+}
+
+#[test]
+fn a_restart_counts_when_its_descriptor_comes_after_the_new_process_answered() {
+    // Gossip is often slower than the next probe: the restarted process answers first.
+    let mut a = gossip_node_with_good_probes(1, 60);
+    probes(&mut a, &url(1), &ProbeOutcome::unreachable(None), 6);
+    probes(&mut a, &url(1), &healthy_key(1), 2);
+    assert!(!is_listed(&a, 1, at(1)));
+    a.merge(&descriptor(1, &url(1), at(1), false), at(1))
+        .expect("restart");
+    assert_eq!(a.stats().outages_forgiven, 1);
+    assert_eq!(probes_until_listed(&mut a, 1, at(1), 30), Some(1));
+    // Once a node has climbed back by itself, a newer descriptor changes nothing.
+    let mut b = gossip_node_with_good_probes(1, 60);
+    probes(&mut b, &url(1), &ProbeOutcome::unreachable(None), 2);
+    let climbed = probes_until_listed(&mut b, 1, at(1), 40).expect("listed");
+    probes(&mut b, &url(1), &healthy_key(1), 10);
+    let score = b.members(at(1))[1].score;
+    b.merge(&descriptor(1, &url(1), at(2), false), at(2))
+        .expect("refresh");
+    assert_eq!(b.stats().outages_forgiven, 0, "climbed back in {climbed}");
+    assert_eq!(b.members(at(2))[1].score, score);
+}

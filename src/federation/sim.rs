@@ -373,6 +373,15 @@ impl Simulation {
         self.nodes[i].up = true;
     }
 
+    /// Node `i` answers again after [`Simulation::crash`] without having restarted (a
+    /// network outage, a hung process): the same core, the same descriptor.
+    pub fn resume(&mut self, i: usize) {
+        let url = self.nodes[i].url.clone();
+        self.nodes[i].saved = None;
+        self.nodes[i].up = true;
+        self.net.set_up(&url, true);
+    }
+
     /// Node `i` leaves (SIGTERM): its leave is pushed, then it stops.
     pub fn leave(&mut self, i: usize) {
         let url = self.nodes[i].url.clone();
@@ -386,3 +395,7 @@ impl Simulation {
         self.net.set_up(&url, false);
     }
 }
+
+#[cfg(test)]
+#[path = "sim_tests.rs"]
+mod tests;
