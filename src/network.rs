@@ -24,8 +24,9 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use crate::federation::{
-    self, Action, Core, GossipRequest, GossipResponse, Identity, MAX_GOSSIP_BODY_BYTES, PeerUrl,
-    ProbeOutcome, PublicKey, SignatureCache, SignatureChecks, Timestamp, Transport, TransportError,
+    self, Action, Core, GossipRequest, GossipResponse, Identity, MAX_GOSSIP_BODY_BYTES,
+    MemberCounts, PeerUrl, ProbeOutcome, PublicKey, SignatureCache, SignatureChecks, Timestamp,
+    Transport, TransportError,
 };
 use crate::metrics::Metrics;
 use crate::peer_client::{PeerClient, PeerError};
@@ -39,6 +40,10 @@ const UNPROVEN_PROBE_SLOTS: usize = 16;
 const UNPROVEN_PROBE_BACKLOG: usize = 4 * UNPROVEN_PROBE_SLOTS;
 /// How often the state is saved while the node runs (and once more on shutdown).
 const SAVE_EVERY: Duration = Duration::from_secs(30);
+/// How soon the state is saved after the number of known or listed nodes changed (at most
+/// this often). A node killed in its first 30 s used to restart knowing only `peers.toml`
+/// and had to learn everyone again from a score of 0 (14 probes each).
+const SAVE_AFTER_CHANGE: Duration = Duration::from_secs(2);
 /// The longest the loop sleeps, so a changed clock or a new member is noticed soon.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 /// How long a leave may take to reach the known nodes at shutdown.
@@ -244,7 +249,9 @@ impl Network {
     /// asks for, saves the state now and then.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut rng = StdRng::from_rng(&mut rand::rng());
-        let mut next_save = tokio::time::Instant::now() + SAVE_EVERY;
+        let mut last_save = tokio::time::Instant::now();
+        // (known, listed) when last saved; `None` until the first save.
+        let mut saved_shape = None;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -281,10 +288,17 @@ impl Network {
                     }
                 }
             }
-            self.update_peer_metrics();
-            if tokio::time::Instant::now() >= next_save {
+            let counts = self.update_peer_metrics();
+            let shape = Some((
+                counts.listed + counts.probation + counts.failing + counts.left,
+                counts.listed,
+            ));
+            let since_save = last_save.elapsed();
+            if since_save >= SAVE_EVERY || (shape != saved_shape && since_save >= SAVE_AFTER_CHANGE)
+            {
                 self.save().await;
-                next_save = tokio::time::Instant::now() + SAVE_EVERY;
+                last_save = tokio::time::Instant::now();
+                saved_shape = shape;
             }
             let sleep = wakeup
                 .duration_since(Timestamp::now())
@@ -333,7 +347,7 @@ impl Network {
         drop(backlog);
     }
 
-    fn update_peer_metrics(&self) {
+    fn update_peer_metrics(&self) -> MemberCounts {
         let counts = self.core().member_counts(Timestamp::now());
         self.metrics.set_peers(&[
             ("listed", counts.listed),
@@ -341,6 +355,7 @@ impl Network {
             ("failing", counts.failing),
             ("left", counts.left),
         ]);
+        counts
     }
 
     /// Saves what the node knows of the network, atomically, off the async threads.

@@ -1,7 +1,8 @@
 //! The federation with real node processes on loopback: five nodes that each know only the
 //! first find each other; a crashed node leaves every list after failed probes and comes
 //! back with the same key; a node stopped with SIGTERM leaves every list at once through its
-//! signed leave; a node without `--allow-private-peers` never probes a loopback address.
+//! signed leave; a node killed seconds after it started rejoins from the state it saved;
+//! a node without `--allow-private-peers` never probes a loopback address.
 
 mod common;
 
@@ -155,6 +156,56 @@ async fn five_processes_form_a_network_and_survive_crash_restart_and_leave() {
         .wait_exit(Duration::from_secs(15))
         .await;
     assert!(status.success(), "a clean exit after SIGTERM: {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_in_its_first_seconds_rejoins_from_what_it_had_saved() {
+    let hub = FakeHub::start().await.unwrap();
+    let first = node("fed-early-1", "", &hub.url(), true);
+    wait_ready(&first).await;
+    let seed = format!("[[peer]]\nurl = \"{}\"\n", first.url());
+    let mut second = node("fed-early-2", &seed, &hub.url(), true);
+    wait_ready(&second).await;
+    let both = sorted_urls(&[&first, &second]);
+    let pair = [&first, &second];
+    wait_until(
+        Duration::from_secs(30),
+        "the two nodes to list each other",
+        || all_list(&pair, &both),
+    )
+    .await;
+    // Saved within seconds of a change, not only every 30 s.
+    let saved = dockerhub_build_status::federation::state_path(&second.dir.path().join("state"));
+    let first_url = first.url();
+    wait_until(
+        Duration::from_secs(5),
+        "the second node to save what it knows",
+        || {
+            let found =
+                std::fs::read_to_string(&saved).is_ok_and(|text| text.contains(first_url.as_str()));
+            async move { found }
+        },
+    )
+    .await;
+
+    // kill -9, and back with an empty peers.toml: only the saved state names the first
+    // node, with the score it had, so one good probe lists it again.
+    second.kill();
+    second.set_peers("");
+    second.start();
+    let restarted = Instant::now();
+    wait_ready(&second).await;
+    let restarted_node = [&second];
+    wait_until(
+        Duration::from_secs(3),
+        "the restarted node to list the first again",
+        || all_list(&restarted_node, &both),
+    )
+    .await;
+    eprintln!(
+        "restarted node lists the first again after {:?}",
+        restarted.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

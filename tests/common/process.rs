@@ -315,6 +315,11 @@ impl NodeProcess {
         self.child = Some(ChildGuard::spawn(&mut command));
     }
 
+    /// Replaces the `peers.toml` the node gets at its next [`NodeProcess::start`].
+    pub fn set_peers(&mut self, peers: &str) {
+        peers.clone_into(&mut self.peers);
+    }
+
     /// SIGKILL through ChildGuard's drop: a crash, no signed leave.
     pub fn kill(&mut self) {
         self.child = None;
