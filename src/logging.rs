@@ -285,7 +285,14 @@ mod tests {
     fn lines_match_the_default_format() {
         let (ours, theirs) = both(|| {
             let method = hyper::Method::GET;
-            tracing::info!(%method, route = "build", status = 200u16, latency_us = 17u64, "request");
+            tracing::info!(
+                method = method.as_str(),
+                route = "build",
+                status = 200u16,
+                latency_us = 17u64,
+                "request"
+            );
+            tracing::info!(%method, "displayed");
             tracing::warn!(error = %"no \"such\" peer", attempt = -3i64, ok = true, "gossip failed");
             tracing::error!(text = "tab\there, ünïcode", r#type = "x", "odd strings");
             tracing::debug!(ratio = 0.5f64, list = ?[1, 2], "debug values");
@@ -296,9 +303,9 @@ mod tests {
             let _inner = inner.enter();
             tracing::info!(n = 1u64, "inside spans");
         });
-        assert_eq!(ours.lines().count(), 6, "{ours}");
+        assert_eq!(ours.lines().count(), 7, "{ours}");
         assert_eq!(ours, theirs);
-        assert!(ours.contains(r#"INFO dockerhub_build_status::logging::tests: request method=GET route="build" status=200 latency_us=17"#), "{ours}");
+        assert!(ours.contains(r#"INFO dockerhub_build_status::logging::tests: request method="GET" route="build" status=200 latency_us=17"#), "{ours}");
     }
 
     #[test]

@@ -64,7 +64,14 @@ where
     };
     let took = started.elapsed();
     node.metrics().http_request(route, response.status(), took);
-    tracing::info!(%method, route, status = response.status().as_u16(), latency_us = took.as_micros() as u64, "request");
+    // Every field a plain string or number: the formatter writes those directly.
+    tracing::info!(
+        method = method.as_str(),
+        route,
+        status = response.status().as_u16(),
+        latency_us = took.as_micros() as u64,
+        "request"
+    );
     response
 }
 
