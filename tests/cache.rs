@@ -258,7 +258,7 @@ async fn remembered_answers_follow_the_clock_and_never_outlive_freshness() {
     }
     assert!(saw_stale, "the TTL passed during the loop");
     assert!(answers > 50, "only {answers} answers");
-    assert!(node.node.memo().len() >= 1, "the answers were remembered");
+    assert!(!node.node.memo().is_empty(), "the answers were remembered");
     // One fetch, one refresh when the TTL passed.
     wait_until(Duration::from_secs(2), "the one refresh", || async {
         hub.request_count() == 2
@@ -277,7 +277,9 @@ async fn remembered_badges_are_the_same_bytes_and_answer_304() {
         node.url
     );
     // The first answer waits for the fetch; the second is built from the cache and kept.
+    // (Not in the fetch's own millisecond: a freshness of exactly 60 s is "60" only then.)
     let (_, first_headers, first) = common::get(&url).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
     let (_, second_headers, second) = common::get(&url).await;
     assert_eq!(node.node.memo().len(), 1);
     let (code, third_headers, third) = common::get(&url).await;
