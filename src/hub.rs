@@ -269,6 +269,12 @@ impl HubClient {
         request: impl Fn() -> reqwest::RequestBuilder,
         decode: impl FnOnce(&[u8]) -> Result<T, HubError>,
     ) -> Result<T, HubError> {
+        // A slot first, then the rate budget: the budget counts a request when it goes out,
+        // not when it started waiting for a slot. The semaphore is never closed, so
+        // acquiring only waits.
+        let Ok(_permit) = self.budget.in_flight.acquire().await else {
+            return Err(HubError::Unreachable);
+        };
         let started = Instant::now();
         if let Err(err) = self.budget.admit(started) {
             // Held back by our own budget: nothing went out, so nothing to learn from.
@@ -277,13 +283,6 @@ impl HubClient {
             return Err(err);
         }
         let result = async {
-            // The semaphore is never closed, so acquiring only waits.
-            let _permit = self
-                .budget
-                .in_flight
-                .acquire()
-                .await
-                .map_err(|_| HubError::Unreachable)?;
             let response = request().send().await.map_err(classify_reqwest)?;
             let status = response.status();
             if status == StatusCode::TOO_MANY_REQUESTS {

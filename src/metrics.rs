@@ -173,7 +173,7 @@ impl Metrics {
         for direction in ["sent", "received"] {
             gossip_bytes.with_label_values(&[direction]);
         }
-        for outcome in ["answered", "failed", "forbidden"] {
+        for outcome in ["answered", "failed", "forbidden", "skipped"] {
             probes.with_label_values(&[outcome]);
         }
         Ok(Metrics {

@@ -15,9 +15,11 @@ use crate::metrics::Metrics;
 use crate::network::{Network, NetworkError};
 use crate::routes::Cacheable;
 
-/// Finished answers the response memo keeps at most: each is a few hundred bytes beside a
-/// badge body shared with the badge memo, so about a megabyte in all.
-const MEMO_CAPACITY: usize = 4096;
+/// Finished answers the response memo keeps at most. One holds two ready header maps (about
+/// 1 KB each), its target (at most 512 bytes) and often a badge body of its own (1.3 KB, when
+/// its label is not in the badge memo): at most about 4 MB in all. A few hundred popular
+/// badges is what it is for.
+const MEMO_CAPACITY: usize = 1024;
 
 /// Why a node could not be set up. Each names the problem in one line for `main`.
 #[derive(Debug, Error)]

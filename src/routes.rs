@@ -49,7 +49,7 @@ where
 {
     let started = Instant::now();
     let method = request.method().clone();
-    let (route, response) = match remembered(node, &request, started) {
+    let (route, response) = match remembered(node, &request) {
         Some(answer) => {
             // The cache was not asked, but it would have answered from a fresh entry.
             node.metrics().cache_lookup("hit");
@@ -64,9 +64,8 @@ where
     };
     let took = started.elapsed();
     node.metrics().http_request(route, response.status(), took);
-    // Every field a plain string or number: the formatter writes those directly.
     tracing::info!(
-        method = method.as_str(),
+        %method,
         route,
         status = response.status().as_u16(),
         latency_us = took.as_micros() as u64,
@@ -88,13 +87,14 @@ fn add_common_headers(headers: &mut HeaderMap) {
     );
 }
 
-/// The memo's answer for a `GET` or `HEAD` of this request's target, if one is valid `now`.
-fn remembered<B>(node: &Node, request: &Request<B>, now: Instant) -> Option<Arc<Cacheable>> {
+/// The memo's answer for a `GET` or `HEAD` of this request's target, if one is valid now.
+fn remembered<B>(node: &Node, request: &Request<B>) -> Option<Arc<Cacheable>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return None;
     }
     let target = request.uri().path_and_query()?.as_str();
-    node.memo().get(target, tokio::time::Instant::from_std(now))
+    // The cache's clock (tokio's, which tests may pause), as its deadlines are.
+    node.memo().get(target, tokio::time::Instant::now())
 }
 
 /// Keeps `answer` for `target` while `lookup`, the cache's answer it was built from, stays
@@ -359,7 +359,13 @@ fn retry_after(response: &mut Response<Body>, err: &HubError) {
     if let HubError::RateLimited { retry_in }
     | HubError::Budget { retry_in }
     | HubError::Backoff { retry_in } = err
-        && let Ok(value) = HeaderValue::from_str(&retry_in.as_secs().max(1).to_string())
+        // Rounded up: a client that waits the whole seconds it is told must find the budget
+        // open again.
+        && let Ok(value) = HeaderValue::from_str(
+            &(retry_in.as_secs() + u64::from(retry_in.subsec_nanos() > 0))
+                .max(1)
+                .to_string(),
+        )
     {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
