@@ -151,15 +151,7 @@ impl Simulation {
         let i = self.nodes.len();
         let mut seed = [0u8; 32];
         self.rng.fill(&mut seed[..]);
-        let peers = seeds
-            .iter()
-            .map(|&s| Peer {
-                url: Self::node_url(s),
-                weight: None,
-                key: None,
-                line: 1,
-            })
-            .collect();
+        let peers = Self::seed_peers(seeds);
         let mut node = SimNode {
             url: Self::node_url(i),
             key: Identity::from_seed(seed).public_key(),
@@ -352,7 +344,12 @@ impl Simulation {
 
     /// Replaces the `peers.toml` node `i` will have at its next restart.
     pub fn set_peers(&mut self, i: usize, seeds: &[usize]) {
-        self.nodes[i].peers = seeds
+        self.nodes[i].peers = Self::seed_peers(seeds);
+    }
+
+    /// The `peers.toml` entries naming the nodes `seeds`.
+    fn seed_peers(seeds: &[usize]) -> Vec<Peer> {
+        seeds
             .iter()
             .map(|&s| Peer {
                 url: Self::node_url(s),
@@ -360,7 +357,7 @@ impl Simulation {
                 key: None,
                 line: 1,
             })
-            .collect();
+            .collect()
     }
 
     /// Node `i` starts again with its key and saved state.
