@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -47,9 +47,11 @@ where
     B: hyper::body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let started = Instant::now();
+    // The cache's clock (tokio's, which tests may pause), as the memo's deadlines are; one
+    // clock read serves both.
+    let started = tokio::time::Instant::now();
     let method = request.method().clone();
-    let (route, response) = match remembered(node, &request) {
+    let (route, response) = match remembered(node, &request, started) {
         Some(answer) => {
             // The cache was not asked, but it would have answered from a fresh entry.
             node.metrics().cache_lookup("hit");
@@ -87,14 +89,17 @@ fn add_common_headers(headers: &mut HeaderMap) {
     );
 }
 
-/// The memo's answer for a `GET` or `HEAD` of this request's target, if one is valid now.
-fn remembered<B>(node: &Node, request: &Request<B>) -> Option<Arc<Cacheable>> {
+/// The memo's answer for a `GET` or `HEAD` of this request's target, if one is valid `now`.
+fn remembered<B>(
+    node: &Node,
+    request: &Request<B>,
+    now: tokio::time::Instant,
+) -> Option<Arc<Cacheable>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return None;
     }
     let target = request.uri().path_and_query()?.as_str();
-    // The cache's clock (tokio's, which tests may pause), as its deadlines are.
-    node.memo().get(target, tokio::time::Instant::now())
+    node.memo().get(target, now)
 }
 
 /// Keeps `answer` for `target` while `lookup`, the cache's answer it was built from, stays

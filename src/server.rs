@@ -1,5 +1,7 @@
 //! The accept loop: one task per connection, a cap on open connections, a header-read
-//! timeout, and a graceful drain when the shutdown future completes.
+//! timeout (kept by [`watchdog`]), and a graceful drain when the shutdown future completes.
+
+mod watchdog;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -10,13 +12,14 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 
 use crate::node::Node;
 use crate::routes;
+use watchdog::Watchdog;
 
 /// How long in-flight requests may take to finish after shutdown begins.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,11 +50,12 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 pub async fn run(listener: TcpListener, node: Node, shutdown: impl Future<Output = ()>) {
     let connections = Arc::new(Semaphore::new(node.config().max_connections as usize));
     let graceful = GracefulShutdown::new();
+    // hyper's own header_read_timeout is left off (it needs a timer, which it arms for every
+    // request); the watchdog keeps `--header-timeout` for all connections at once.
+    let watchdog = Watchdog::new(node.config().header_timeout);
+    let sweeper = tokio::spawn(watchdog.clone().run());
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(node.config().header_timeout)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .keep_alive(true);
+    http.max_buf_size(MAX_HEAD_BYTES).keep_alive(true);
     // The federation's loop runs as long as the server accepts.
     let (stop_network, network_stopped) = tokio::sync::watch::channel(false);
     let network_loop = tokio::spawn(Arc::clone(node.network()).run(network_stopped));
@@ -78,17 +82,29 @@ pub async fn run(listener: TcpListener, node: Node, shutdown: impl Future<Output
         };
         let _ = stream.set_nodelay(true);
         let node = node.clone();
+        let registration = watchdog.register();
+        let waiting = Arc::clone(registration.waiting());
         let service = service_fn(move |request: hyper::Request<Incoming>| {
+            // hyper calls this once a whole request head is in.
+            waiting.busy();
+            let waiting = Arc::clone(&waiting);
             let node = node.clone();
-            async move { Ok::<_, Infallible>(routes::handle(&node, request, peer.ip()).await) }
+            async move {
+                let response = routes::handle(&node, request, peer.ip()).await;
+                waiting.idle();
+                Ok::<_, Infallible>(response)
+            }
         });
+        let waiting = Arc::clone(registration.waiting());
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(%peer, error = %err, "connection ended with an error");
             }
             drop(permit);
+            drop(registration);
         });
+        watchdog.arm(&waiting, task.abort_handle());
     }
     // Stop accepting, tell the network we leave (so every list drops this node at once
     // instead of after failed probes), drain what is in flight, save what we know.
@@ -106,6 +122,7 @@ pub async fn run(listener: TcpListener, node: Node, shutdown: impl Future<Output
         }
     };
     tokio::join!(node.network().leave(), drain);
+    sweeper.abort();
     node.network().save().await;
 }
 

@@ -1,6 +1,7 @@
 //! The limits a node on the open internet relies on, checked against the real binary:
 //! 2,000 slowloris connections leave normal requests fast and are closed by the header
-//! timeout; an oversize request head gets 431 and an oversize `/gossip` body 413; a flood of
+//! timeout, while a kept-alive connection lives as long as its requests keep coming; an
+//! oversize request head gets 431 and an oversize `/gossip` body 413; a flood of
 //! forged and validly signed fake descriptors leaves the node's memory bounded and the real
 //! nodes listed. Loopback only; every test ends by itself (within a minute at the default
 //! sizes).
@@ -373,6 +374,101 @@ async fn slowloris_connections_leave_requests_fast_and_are_closed_by_the_header_
         }
     }
     assert_eq!(closed, count, "every slow connection was closed");
+}
+
+/// Reads one answer with a `Content-Length` body from a kept-alive connection; returns its
+/// status, or `None` if the connection ends first.
+async fn read_answer(stream: &mut TcpStream) -> Option<u16> {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("a content-length");
+            if answer.len() >= end + 4 + length {
+                return head.split_whitespace().nth(1)?.parse().ok();
+            }
+        }
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_alive_connections_stay_while_they_ask_and_close_after_the_header_timeout() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let hub = FakeHub::start().await.unwrap();
+    let timeout = Duration::from_secs(1);
+    let mut node = NodeProcess::start(
+        "limits-keepalive",
+        "",
+        &hub.url(),
+        &["--header-timeout", "1s"],
+    );
+    node.wait_ready().await;
+
+    // Eight requests 700 ms apart on one connection: 5.6 s, over five header timeouts, but
+    // never 1 s without a request head, so the connection stays.
+    let mut stream = TcpStream::connect(node.addr()).await.expect("connect");
+    for n in 0..8 {
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .expect("the connection is still open");
+        let status = tokio::time::timeout(Duration::from_secs(5), read_answer(&mut stream))
+            .await
+            .expect("an answer within 5 s");
+        assert_eq!(
+            status,
+            Some(200),
+            "request {n} on the kept-alive connection"
+        );
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+
+    // Then silence: the node closes it once the timeout has passed since the last answer
+    // (700 ms of it already), never before, and at most a tick (250 ms) and slack after.
+    let waited = Instant::now() - Duration::from_millis(700);
+    let mut buf = [0u8; 64];
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("closed within 5 s");
+    assert!(
+        matches!(ended, Ok(0) | Err(_)),
+        "no answer without a request: {ended:?}"
+    );
+    let idle = waited.elapsed();
+    assert!(idle >= timeout, "closed {idle:?} after the last answer");
+    assert!(
+        idle < timeout + Duration::from_millis(1500),
+        "closed {idle:?} after the last answer"
+    );
+
+    // A connection that never finishes its first head is closed alike, counted from accept.
+    let opened = Instant::now();
+    let mut partial = TcpStream::connect(node.addr()).await.expect("connect");
+    partial
+        .write_all(b"GET /health HTTP/1.1\r\n")
+        .await
+        .expect("write");
+    let ended = tokio::time::timeout(Duration::from_secs(5), partial.read(&mut buf))
+        .await
+        .expect("closed within 5 s");
+    assert!(
+        matches!(ended, Ok(0) | Err(_)),
+        "no answer to half a head: {ended:?}"
+    );
+    let lived = opened.elapsed();
+    assert!(
+        lived >= timeout && lived < timeout + Duration::from_millis(1500),
+        "closed after {lived:?}"
+    );
 }
 
 /// `n` descriptors from fresh keys, each claiming its own loopback URL with nothing behind
