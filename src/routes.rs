@@ -47,23 +47,57 @@ where
     B: hyper::body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    // The cache's clock (tokio's, which tests may pause), as the memo's deadlines are; one
-    // clock read serves both.
     let started = tokio::time::Instant::now();
+    match handle_remembered(node, &request, started) {
+        Some(response) => response,
+        None => handle_routed(node, request, peer, started).await,
+    }
+}
+
+/// Answers `request` from the response memo, if it holds a valid answer for its target,
+/// without awaiting anything: the server calls this before it lets the request go, so a
+/// remembered answer costs no task state at all. `started` is when the request came in, on
+/// the cache's clock (tokio's, which tests may pause), as the memo's deadlines are.
+pub fn handle_remembered<B>(
+    node: &Node,
+    request: &Request<B>,
+    started: tokio::time::Instant,
+) -> Option<Response<Body>> {
+    let answer = remembered(node, request, started)?;
+    // The cache was not asked, but it would have answered from a fresh entry.
+    node.metrics().cache_lookup("hit");
+    let response = answer.respond(request.headers());
+    finish(node, request.method(), answer.route, &response, started);
+    Some(response)
+}
+
+/// Answers `request` through its route's handler: everything the memo does not hold.
+pub async fn handle_routed<B>(
+    node: &Node,
+    request: Request<B>,
+    peer: IpAddr,
+    started: tokio::time::Instant,
+) -> Response<Body>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let method = request.method().clone();
-    let (route, response) = match remembered(node, &request, started) {
-        Some(answer) => {
-            // The cache was not asked, but it would have answered from a fresh entry.
-            node.metrics().cache_lookup("hit");
-            (answer.route, answer.respond(request.headers()))
-        }
-        // Boxed: the handlers' state is large, and a memo hit should not move it around.
-        None => {
-            let (route, mut response) = Box::pin(dispatch(node, request, peer)).await;
-            add_common_headers(response.headers_mut());
-            (route, response)
-        }
-    };
+    // Boxed: the handlers' state is large, and the server's task should not carry it.
+    let (route, mut response) = Box::pin(dispatch(node, request, peer)).await;
+    add_common_headers(response.headers_mut());
+    finish(node, &method, route, &response, started);
+    response
+}
+
+/// Counts an answered request and writes its log line.
+fn finish(
+    node: &Node,
+    method: &Method,
+    route: &'static str,
+    response: &Response<Body>,
+    started: tokio::time::Instant,
+) {
     let took = started.elapsed();
     node.metrics().http_request(route, response.status(), took);
     tracing::info!(
@@ -73,7 +107,6 @@ where
         latency_us = took.as_micros() as u64,
         "request"
     );
-    response
 }
 
 /// The headers of every answer: any page may read it (the API is public), and browsers take

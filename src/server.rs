@@ -6,9 +6,12 @@ mod watchdog;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hyper::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -84,16 +87,25 @@ pub async fn run(listener: TcpListener, node: Node, shutdown: impl Future<Output
         let node = node.clone();
         let registration = watchdog.register();
         let waiting = Arc::clone(registration.waiting());
+        let ip = peer.ip();
         let service = service_fn(move |request: hyper::Request<Incoming>| {
             // hyper calls this once a whole request head is in.
             waiting.busy();
-            let waiting = Arc::clone(&waiting);
-            let node = node.clone();
-            async move {
-                let response = routes::handle(&node, request, peer.ip()).await;
+            let started = tokio::time::Instant::now();
+            if let Some(response) = routes::handle_remembered(&node, &request, started) {
+                // The request's head shares hyper's read buffer; let go of it now, before
+                // hyper reads on, and hyper reuses the buffer instead of allocating another.
+                drop(request);
                 waiting.idle();
-                Ok::<_, Infallible>(response)
+                return Answer::Now(Some(response));
             }
+            let node = node.clone();
+            let waiting = Arc::clone(&waiting);
+            Answer::Later(Box::pin(async move {
+                let response = routes::handle_routed(&node, request, ip, started).await;
+                waiting.idle();
+                response
+            }))
         });
         let waiting = Arc::clone(registration.waiting());
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
@@ -124,6 +136,29 @@ pub async fn run(listener: TcpListener, node: Node, shutdown: impl Future<Output
     tokio::join!(node.network().leave(), drain);
     sweeper.abort();
     node.network().save().await;
+}
+
+/// What the service gives hyper for one request: the answer itself when the response memo
+/// held it, else the handler still to run.
+enum Answer {
+    Now(Option<Response<routes::Body>>),
+    Later(Pin<Box<dyn Future<Output = Response<routes::Body>> + Send>>),
+}
+
+impl Future for Answer {
+    type Output = Result<Response<routes::Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Answer::Now(response) => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                // hyper polls a future no more once it is ready; should anything else, it
+                // waits forever rather than answer twice.
+                None => Poll::Pending,
+            },
+            Answer::Later(handler) => handler.as_mut().poll(cx).map(Ok),
+        }
+    }
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C): the one shutdown path of the binary.
