@@ -135,7 +135,8 @@ pub struct Config {
     #[arg(long, env = "DBS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// Time a client has to send its request headers before the connection is closed.
+    /// Time a client has to send its request headers, from connecting or from its previous
+    /// answer, before the connection is closed (so also how long idle connections stay open).
     #[arg(long, env = "DBS_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_timeout: Duration,
 

@@ -56,9 +56,13 @@ pub async fn run(listener: TcpListener, node: Node, shutdown: impl Future<Output
     // hyper's own header_read_timeout is left off (it needs a timer, which it arms for every
     // request); the watchdog keeps `--header-timeout` for all connections at once.
     let watchdog = Watchdog::new(node.config().header_timeout);
-    let sweeper = tokio::spawn(watchdog.clone().run());
+    // Aborted when this function ends or its future is dropped.
+    let _sweeper = AbortOnDrop(tokio::spawn(watchdog.clone().run()));
     let mut http = http1::Builder::new();
-    http.max_buf_size(MAX_HEAD_BYTES).keep_alive(true);
+    // Said explicitly: hyper's default (30 s) is off only while no timer is set.
+    http.header_read_timeout(None)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(true);
     // The federation's loop runs as long as the server accepts.
     let (stop_network, network_stopped) = tokio::sync::watch::channel(false);
     let network_loop = tokio::spawn(Arc::clone(node.network()).run(network_stopped));
@@ -134,8 +138,16 @@ pub async fn run(listener: TcpListener, node: Node, shutdown: impl Future<Output
         }
     };
     tokio::join!(node.network().leave(), drain);
-    sweeper.abort();
     node.network().save().await;
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What the service gives hyper for one request: the answer itself when the response memo
