@@ -78,94 +78,119 @@ where
                 .with_ansi(false)
                 .format_event(ctx, writer, event);
         }
-        write_timestamp(&mut writer, SystemTime::now())?;
-        writer.write_str(match *event.metadata().level() {
-            Level::TRACE => " TRACE ",
-            Level::DEBUG => " DEBUG ",
-            Level::INFO => "  INFO ",
-            Level::WARN => "  WARN ",
-            Level::ERROR => " ERROR ",
-        })?;
-        if let Some(scope) = ctx.event_scope() {
-            let mut any = false;
-            for span in scope.from_root() {
-                writer.write_str(span.name())?;
-                let extensions = span.extensions();
-                if let Some(fields) = extensions.get::<FormattedFields<N>>()
-                    && !fields.is_empty()
-                {
-                    write!(writer, "{{{fields}}}")?;
-                }
-                writer.write_char(':')?;
-                any = true;
-            }
-            if any {
-                writer.write_char(' ')?;
-            }
+        // The line is put together in a buffer of this thread and handed over in one write:
+        // `writer` reaches its buffer through a `dyn fmt::Write`, a call per piece.
+        thread_local! {
+            static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
         }
-        writer.write_str(event.metadata().target())?;
-        writer.write_str(": ")?;
-        let mut fields = Fields {
-            writer: &mut writer,
-            first: true,
-            result: Ok(()),
-        };
-        event.record(&mut fields);
-        fields.result?;
-        writer.write_char('\n')
+        LINE.with(|line| {
+            // A log call made while formatting (from a `Debug` impl) finds the buffer taken
+            // and gets one of its own.
+            let mut own = String::new();
+            let mut taken = line.try_borrow_mut();
+            let line = match taken.as_deref_mut() {
+                Ok(line) => line,
+                Err(_) => &mut own,
+            };
+            line.clear();
+            write_line(ctx, line, event)?;
+            writer.write_str(line)
+        })
     }
+}
+
+/// One event as the default format writes it without colours, into `line`.
+fn write_line<S, N>(ctx: &FmtContext<'_, S, N>, line: &mut String, event: &Event<'_>) -> fmt::Result
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    write_timestamp(line, SystemTime::now())?;
+    line.push_str(match *event.metadata().level() {
+        Level::TRACE => " TRACE ",
+        Level::DEBUG => " DEBUG ",
+        Level::INFO => "  INFO ",
+        Level::WARN => "  WARN ",
+        Level::ERROR => " ERROR ",
+    });
+    if let Some(scope) = ctx.event_scope() {
+        let mut any = false;
+        for span in scope.from_root() {
+            line.push_str(span.name());
+            let extensions = span.extensions();
+            if let Some(fields) = extensions.get::<FormattedFields<N>>()
+                && !fields.is_empty()
+            {
+                write!(line, "{{{fields}}}")?;
+            }
+            line.push(':');
+            any = true;
+        }
+        if any {
+            line.push(' ');
+        }
+    }
+    line.push_str(event.metadata().target());
+    line.push_str(": ");
+    let mut fields = Fields {
+        line,
+        first: true,
+        result: Ok(()),
+    };
+    event.record(&mut fields);
+    fields.result?;
+    line.push('\n');
+    Ok(())
 }
 
 /// Writes an event's fields as the default format does: the message bare, then `name=value`
 /// with strings quoted and escaped, separated by spaces.
-struct Fields<'w, 'a> {
-    writer: &'w mut Writer<'a>,
+struct Fields<'l> {
+    line: &'l mut String,
     first: bool,
     result: fmt::Result,
 }
 
-impl Fields<'_, '_> {
+impl Fields<'_> {
     fn name(&mut self, field: &Field) -> fmt::Result {
         if !std::mem::take(&mut self.first) {
-            self.writer.write_char(' ')?;
+            self.line.push(' ');
         }
         if field.name() != "message" {
             // Raw identifiers (`r#type`) are written without their prefix.
             let name = field.name();
-            self.writer
-                .write_str(name.strip_prefix("r#").unwrap_or(name))?;
-            self.writer.write_char('=')?;
+            self.line.push_str(name.strip_prefix("r#").unwrap_or(name));
+            self.line.push('=');
         }
         Ok(())
     }
 
     fn number(&mut self, field: &Field, digits: &str) {
         if self.result.is_ok() {
-            self.result = self
-                .name(field)
-                .and_then(|()| self.writer.write_str(digits));
+            self.result = self.name(field).map(|()| self.line.push_str(digits));
         }
     }
 }
 
-impl Visit for Fields<'_, '_> {
+impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if self.result.is_err() {
             return;
         }
         self.result = self.name(field).and_then(|()| {
             if field.name() == "message" {
-                Escaping(self.writer).write_str(value)
+                Escaping(self.line).write_str(value)
             } else if value
                 .bytes()
                 .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
             {
                 // Nothing to escape: what `{:?}` would write, without going through it.
-                self.writer.write_char('"')?;
-                self.writer.write_str(value)?;
-                self.writer.write_char('"')
+                self.line.push('"');
+                self.line.push_str(value);
+                self.line.push('"');
+                Ok(())
             } else {
-                write!(self.writer, "{value:?}")
+                write!(self.line, "{value:?}")
             }
         });
     }
@@ -186,9 +211,9 @@ impl Visit for Fields<'_, '_> {
         if self.result.is_ok() {
             self.result = self.name(field).and_then(|()| {
                 if field.name() == "message" {
-                    write!(Escaping(self.writer), "{value:?}")
+                    write!(Escaping(self.line), "{value:?}")
                 } else {
-                    write!(self.writer, "{value:?}")
+                    write!(self.line, "{value:?}")
                 }
             });
         }
@@ -198,9 +223,9 @@ impl Visit for Fields<'_, '_> {
 /// Writes messages as the default format does: terminal control characters that could move
 /// a reader's cursor or change colours (ESC, BEL, BS, FF, DEL, the C1 codes) are written as
 /// escapes, so a message quoting client text cannot drive the terminal it is read in.
-struct Escaping<'w, 'a>(&'w mut Writer<'a>);
+struct Escaping<'l>(&'l mut String);
 
-impl fmt::Write for Escaping<'_, '_> {
+impl fmt::Write for Escaping<'_> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         let dangerous = |c: char| {
             matches!(
@@ -209,7 +234,8 @@ impl fmt::Write for Escaping<'_, '_> {
             )
         };
         if !text.contains(dangerous) {
-            return self.0.write_str(text);
+            self.0.push_str(text);
+            return Ok(());
         }
         for c in text.chars() {
             match c {
@@ -217,7 +243,7 @@ impl fmt::Write for Escaping<'_, '_> {
                     write!(self.0, "\\x{:02x}", c as u32)?
                 }
                 c if dangerous(c) => write!(self.0, "\\u{{{:x}}}", c as u32)?,
-                c => self.0.write_char(c)?,
+                c => self.0.push(c),
             }
         }
         Ok(())
@@ -333,13 +359,19 @@ mod tests {
         let (ours, theirs) = both(|| {
             let method = hyper::Method::GET;
             tracing::info!(
+                message = "request",
                 method = method.as_str(),
                 route = "build",
                 status = 200u16,
                 latency_us = 17u64,
-                "request"
             );
             tracing::info!(%method, "displayed");
+            tracing::info!(
+                method = method.as_str(),
+                route = "build",
+                status = 200u16,
+                "request, message last"
+            );
             tracing::warn!(error = %"no \"such\" peer", attempt = -3i64, ok = true, "gossip failed");
             tracing::error!(text = "tab\there, ünïcode", r#type = "x", "odd strings");
             tracing::debug!(ratio = 0.5f64, list = ?[1, 2], "debug values");
@@ -352,7 +384,7 @@ mod tests {
             let _inner = inner.enter();
             tracing::info!(n = 1u64, "inside spans");
         });
-        assert_eq!(ours.lines().count(), 9, "{ours}");
+        assert_eq!(ours.lines().count(), 10, "{ours}");
         assert!(ours.contains(r"quoted \x1b[2J\x07\u{9b}clear"), "{ours}");
         assert!(
             ours.contains("WARN reqwest::connect: a log record 7"),
