@@ -40,9 +40,16 @@ impl<V: Clone> ResponseMemo<V> {
 
     /// The answer kept for `target`, if it is still valid at `now`.
     pub fn get(&self, target: &str, now: Instant) -> Option<V> {
+        self.with(target, now, V::clone)
+    }
+
+    /// `read` of the answer kept for `target`, if it is still valid at `now`, without a copy
+    /// of it: every worker asks for the same popular answers, and a copy of a shared `Arc`
+    /// is a write to a counter all of them share.
+    pub fn with<R>(&self, target: &str, now: Instant, read: impl FnOnce(&V) -> R) -> Option<R> {
         let entry = self.map.get(target)?;
         let (until, value) = &*entry;
-        (now < *until).then(|| value.clone())
+        (now < *until).then(|| read(value))
     }
 
     /// Keeps `value` for `target` until `until`, if the target is short enough and there is

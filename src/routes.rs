@@ -5,7 +5,7 @@
 //! always answer 200 with an image, also for errors, so a README never shows a broken one.
 
 use std::net::IpAddr;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -63,11 +63,16 @@ pub fn handle_remembered<B>(
     request: &Request<B>,
     started: tokio::time::Instant,
 ) -> Option<Response<Body>> {
-    let answer = remembered(node, request, started)?;
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return None;
+    }
+    let target = request.uri().path_and_query()?.as_str();
+    let (route, response) = node.memo().with(target, started, |answer| {
+        (answer.route, answer.respond(request.headers()))
+    })?;
     // The cache was not asked, but it would have answered from a fresh entry.
     node.metrics().cache_lookup("hit");
-    let response = answer.respond(request.headers());
-    finish(node, request.method(), answer.route, &response, started);
+    finish(node, request.method(), route, &response, started);
     Some(response)
 }
 
@@ -122,19 +127,6 @@ fn add_common_headers(headers: &mut HeaderMap) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-}
-
-/// The memo's answer for a `GET` or `HEAD` of this request's target, if one is valid `now`.
-fn remembered<B>(
-    node: &Node,
-    request: &Request<B>,
-    now: tokio::time::Instant,
-) -> Option<Arc<Cacheable>> {
-    if request.method() != Method::GET && request.method() != Method::HEAD {
-        return None;
-    }
-    let target = request.uri().path_and_query()?.as_str();
-    node.memo().get(target, now)
 }
 
 /// Keeps `answer` for `target` while `lookup`, the cache's answer it was built from, stays
@@ -755,8 +747,25 @@ fn set_cache_control(response: &mut Response<Body>, max_age: Duration) {
 }
 
 fn cache_control(max_age: Duration) -> Option<HeaderValue> {
-    HeaderValue::from_str(&format!("public, max-age={}", max_age.as_secs())).ok()
+    let seconds = max_age.as_secs();
+    match CACHE_CONTROL.get(usize::try_from(seconds).unwrap_or(usize::MAX)) {
+        Some(value) => Some(
+            value
+                .get_or_init(|| {
+                    let text = format!("public, max-age={seconds}");
+                    HeaderValue::from_static(Box::leak(text.into_boxed_str()))
+                })
+                .clone(),
+        ),
+        None => HeaderValue::from_str(&format!("public, max-age={seconds}")).ok(),
+    }
 }
+
+/// `Cache-Control` values for every max-age up to an hour, each made once and kept for the
+/// life of the process (at most 3,601 strings of about 24 bytes). A static value is copied
+/// without touching a reference count; the memo's answers are copied by every worker for
+/// every request, and a shared count would be a write all of them contend for.
+static CACHE_CONTROL: [OnceLock<HeaderValue>; 3601] = [const { OnceLock::new() }; 3601];
 
 /// A cacheable `200` answer before the request's own conditions apply: `Cache-Control` from
 /// the remaining freshness and an `ETag` of the body. What [`Node::memo`] keeps, with both
@@ -1069,6 +1078,16 @@ mod tests {
 
     const PINNED_EMPTY: u64 = 0x5f89_ac61_c4fa_f572;
     const PINNED_BUILD: u64 = 0xb29b_6a11_3f9e_f741;
+
+    #[test]
+    fn cache_control_says_the_max_age_inside_and_past_the_static_table() {
+        for seconds in [0, 1, 299, 300, 3600, 3601, 86_400, u64::MAX] {
+            let value = cache_control(Duration::from_secs(seconds)).expect("a header value");
+            assert_eq!(value, format!("public, max-age={seconds}").as_str());
+            // Asked again, the table gives the same value.
+            assert_eq!(cache_control(Duration::from_secs(seconds)), Some(value));
+        }
+    }
 
     #[test]
     fn etag_hash_is_pinned_and_sees_every_byte() {
