@@ -400,6 +400,18 @@ async fn read_answer(stream: &mut TcpStream) -> Option<u16> {
     }
 }
 
+/// Waits at most 5 s for the node to close `stream`, which must get no answer meanwhile.
+async fn wait_closed(stream: &mut TcpStream) {
+    let mut buf = [0u8; 64];
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("closed within 5 s");
+    assert!(
+        matches!(ended, Ok(0) | Err(_)),
+        "closed without an answer: {ended:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_alive_connections_stay_while_they_ask_and_close_after_the_header_timeout() {
     let _alone = ONE_AT_A_TIME.lock().await;
@@ -446,14 +458,7 @@ async fn kept_alive_connections_stay_while_they_ask_and_close_after_the_header_t
 
     // Then silence: the node closes it once the timeout has passed since its last answer,
     // not before (less the answer's trip here), and at most a tick (250 ms) and slack after.
-    let mut buf = [0u8; 64];
-    let ended = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-        .await
-        .expect("closed within 5 s");
-    assert!(
-        matches!(ended, Ok(0) | Err(_)),
-        "no answer without a request: {ended:?}"
-    );
+    wait_closed(&mut stream).await;
     let idle = answered.elapsed();
     assert!(
         idle >= timeout - Duration::from_millis(20),
@@ -485,13 +490,7 @@ async fn kept_alive_connections_stay_while_they_ask_and_close_after_the_header_t
         .write_all(b"GET /health HTTP/1.1\r\n")
         .await
         .expect("write");
-    let ended = tokio::time::timeout(Duration::from_secs(5), partial.read(&mut buf))
-        .await
-        .expect("closed within 5 s");
-    assert!(
-        matches!(ended, Ok(0) | Err(_)),
-        "no answer to half a head: {ended:?}"
-    );
+    wait_closed(&mut partial).await;
     let lived = opened.elapsed();
     assert!(
         lived >= timeout && lived < timeout + Duration::from_millis(1500),
