@@ -76,7 +76,8 @@ pub fn handle_remembered<B>(
     Some(response)
 }
 
-/// Answers `request` through its route's handler: everything the memo does not hold.
+/// Answers `request` through its route's handler: everything the memo does not hold. The
+/// future is large (every handler's state); a caller that keeps it in a task boxes it.
 pub async fn handle_routed<B>(
     node: &Node,
     request: Request<B>,
@@ -88,8 +89,8 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let method = request.method().clone();
-    // Boxed: the handlers' state is large, and the server's task should not carry it.
-    let (route, mut response) = Box::pin(dispatch(node, request, peer)).await;
+    // Not boxed here: the server boxes this whole future, the one allocation it needs.
+    let (route, mut response) = dispatch(node, request, peer).await;
     add_common_headers(response.headers_mut());
     finish(node, &method, route, &response, started);
     response
