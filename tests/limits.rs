@@ -122,6 +122,17 @@ impl NodeProcess {
     }
 }
 
+/// A node process on its own, no peers, in front of a fake hub that knows the sample
+/// repositories, started with `extra` flags and answering. The hub lives as long as the
+/// returned handle.
+async fn lone_node(label: &str, extra: &[&str]) -> (FakeHub, NodeProcess) {
+    let hub = FakeHub::start().await.expect("fake hub");
+    hub.add_samples();
+    let mut node = NodeProcess::start(label, "", &hub.url(), extra);
+    node.wait_ready().await;
+    (hub, node)
+}
+
 /// The soft limit on open files of this process (children inherit it).
 fn open_files_limit() -> u64 {
     std::fs::read_to_string("/proc/self/limits")
@@ -171,9 +182,7 @@ async fn raw_status(addr: SocketAddr, request: &[u8]) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_heads_get_431_and_oversize_gossip_bodies_413() {
     let _alone = ONE_AT_A_TIME.lock().await;
-    let hub = FakeHub::start().await.unwrap();
-    let mut node = NodeProcess::start("limits-size", "", &hub.url(), &[]);
-    node.wait_ready().await;
+    let (_hub, node) = lone_node("limits-size", &[]).await;
     let addr = node.addr();
 
     // One huge header, and many small ones adding up past the 16 KiB head limit.
@@ -262,15 +271,7 @@ async fn slowloris_connections_leave_requests_fast_and_are_closed_by_the_header_
         );
     }
     let header_timeout = Duration::from_secs(4);
-    let hub = FakeHub::start().await.unwrap();
-    hub.add_samples();
-    let mut node = NodeProcess::start(
-        "limits-slowloris",
-        "",
-        &hub.url(),
-        &["--header-timeout", "4s"],
-    );
-    node.wait_ready().await;
+    let (_hub, node) = lone_node("limits-slowloris", &["--header-timeout", "4s"]).await;
     let addr = node.addr();
     let idle_fds = node.open_fds();
 
@@ -415,16 +416,8 @@ async fn wait_closed(stream: &mut TcpStream) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_alive_connections_stay_while_they_ask_and_close_after_the_header_timeout() {
     let _alone = ONE_AT_A_TIME.lock().await;
-    let hub = FakeHub::start().await.unwrap();
-    hub.add_samples();
     let timeout = Duration::from_secs(1);
-    let mut node = NodeProcess::start(
-        "limits-keepalive",
-        "",
-        &hub.url(),
-        &["--header-timeout", "1s"],
-    );
-    node.wait_ready().await;
+    let (_hub, node) = lone_node("limits-keepalive", &["--header-timeout", "1s"]).await;
 
     // Eight requests 700 ms apart on one connection: 4.9 s, over four header timeouts, but
     // never 1 s without a request head, so the connection stays. The last ones ask for a

@@ -18,6 +18,16 @@ fn settled_network(seed: u64) -> Simulation {
     sim
 }
 
+/// The settled network (seed 21) after node 3 crashed and stayed down six rounds.
+fn settled_network_with_node_3_down_six_rounds() -> Simulation {
+    let mut sim = settled_network(21);
+    sim.crash(3);
+    for _ in 0..6 {
+        sim.round();
+    }
+    sim
+}
+
 /// Rounds until every other node that is up lists node `i`, at most `max`.
 fn rounds_until_listed_everywhere(sim: &mut Simulation, i: usize, max: u64) -> Option<u64> {
     let others = sim.len() - 1;
@@ -26,11 +36,7 @@ fn rounds_until_listed_everywhere(sim: &mut Simulation, i: usize, max: u64) -> O
 
 #[test]
 fn a_restarted_node_is_listed_again_within_a_few_rounds() {
-    let mut sim = settled_network(21);
-    sim.crash(3);
-    for _ in 0..6 {
-        sim.round();
-    }
+    let mut sim = settled_network_with_node_3_down_six_rounds();
     assert_eq!(sim.listed_by(3), 0, "down six rounds: unlisted everywhere");
     sim.restart(3);
     // A round for its new descriptor to spread, one for the probe it triggers, one of
@@ -48,11 +54,7 @@ fn a_restarted_node_is_listed_again_within_a_few_rounds() {
 fn a_node_reachable_again_without_a_restart_climbs_back_from_its_failures() {
     // The same outage without a new descriptor (a network cut, a hung process): nothing
     // tells the others it was a restart, so each counts every failed probe.
-    let mut sim = settled_network(21);
-    sim.crash(3);
-    for _ in 0..6 {
-        sim.round();
-    }
+    let mut sim = settled_network_with_node_3_down_six_rounds();
     sim.resume(3);
     let back = rounds_until_listed_everywhere(&mut sim, 3, 60).expect("listed again");
     assert!(back >= 20, "{back} rounds (31 with seed 21)");
