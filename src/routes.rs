@@ -898,11 +898,9 @@ fn rendered_badge(
         return rendered.clone();
     }
     let svg = Bytes::from(badge::render(&Badge {
-        label,
-        message,
-        color,
         style,
         logo,
+        ..Badge::new(label, message, color)
     }));
     let rendered = RenderedBadge {
         etag: etag_of(&svg),
