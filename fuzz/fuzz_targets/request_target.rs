@@ -5,8 +5,8 @@
 #![no_main]
 
 use dockerhub_build_status::badge::{self, Badge, Color};
-use dockerhub_build_status::names::{Organization, Repository, Tag};
-use dockerhub_build_status::routes::parse_request_target;
+use dockerhub_build_status::hub::names::{Organization, Repository, Tag};
+use dockerhub_build_status::http::routes::parse_request_target;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,12 +1,12 @@
 //! The sans-IO federation core: messages, time and randomness in; what to send out.
 //!
 //! Nothing here touches a socket, a clock or global randomness, so a thousand cores can run
-//! in one test process in virtual time (see [`super::sim`]). The async drivers call:
+//! in one test process in virtual time (see `testkit::sim`). The async drivers call:
 //!
 //! - [`Core::tick`] when [`Core::next_wakeup`] has passed: it returns probes and gossip to send;
-//! - [`Core::handle_gossip`] for each `POST /gossip` the node receives;
-//! - [`Core::handle_gossip_response`] for each answer to its own gossip, sending the
-//!   follow-up request it may return to the same peer;
+//! - [`super::exchange::serve`] for each `POST /gossip` the node receives;
+//! - [`super::exchange::check_answer`] and [`super::exchange::take_answer`] for each answer
+//!   to its own gossip, sending the follow-up request they may return to the same peer;
 //! - [`Core::on_probe_result`] with what each probe found;
 //! - [`Core::servers`] / [`Core::members`] for `/servers`, and [`Core::leave`] on SIGTERM.
 
@@ -18,7 +18,7 @@ use std::time::Duration;
 use rand::{Rng, RngExt as _};
 use serde::{Deserialize, Serialize};
 
-use super::config::{Config, ConfigError};
+use super::address::{canonical_ip, is_forbidden_probe_target, subnet_of};
 use super::descriptor::{
     Descriptor, DescriptorError, Freshness, SignatureCache, SignedDescriptor, VerifiedDescriptor,
     check_freshness,
@@ -30,11 +30,11 @@ use super::message::{
     Entry, GossipRequest, GossipResponse, MAX_DESCRIPTORS_PER_MESSAGE, MAX_ENTRIES_PER_MESSAGE,
     MAX_WANTS_PER_MESSAGE, PROTOCOL_VERSION,
 };
-use super::net::{canonical_ip, is_forbidden_probe_target, subnet_of};
 use super::peer_url::PeerUrl;
 use super::peers::Peer;
 use super::ratelimit::RateLimiter;
 use super::score::{self, Score};
+use super::settings::{Settings, SettingsError};
 use super::time::Timestamp;
 
 /// Version of the persisted [`State`] format.
@@ -256,15 +256,6 @@ pub enum GossipError {
 }
 
 impl GossipError {
-    /// The HTTP status for `POST /gossip` answering with this error.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            Self::RateLimited { .. } => 429,
-            Self::TooLarge { .. } => 413,
-            Self::UnsupportedVersion(_) | Self::BadBucket(_) | Self::Forged { .. } => 400,
-        }
-    }
-
     /// A short, stable name for metrics and logs.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -624,7 +615,7 @@ fn eviction_order(ka: &PublicKey, a: &Member, kb: &PublicKey, b: &Member) -> std
 #[derive(Debug)]
 pub struct Core {
     identity: Identity,
-    config: Config,
+    settings: Settings,
     freshness: Freshness,
     own: VerifiedDescriptor,
     members: BTreeMap<PublicKey, Member>,
@@ -647,35 +638,35 @@ impl Core {
     /// (entries naming this node's own URL are skipped: a shared file lists everyone).
     pub fn new(
         identity: Identity,
-        config: Config,
+        settings: Settings,
         peers: Vec<Peer>,
         now: Timestamp,
-    ) -> Result<Self, ConfigError> {
-        config.validate()?;
+    ) -> Result<Self, SettingsError> {
+        settings.validate()?;
         let own = Descriptor {
-            url: config.public_url.clone(),
+            url: settings.public_url.clone(),
             key: identity.public_key(),
-            version: config.version.clone(),
-            weight: config.weight,
+            version: settings.version.clone(),
+            weight: settings.weight,
             issued_at: now,
             leaving: false,
         }
         .sign(&identity)?;
         let seeds = peers
             .into_iter()
-            .filter(|peer| peer.url != config.public_url)
+            .filter(|peer| peer.url != settings.public_url)
             .map(|peer| (peer.url.clone(), peer))
             .collect();
         let limiter = RateLimiter::new(
-            config.gossip_burst,
-            config.gossip_requests_per_interval,
-            config.gossip_interval,
-            config.max_rate_limited_sources,
+            settings.gossip_burst,
+            settings.gossip_requests_per_interval,
+            settings.gossip_interval,
+            settings.max_rate_limited_sources,
         );
         Ok(Self {
             identity,
-            freshness: config.freshness(),
-            config,
+            freshness: settings.freshness(),
+            settings,
             own,
             members: BTreeMap::new(),
             by_url: BTreeMap::new(),
@@ -705,8 +696,8 @@ impl Core {
         self.own.url()
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// This node's current descriptor.
@@ -741,7 +732,7 @@ impl Core {
         let mut at = self.next_gossip_at.min(self.next_prune_at).min(
             self.own
                 .issued_at()
-                .saturating_add(self.config.refresh_interval),
+                .saturating_add(self.settings.refresh_interval),
         );
         if let Some(due) = self
             .by_url
@@ -764,7 +755,7 @@ impl Core {
                 .saturating_add(Duration::from_millis(1)),
         );
         self.own = descriptor.sign(&self.identity)?;
-        self.config.weight = weight;
+        self.settings.weight = weight;
         self.mark_dirty(&self.own.key());
         Ok(())
     }
@@ -780,7 +771,7 @@ impl Core {
             >= self
                 .own
                 .issued_at()
-                .saturating_add(self.config.refresh_interval)
+                .saturating_add(self.settings.refresh_interval)
         {
             self.reissue(now, false);
         }
@@ -794,8 +785,8 @@ impl Core {
             // a burst.
             self.next_gossip_at = self
                 .next_gossip_at
-                .saturating_add(self.config.gossip_interval)
-                .max(now.saturating_add(self.config.gossip_interval / 2));
+                .saturating_add(self.settings.gossip_interval)
+                .max(now.saturating_add(self.settings.gossip_interval / 2));
             let digest = self.digest();
             for to in self.gossip_targets(rng) {
                 actions.push(Action::Gossip {
@@ -822,9 +813,9 @@ impl Core {
                 .failures
                 .saturating_sub(BACKOFF_AFTER_FAILURES)
                 .min(MAX_BACKOFF_SHIFT);
-            let interval = self.config.probe_interval.saturating_mul(1 << shift);
+            let interval = self.settings.probe_interval.saturating_mul(1 << shift);
             slot.next_probe = Some(now.saturating_add(interval));
-            if !self.config.allow_private_peers
+            if !self.settings.allow_private_peers
                 && (url.literal_ip().is_some_and(is_forbidden_probe_target)
                     || url.is_localhost_name())
             {
@@ -876,14 +867,14 @@ impl Core {
                 verified.push(url);
             }
         }
-        let fanout = self.config.fanout;
+        let fanout = self.settings.fanout;
         let from_verified = fanout.saturating_sub(usize::from(!unprobed.is_empty()));
         let mut picks = sample(rng, &mut verified, from_verified);
         let rest = fanout.saturating_sub(picks.len());
         picks.extend(sample(rng, &mut unprobed, rest));
         if picks.is_empty() {
             picks.extend(sample(rng, &mut failing, fanout));
-        } else if !failing.is_empty() && rng.random_bool(self.config.failing_gossip_probability) {
+        } else if !failing.is_empty() && rng.random_bool(self.settings.failing_gossip_probability) {
             picks.extend(sample(rng, &mut failing, 1));
         }
         picks.into_iter().cloned().collect()
@@ -1225,7 +1216,7 @@ impl Core {
             );
             return Ok(MergeOutcome::OwnReissued);
         }
-        let refusal = if *verified.url() == self.config.public_url {
+        let refusal = if *verified.url() == self.settings.public_url {
             Some(MergeError::ClaimsOwnUrl)
         } else if let Some(Peer {
             key: Some(pinned), ..
@@ -1258,7 +1249,7 @@ impl Core {
                 MergeOutcome::Updated
             });
         }
-        if self.members.len() >= self.config.max_members {
+        if self.members.len() >= self.settings.max_members {
             let victim = self.next_victim(victims).ok_or(MergeError::Full)?;
             self.evict(&victim);
         }
@@ -1329,7 +1320,10 @@ impl Core {
     }
 
     fn forget(&mut self, key: PublicKey, issued_at: Timestamp) {
-        let cap = self.config.max_members.saturating_mul(FORGOTTEN_PER_MEMBER);
+        let cap = self
+            .settings
+            .max_members
+            .saturating_mul(FORGOTTEN_PER_MEMBER);
         self.forgotten.insert(key, issued_at, cap);
     }
 
@@ -1407,7 +1401,7 @@ impl Core {
                 .saturating_add(Duration::from_millis(1)),
         );
         descriptor.leaving = leaving;
-        // Signing only fails on fields that Config::validate accepted; keep the old
+        // Signing only fails on fields that Settings::validate accepted; keep the old
         // descriptor in that impossible case rather than panic.
         if let Ok(signed) = descriptor.sign(&self.identity) {
             self.own = signed;
@@ -1420,7 +1414,7 @@ impl Core {
         let Some(slot) = self.by_url.get_mut(url) else {
             return;
         };
-        let timeout = self.config.probe_timeout;
+        let timeout = self.settings.probe_timeout;
         let mut summary = SlotSummary::default();
         for key in slot.keys.as_slice() {
             let Some(member) = self.members.get_mut(key) else {
@@ -1514,9 +1508,9 @@ impl Core {
                 .filter(|ip| !is_forbidden_probe_target(*ip))
             {
                 let subnet = subnet_of(ip);
-                if per_ip.get(&ip).copied().unwrap_or(0) >= self.config.max_listed_per_ip
+                if per_ip.get(&ip).copied().unwrap_or(0) >= self.settings.max_listed_per_ip
                     || per_subnet.get(&subnet).copied().unwrap_or(0)
-                        >= self.config.max_listed_per_subnet
+                        >= self.settings.max_listed_per_subnet
                 {
                     continue;
                 }
@@ -1545,10 +1539,10 @@ impl Core {
             {
                 let on_ip = per_ip.entry(ip).or_default();
                 *on_ip += 1;
-                let over_ip = *on_ip > self.config.max_listed_per_ip;
+                let over_ip = *on_ip > self.settings.max_listed_per_ip;
                 let in_subnet = per_subnet.entry(subnet_of(ip)).or_default();
                 *in_subnet += 1;
-                if over_ip || *in_subnet > self.config.max_listed_per_subnet {
+                if over_ip || *in_subnet > self.settings.max_listed_per_subnet {
                     return true;
                 }
             }
@@ -1725,7 +1719,7 @@ impl Core {
             self.remove(&key);
         }
         self.forgotten
-            .prune(now.saturating_sub(self.config.descriptor_max_age));
+            .prune(now.saturating_sub(self.settings.descriptor_max_age));
         self.limiter.prune(now);
     }
 

@@ -5,8 +5,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::core::State;
 use super::fsutil::{ensure_dir, write_atomically};
+use crate::federation::core::State;
 
 /// File name of the saved state inside the state directory.
 pub const STATE_FILE: &str = "federation.json";
@@ -99,9 +99,9 @@ pub fn load_state(path: &Path) -> Loaded {
 #[cfg(test)]
 mod tests {
     use super::super::fsutil::test_dir;
-    use super::super::key::PublicKey;
-    use super::super::time::Timestamp;
     use super::*;
+    use crate::federation::key::PublicKey;
+    use crate::federation::time::Timestamp;
 
     fn state() -> State {
         State {

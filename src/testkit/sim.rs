@@ -8,16 +8,17 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng};
 
-use super::config::Config;
-use super::core::{Action, Core, State};
-use super::descriptor::SignatureCache;
-use super::identity::Identity;
-use super::key::PublicKey;
-use super::memory::MemoryNetwork;
-use super::message::GossipRequest;
-use super::peer_url::PeerUrl;
-use super::peers::Peer;
-use super::time::Timestamp;
+use crate::driver::transport::memory::MemoryNetwork;
+use crate::federation::core::{Action, Core, State};
+use crate::federation::descriptor::SignatureCache;
+use crate::federation::exchange;
+use crate::federation::identity::Identity;
+use crate::federation::key::PublicKey;
+use crate::federation::message::GossipRequest;
+use crate::federation::peer_url::PeerUrl;
+use crate::federation::peers::Peer;
+use crate::federation::settings::Settings;
+use crate::federation::time::Timestamp;
 
 /// Virtual start time: 2026-01-01T00:00:00Z.
 pub const SIM_EPOCH: Timestamp = Timestamp::from_unix_ms(1_767_225_600_000);
@@ -44,7 +45,7 @@ pub struct SimNode {
     saved: Option<State>,
 }
 
-type Configure = Box<dyn Fn(&mut Config)>;
+type Configure = Box<dyn Fn(&mut Settings)>;
 
 /// The simulator.
 pub struct Simulation {
@@ -68,7 +69,7 @@ impl std::fmt::Debug for Simulation {
 
 impl Simulation {
     /// `n` nodes with the simulation's defaults: gossip and probe every 10 s (one probe of
-    /// each node per round), everything else as in [`Config::new`].
+    /// each node per round), everything else as in [`Settings::new`].
     pub fn new(n: usize, seeding: Seeding, seed: u64) -> Self {
         Self::with_config(n, seeding, seed, |_| {})
     }
@@ -82,7 +83,7 @@ impl Simulation {
         n: usize,
         seeding: Seeding,
         seed: u64,
-        configure: impl Fn(&mut Config) + 'static,
+        configure: impl Fn(&mut Settings) + 'static,
     ) -> Self {
         let mut sim = Self {
             net: MemoryNetwork::new(SIM_EPOCH, seed ^ 0x5eed),
@@ -124,8 +125,8 @@ impl Simulation {
         ))
     }
 
-    fn config_for(&self, url: PeerUrl) -> Config {
-        let mut config = Config::new(url, "0.3.0");
+    fn settings_for(&self, url: PeerUrl) -> Settings {
+        let mut config = Settings::new(url, "0.3.0");
         config.gossip_interval = self.step;
         config.probe_interval = self.step;
         config.probe_timeout = Duration::from_secs(2);
@@ -134,7 +135,7 @@ impl Simulation {
     }
 
     fn make_core(&self, node: &SimNode) -> Core {
-        let config = self.config_for(node.url.clone());
+        let config = self.settings_for(node.url.clone());
         let core = Core::new(
             Identity::from_seed(node.seed),
             config,
@@ -242,18 +243,20 @@ impl Simulation {
         });
     }
 
+    /// One exchange through the steps a node's driver runs ([`exchange`]): the server side
+    /// in the network's delivery, the signature checks and the merge here.
     fn exchange(&mut self, from: &PeerUrl, to: &PeerUrl, request: GossipRequest, now: Timestamp) {
+        let Some(core) = self.net.core(from) else {
+            return;
+        };
         let mut request = request;
-        for _ in 0..super::transport::MAX_ROUND_TRIPS {
+        for _ in 0..exchange::MAX_ROUND_TRIPS {
             let Ok(response) = self.net.gossip(from, to, &request) else {
                 return;
             };
-            let rng = &mut self.rng;
-            let next = self.net.with_core(from, |core| {
-                core.handle_gossip_response(to, response, now, rng)
-            });
-            match next {
-                Some(Ok(Some(follow_up))) => request = follow_up,
+            exchange::check_answer(&core, &response).run(now);
+            match exchange::take_answer(&core, to, response, now, &mut self.rng) {
+                Ok(Some(follow_up)) => request = follow_up,
                 _ => return,
             }
         }

@@ -8,7 +8,7 @@
 //! the map) and otherwise keeps nothing new. Entries live about a second (see
 //! `cache::Lookup::unchanged_until`), so a full memo empties itself quickly.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -84,7 +84,7 @@ impl<V: Clone> ResponseMemo<V> {
 
     fn purge(&self, now: Instant) {
         // One sweeper at a time; the others go on without inserting.
-        let Ok(mut purged) = self.purged.try_lock() else {
+        let Some(mut purged) = self.purged.try_lock() else {
             return;
         };
         if now.saturating_duration_since(*purged) < PURGE_EVERY {

@@ -54,7 +54,7 @@ pub const DEFAULT_LABEL: &str = "Docker";
 pub const MAX_TEXT_CHARS: usize = 64;
 
 /// The Simple Icons Docker glyph, as shields.io embeds it for `logo=docker`.
-const DOCKER_SVG: &str = include_str!("badge/docker.svg");
+const DOCKER_SVG: &str = include_str!("docker.svg");
 
 /// Badge styles, named as shields.io's `style=` parameter names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

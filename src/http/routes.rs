@@ -16,12 +16,14 @@ use hyper::{Method, Request, Response, StatusCode};
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 
+use super::{pages, source};
 use crate::badge::{self, Badge, Color, Logo, Style};
 use crate::cache::Lookup;
+use crate::driver::loops::GossipRefusal;
+use crate::federation::GossipError;
+use crate::hub::names::{ImageRef, NameError};
 use crate::hub::{HubError, HubStatus};
-use crate::names::{ImageRef, NameError};
 use crate::node::Node;
-use crate::{pages, source};
 
 /// Every response body is a complete buffer: answers are small and built in one go.
 pub type Body = Full<Bytes>;
@@ -38,8 +40,8 @@ const GOSSIP_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 const SHIELDS_MIN_CACHE_SECONDS: u64 = 300;
 
 /// The shipped browser pair, served by every node.
-const STATUS_JS: &str = include_str!("../status.js");
-const STATUS_SVG: &str = include_str!("../status.svg");
+const STATUS_JS: &str = include_str!("../../status.js");
+const STATUS_SVG: &str = include_str!("../../status.svg");
 
 /// Answers one request. Never fails: every problem becomes a response.
 pub async fn handle<B>(node: &Node, request: Request<B>, peer: IpAddr) -> Response<Body>
@@ -575,7 +577,7 @@ fn health(node: &Node) -> Response<Body> {
     let body = HealthAnswer {
         status: "ok",
         url: node.canonical_url(),
-        key: node.network().key(),
+        key: node.driver().key(),
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: node.started().elapsed().as_secs(),
     };
@@ -590,7 +592,7 @@ fn health(node: &Node) -> Response<Body> {
 fn servers(node: &Node, query: &str) -> Response<Body> {
     let all = form_urlencoded::parse(query.as_bytes())
         .any(|(k, v)| k == "all" && (v == "true" || v == "1"));
-    let body = node.network().servers_json(node.canonical_url(), all);
+    let body = node.driver().servers_json(node.canonical_url(), all);
     let mut response = Response::new(Body::from(body));
     let headers = response.headers_mut();
     headers.insert(
@@ -628,7 +630,7 @@ where
         Ok(Err(_)) => return api_error(StatusCode::BAD_REQUEST, "could not read the gossip body"),
         Err(_) => return api_error(StatusCode::REQUEST_TIMEOUT, "gossip body took too long"),
     };
-    let Some(slot) = node.network().try_gossip_slot() else {
+    let Some(slot) = node.driver().try_gossip_slot() else {
         let mut response = api_error(StatusCode::SERVICE_UNAVAILABLE, "busy; gossip again later");
         response
             .headers_mut()
@@ -637,17 +639,17 @@ where
     };
     // Off the async workers: checking a message's signatures takes milliseconds of CPU, and
     // a flood of them must not hold up the badges served on the same threads.
-    let network = std::sync::Arc::clone(node.network());
+    let driver = std::sync::Arc::clone(node.driver());
     let handled = tokio::task::spawn_blocking(move || {
         let _slot = slot;
-        network.handle_gossip(&bytes, peer)
+        driver.handle_gossip(&bytes, peer)
     })
     .await;
-    let Ok((status, body)) = handled else {
-        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "gossip handling failed");
+    let mut response = match handled {
+        Ok(Ok(body)) => Response::new(Body::from(body)),
+        Ok(Err(refusal)) => api_error(gossip_refusal_status(&refusal), &refusal.to_string()),
+        Err(_) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, "gossip handling failed"),
     };
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -655,6 +657,20 @@ where
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// The HTTP status of a refused `POST /gossip`.
+fn gossip_refusal_status(refusal: &GossipRefusal) -> StatusCode {
+    match refusal {
+        GossipRefusal::Malformed(_) => StatusCode::BAD_REQUEST,
+        GossipRefusal::Refused(err) => match err {
+            GossipError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            GossipError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GossipError::UnsupportedVersion(_)
+            | GossipError::BadBucket(_)
+            | GossipError::Forged { .. } => StatusCode::BAD_REQUEST,
+        },
+    }
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -13,25 +13,28 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use parking_lot::{Mutex, MutexGuard};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
 use thiserror::Error;
 use tokio::sync::watch;
 
+use super::key_file::{self, KeyFileError};
+use super::peers_file::{self, PeersFileError};
+use super::state;
+use super::transport::http::{HttpTransport, PeerClient};
+use super::transport::{self, Transport};
 use crate::federation::{
-    self, Action, Core, GossipRequest, GossipResponse, Identity, MAX_GOSSIP_BODY_BYTES,
-    MemberCounts, PeerUrl, ProbeOutcome, PublicKey, SignatureCache, SignatureChecks, Timestamp,
-    Transport, TransportError,
+    self, Action, Core, GossipRequest, MemberCounts, PeerUrl, SignatureCache, Timestamp, exchange,
 };
 use crate::metrics::Metrics;
-use crate::peer_client::{PeerClient, PeerError};
 
-/// Probes in flight at once of nodes never seen healthy (see `Network::unproven_probe_slots`).
+/// Probes in flight at once of nodes never seen healthy (see `Driver::unproven_probe_slots`).
 const UNPROVEN_PROBE_SLOTS: usize = 16;
 /// Probes of nodes never seen healthy that may wait for a slot or hold one. Beyond this a
 /// due probe is skipped; the core asks for it again one probe interval later. Without the
@@ -61,22 +64,33 @@ const SIGNATURE_CACHE_ENTRIES: usize = 4096;
 
 /// Why the federation could not start. Each names the file and the problem.
 #[derive(Debug, Error)]
-pub enum NetworkError {
+pub enum DriverError {
     #[error("{0}")]
-    Peers(#[from] federation::PeersFileError),
+    Peers(#[from] PeersFileError),
     #[error("node identity: {0}")]
-    Identity(#[from] federation::IdentityError),
+    Identity(#[from] KeyFileError),
     #[error("--public-url: {0}")]
     PublicUrl(#[from] federation::UrlError),
     #[error("federation settings: {0}")]
-    Config(#[from] federation::ConfigError),
+    Config(#[from] federation::SettingsError),
     #[error("cannot set up the peer client: {0}")]
     Client(#[from] reqwest::Error),
 }
 
+/// Why a `POST /gossip` got no answer.
+#[derive(Debug, Error)]
+pub enum GossipRefusal {
+    /// The body is not a gossip message; nothing changed.
+    #[error("not a gossip message: {0}")]
+    Malformed(String),
+    /// The core refused it (see [`federation::GossipError`] for what changed).
+    #[error(transparent)]
+    Refused(#[from] federation::GossipError),
+}
+
 /// This node's part in the network. Shared by the routes and the loop.
 #[derive(Debug)]
-pub struct Network {
+pub struct Driver {
     core: Mutex<Core>,
     key: String,
     transport: HttpTransport,
@@ -100,7 +114,7 @@ struct ServersAnswer<'a> {
     members: Option<Vec<federation::MemberView>>,
 }
 
-impl Network {
+impl Driver {
     /// Reads `peers.toml` and the state directory and sets up the core. A broken peers file
     /// or key file is an error (the node must not start on a misunderstanding); a damaged
     /// state file is reported and ignored.
@@ -108,20 +122,20 @@ impl Network {
         config: &crate::config::Config,
         public_url: &url::Url,
         metrics: Metrics,
-    ) -> Result<Network, NetworkError> {
+    ) -> Result<Driver, DriverError> {
         let peers = match config.peers_file() {
-            Some(path) => federation::load_peers(&path)?,
+            Some(path) => peers_file::load_peers(&path)?,
             None => {
                 tracing::info!("no peers.toml: starting alone until other nodes make contact");
                 Vec::new()
             }
         };
-        let (identity, created) = Identity::load_or_create(&config.state_dir)?;
+        let (identity, created) = key_file::load_or_create(&config.state_dir)?;
         let key = identity.public_key().to_base64();
         if created {
             tracing::info!(key = %key, dir = %config.state_dir.display(), "created a new node key");
         }
-        let mut settings = federation::Config::new(
+        let mut settings = federation::Settings::new(
             PeerUrl::parse(public_url.as_str())?,
             env!("CARGO_PKG_VERSION"),
         );
@@ -137,10 +151,10 @@ impl Network {
         core.set_signature_cache(Arc::new(SignatureCache::with_capacity(
             SIGNATURE_CACHE_ENTRIES,
         )));
-        let state_path = federation::state_path(&config.state_dir);
-        match federation::load_state(&state_path) {
-            federation::Loaded::Missing => {}
-            federation::Loaded::Loaded(state) => {
+        let state_path = state::state_path(&config.state_dir);
+        match state::load_state(&state_path) {
+            state::Loaded::Missing => {}
+            state::Loaded::Loaded(state) => {
                 let report = core.restore(state, now);
                 match &report.ignored {
                     Some(reason) => tracing::warn!(reason = %reason, "saved network state ignored"),
@@ -149,7 +163,7 @@ impl Network {
                     }
                 }
             }
-            federation::Loaded::Damaged {
+            state::Loaded::Damaged {
                 path,
                 reason,
                 moved_to,
@@ -164,7 +178,7 @@ impl Network {
             )?,
             metrics: metrics.clone(),
         };
-        Ok(Network {
+        Ok(Driver {
             core: Mutex::new(core),
             key,
             transport,
@@ -177,11 +191,7 @@ impl Network {
     }
 
     fn core(&self) -> MutexGuard<'_, Core> {
-        // The core's methods leave it consistent at every return; a panic elsewhere while
-        // holding the lock does not make it unusable.
-        self.core
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.core.lock()
     }
 
     /// This node's public key, base64.
@@ -211,36 +221,28 @@ impl Network {
         Arc::clone(&self.gossip_slots).try_acquire_owned().ok()
     }
 
-    /// The server side of `POST /gossip`: the answer's HTTP status and JSON body. Blocking
-    /// (signature checks): async callers run it with `spawn_blocking`.
-    pub fn handle_gossip(&self, body: &[u8], from: IpAddr) -> (u16, Vec<u8>) {
+    /// The server side of `POST /gossip`: the answer's JSON body, or why there is none
+    /// (the HTTP layer turns that into a status). Blocking (signature checks): async callers
+    /// run it with `spawn_blocking`.
+    pub fn handle_gossip(&self, body: &[u8], from: IpAddr) -> Result<Vec<u8>, GossipRefusal> {
         let request: GossipRequest = match serde_json::from_slice(body) {
             Ok(request) => request,
             Err(err) => {
                 self.metrics.gossip_exchange("malformed", 0, body.len());
-                return (400, error_body(&format!("not a gossip message: {err}")));
+                return Err(GossipRefusal::Malformed(err.to_string()));
             }
         };
-        // Three short holds of the lock instead of one long one: the rate limit first (a
-        // throttled source costs no signature check), the checks with the lock free, then
-        // the merge, which finds them done.
-        let admitted = self.core().admit_gossip(request, from, Timestamp::now());
-        let result = admitted.and_then(|admitted| {
-            let checks = self.core().signature_checks(admitted.descriptors());
-            checks.run(Timestamp::now());
-            self.core().answer_gossip(admitted, Timestamp::now())
-        });
-        match result {
+        match exchange::serve(&self.core, request, from, Timestamp::now) {
             Ok(response) => {
                 let bytes = serde_json::to_vec(&response).unwrap_or_default();
                 self.metrics
                     .gossip_exchange("served", bytes.len(), body.len());
-                (200, bytes)
+                Ok(bytes)
             }
             Err(err) => {
                 self.metrics.gossip_exchange(err.kind(), 0, body.len());
                 tracing::debug!(from = %from, error = %err, "gossip refused");
-                (err.http_status(), error_body(&err.to_string()))
+                Err(GossipRefusal::Refused(err))
             }
         }
     }
@@ -312,7 +314,7 @@ impl Network {
 
     /// Runs one gossip exchange the core asked for.
     async fn gossip(&self, to: PeerUrl, request: GossipRequest, mut rng: StdRng) {
-        let result = federation::exchange(
+        let result = transport::exchange(
             &self.transport,
             &self.core,
             &to,
@@ -362,8 +364,7 @@ impl Network {
     pub async fn save(&self) {
         let state = self.core().snapshot();
         let path = self.state_path.clone();
-        let result =
-            tokio::task::spawn_blocking(move || federation::save_state(&path, &state)).await;
+        let result = tokio::task::spawn_blocking(move || state::save_state(&path, &state)).await;
         match result {
             Ok(Ok(())) => {}
             Ok(Err(err)) => tracing::warn!(error = %err, "cannot save network state"),
@@ -423,72 +424,6 @@ impl Drop for BacklogPlace {
 /// Three quarters of the probe interval, at most 5 s.
 fn probe_timeout(interval: Duration) -> Duration {
     (interval * 3 / 4).min(Duration::from_secs(5))
-}
-
-fn error_body(description: &str) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({"request": "error", "description": description}))
-        .unwrap_or_default()
-}
-
-/// The HTTP implementation of the federation's transport.
-#[derive(Debug, Clone)]
-struct HttpTransport {
-    client: PeerClient,
-    metrics: Metrics,
-}
-
-impl Transport for HttpTransport {
-    async fn gossip(
-        &self,
-        to: &PeerUrl,
-        request: GossipRequest,
-    ) -> Result<GossipResponse, TransportError> {
-        let body =
-            serde_json::to_vec(&request).map_err(|e| TransportError::Decode(e.to_string()))?;
-        let sent = body.len();
-        let result = self.client.gossip(to, body, MAX_GOSSIP_BODY_BYTES).await;
-        let answer = match result {
-            Ok(bytes) => bytes,
-            Err(err) => {
-                self.metrics.gossip_exchange("failed", sent, 0);
-                return Err(match err {
-                    PeerError::Forbidden => TransportError::Forbidden(to.to_string()),
-                    PeerError::Timeout => TransportError::Timeout,
-                    PeerError::Status(status) => TransportError::Status { status },
-                    PeerError::TooLarge => TransportError::TooLarge,
-                    other => TransportError::Unreachable(other.to_string()),
-                });
-            }
-        };
-        self.metrics.gossip_exchange("ok", sent, answer.len());
-        serde_json::from_slice(&answer).map_err(|e| TransportError::Decode(e.to_string()))
-    }
-
-    async fn check_signatures(&self, checks: SignatureChecks, now: Timestamp) {
-        // Off the async workers, like the server side of gossip: up to 128 checks.
-        if let Err(err) = tokio::task::spawn_blocking(move || checks.run(now)).await {
-            tracing::warn!(error = %err, "signature checks failed to run");
-        }
-    }
-
-    async fn probe(&self, url: &PeerUrl) -> ProbeOutcome {
-        let report = self.client.probe(url).await;
-        match report.error {
-            None => ProbeOutcome {
-                answered: true,
-                latency: report.latency,
-                key_seen: report
-                    .key
-                    .as_deref()
-                    .and_then(|k| PublicKey::from_base64(k).ok()),
-                cors: report.cors,
-                resolved_ip: report.ip,
-                forbidden: false,
-            },
-            Some(PeerError::Forbidden) => ProbeOutcome::forbidden(report.ip),
-            Some(_) => ProbeOutcome::unreachable(report.ip),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,10 +7,10 @@ use super::key::PublicKey;
 use super::peer_url::PeerUrl;
 use super::time::Timestamp;
 
-/// Settings of one node's federation core. [`Config::new`] gives the defaults; the driver
+/// Settings of one node's federation core. [`Settings::new`] gives the defaults; the driver
 /// fills in what the command line says.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Config {
+pub struct Settings {
     /// This node's public base URL (`--public-url`).
     pub public_url: PeerUrl,
     /// Software version announced in the descriptor.
@@ -55,7 +55,7 @@ pub struct Config {
 
 /// A setting that can't work.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ConfigError {
+pub enum SettingsError {
     #[error("invalid own descriptor: {0}")]
     Descriptor(#[from] super::descriptor::DescriptorError),
     #[error("{0} must be greater than zero")]
@@ -68,7 +68,7 @@ pub enum ConfigError {
     Probability,
 }
 
-impl Config {
+impl Settings {
     /// Defaults: gossip every 10 s with 3 nodes, probe every 30 s with a 5 s timeout, at most
     /// 1024 known nodes, 2 listed per IP and 4 per /24, refresh every 6 h, forget after 24 h.
     pub fn new(public_url: PeerUrl, version: impl Into<String>) -> Self {
@@ -96,7 +96,7 @@ impl Config {
 
     /// Checks that the settings fit together and that the node's own descriptor would pass
     /// every other node's checks.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), SettingsError> {
         for (name, zero) in [
             ("gossip_interval", self.gossip_interval.is_zero()),
             ("probe_interval", self.probe_interval.is_zero()),
@@ -117,17 +117,17 @@ impl Config {
             ),
         ] {
             if zero {
-                return Err(ConfigError::Zero(name));
+                return Err(SettingsError::Zero(name));
             }
         }
         if self.probe_timeout >= self.probe_interval {
-            return Err(ConfigError::ProbeTimeout);
+            return Err(SettingsError::ProbeTimeout);
         }
         if self.refresh_interval.saturating_mul(2) > self.descriptor_max_age {
-            return Err(ConfigError::Refresh);
+            return Err(SettingsError::Refresh);
         }
         if !(0.0..=1.0).contains(&self.failing_gossip_probability) {
-            return Err(ConfigError::Probability);
+            return Err(SettingsError::Probability);
         }
         Descriptor {
             url: self.public_url.clone(),
@@ -153,8 +153,8 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn config() -> Config {
-        Config::new(PeerUrl::parse("https://a.example").expect("url"), "0.3.0")
+    fn config() -> Settings {
+        Settings::new(PeerUrl::parse("https://a.example").expect("url"), "0.3.0")
     }
 
     #[test]
@@ -162,18 +162,18 @@ mod tests {
         assert_eq!(config().validate(), Ok(()));
         let mut c = config();
         c.fanout = 0;
-        assert_eq!(c.validate(), Err(ConfigError::Zero("fanout")));
+        assert_eq!(c.validate(), Err(SettingsError::Zero("fanout")));
         let mut c = config();
         c.probe_timeout = c.probe_interval;
-        assert_eq!(c.validate(), Err(ConfigError::ProbeTimeout));
+        assert_eq!(c.validate(), Err(SettingsError::ProbeTimeout));
         let mut c = config();
         c.weight = 0.0;
-        assert!(matches!(c.validate(), Err(ConfigError::Descriptor(_))));
+        assert!(matches!(c.validate(), Err(SettingsError::Descriptor(_))));
         let mut c = config();
         c.version = "not a version".into();
-        assert!(matches!(c.validate(), Err(ConfigError::Descriptor(_))));
+        assert!(matches!(c.validate(), Err(SettingsError::Descriptor(_))));
         let mut c = config();
         c.refresh_interval = c.descriptor_max_age;
-        assert_eq!(c.validate(), Err(ConfigError::Refresh));
+        assert_eq!(c.validate(), Err(SettingsError::Refresh));
     }
 }

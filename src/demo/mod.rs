@@ -2,6 +2,8 @@
 //! find each other by gossip, so a newcomer without Docker Hub access sees badges,
 //! `/servers` and the front page working. `dockerhub-build-status demo` runs it.
 
+pub mod sample_hub;
+
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -9,10 +11,10 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use self::sample_hub::FakeHub;
 use crate::config::Config;
-use crate::fakehub::FakeHub;
+use crate::http::server;
 use crate::node::{Node, StartError};
-use crate::server;
 
 /// Nodes in the demo network.
 pub const NODES: usize = 3;

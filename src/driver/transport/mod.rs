@@ -1,21 +1,26 @@
 //! How the async drivers reach other nodes: a trait with an HTTP implementation
-//! (`crate::network`) and an in-memory one ([`super::memory`]), and the exchange loop
+//! ([`http`]) and an in-memory one (`memory`, for tests and the simulator), and the exchange loop
 //! shared by both.
 
 use std::future::Future;
-use std::sync::Mutex;
 
+use parking_lot::Mutex;
 use rand::Rng;
 
-use super::core::{Core, GossipError, ProbeOutcome, SignatureChecks};
-use super::message::{GossipRequest, GossipResponse, MAX_GOSSIP_BODY_BYTES};
-use super::peer_url::PeerUrl;
-use super::time::Timestamp;
+use crate::federation::core::{Core, GossipError, ProbeOutcome, SignatureChecks};
+use crate::federation::exchange::{self, MAX_ROUND_TRIPS};
+use crate::federation::message::{GossipRequest, GossipResponse, MAX_GOSSIP_BODY_BYTES};
+use crate::federation::peer_url::PeerUrl;
+use crate::federation::time::Timestamp;
+
+pub mod http;
+#[cfg(any(test, feature = "testkit"))]
+pub mod memory;
 
 /// Sends gossip and probes to other nodes.
 ///
 /// Implementations apply the address policy themselves: unless private peers are allowed,
-/// a name resolving to a forbidden address (see [`super::net::is_forbidden_probe_target`])
+/// a name resolving to a forbidden address (see [`crate::federation::is_forbidden_probe_target`])
 /// is not contacted, and `probe` reports [`ProbeOutcome::forbidden`].
 pub trait Transport: Send + Sync {
     /// `POST {to}/gossip` with `request` as JSON; the decoded answer, or why there is none.
@@ -44,20 +49,20 @@ pub trait Transport: Send + Sync {
     }
 }
 
-/// Why a gossip request got no usable answer.
+/// Why a request to another node got no usable answer: the one error of every transport.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
-    #[error("unreachable: {0}")]
-    Unreachable(String),
-    #[error("timed out")]
+    #[error("not contacted: the address is private or reserved and --allow-private-peers is off")]
+    Forbidden,
+    #[error("no answer in time")]
     Timeout,
-    #[error("not contacted: {0} resolves to a forbidden address")]
-    Forbidden(String),
-    #[error("peer answered HTTP {status}")]
-    Status { status: u16 },
+    #[error("cannot connect: {0}")]
+    Unreachable(String),
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("answer larger than {MAX_GOSSIP_BODY_BYTES} bytes")]
     TooLarge,
-    #[error("undecodable answer: {0}")]
+    #[error("answer is not what a node sends: {0}")]
     Decode(String),
 }
 
@@ -71,16 +76,10 @@ pub enum ExchangeError {
     Invalid(#[from] GossipError),
 }
 
-/// Round trips in one exchange at most: digest → diff, then sync → descriptors.
-pub const MAX_ROUND_TRIPS: usize = 2;
-
 /// Runs one exchange that [`Core::tick`] asked for: sends `request` to `to`, hands each
-/// answer to the core and sends the follow-up it returns. Returns the number of round trips.
-///
-/// The lock is held only while the core computes, never across an `.await`, and not while
-/// an answer's signatures are checked: that is the costly part (up to 128 checks), and
-/// everything else the node does with its core (probe results, `/servers`, the server side
-/// of gossip) would wait for it.
+/// answer to the core through the exchange steps every driver runs
+/// ([`crate::federation::exchange`]) and sends the follow-up they return. Returns the
+/// number of round trips.
 pub async fn exchange<T, R>(
     transport: &T,
     core: &Mutex<Core>,
@@ -96,18 +95,11 @@ where
     let mut request = request;
     for round_trip in 1..=MAX_ROUND_TRIPS {
         let response = transport.gossip(to, request).await?;
-        let checks = core
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .signature_checks(response.descriptors());
+        let checks = exchange::check_answer(core, &response);
         if !checks.is_empty() {
             transport.check_signatures(checks, clock()).await;
         }
-        let next = {
-            let mut core = core.lock().unwrap_or_else(|p| p.into_inner());
-            core.handle_gossip_response(to, response, clock(), rng)?
-        };
-        match next {
+        match exchange::take_answer(core, to, response, clock(), rng)? {
             Some(follow_up) => request = follow_up,
             None => return Ok(round_trip),
         }

@@ -3,18 +3,20 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::{Mutex, MutexGuard};
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng};
 
-use super::core::{Core, ProbeOutcome};
-use super::key::PublicKey;
-use super::message::{GossipRequest, GossipResponse};
-use super::peer_url::PeerUrl;
-use super::time::Timestamp;
-use super::transport::{Transport, TransportError};
+use super::{Transport, TransportError};
+use crate::federation::core::{Core, ProbeOutcome};
+use crate::federation::exchange;
+use crate::federation::key::PublicKey;
+use crate::federation::message::{GossipRequest, GossipResponse};
+use crate::federation::peer_url::PeerUrl;
+use crate::federation::time::Timestamp;
 
 /// A network of cores keyed by their URLs. Cloning gives another handle to the same network.
 #[derive(Clone, Debug)]
@@ -94,7 +96,7 @@ impl MemoryNetwork {
 
     fn lock(&self) -> MutexGuard<'_, Net> {
         // A panic in another test thread must not hide this network's state.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock()
     }
 
     /// Adds (or replaces) the node at `core.url()`, up, with CORS and 20 ms latency;
@@ -160,7 +162,7 @@ impl MemoryNetwork {
     /// Runs `f` on the core at `url`.
     pub fn with_core<T>(&self, url: &PeerUrl, f: impl FnOnce(&mut Core) -> T) -> Option<T> {
         let core = self.core(url)?;
-        let mut core = lock_core(&core);
+        let mut core = core.lock();
         Some(f(&mut core))
     }
 
@@ -309,14 +311,12 @@ impl Net {
             return Err(TransportError::Unreachable(format!("{to} is down")));
         };
         let (request, request_bytes) = through_wire(wire, request)?;
-        let answer = lock_core(&node.core).handle_gossip(request, from_ip, now);
+        let answer = exchange::serve(&node.core, request, from_ip, || now);
         let response = match answer {
             Ok(response) => response,
             Err(err) => {
                 self.traffic.failed += 1;
-                return Err(TransportError::Status {
-                    status: err.http_status(),
-                });
+                return Err(TransportError::Refused(err.kind().to_owned()));
             }
         };
         let (response, response_bytes) = through_wire(wire, &response)?;
@@ -324,10 +324,6 @@ impl Net {
         self.traffic.bytes += (request_bytes + response_bytes) as u64;
         Ok(response)
     }
-}
-
-fn lock_core(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
-    core.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Sends a message over the chosen wire: through JSON (counting bytes) or as a clone.

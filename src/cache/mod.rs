@@ -20,9 +20,9 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::hub::names::ImageRef;
 use crate::hub::{HubClient, HubError, HubStatus};
 use crate::metrics::Metrics;
-use crate::names::ImageRef;
 
 /// Where statuses come from: Docker Hub in the node, a stand-in in unit tests.
 pub trait Upstream: Send + Sync + 'static {

@@ -1,8 +1,6 @@
 //! The accept loop: one task per connection, a cap on open connections, a header-read
 //! timeout (kept by [`watchdog`]), and a graceful drain when the shutdown future completes.
 
-mod watchdog;
-
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,9 +18,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 
+use super::routes;
+use super::watchdog::Watchdog;
 use crate::node::Node;
-use crate::routes;
-use watchdog::Watchdog;
 
 /// How long in-flight requests may take to finish after shutdown begins.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -65,7 +63,7 @@ pub async fn run(listener: TcpListener, node: Node, shutdown: impl Future<Output
         .keep_alive(true);
     // The federation's loop runs as long as the server accepts.
     let (stop_network, network_stopped) = tokio::sync::watch::channel(false);
-    let network_loop = tokio::spawn(Arc::clone(node.network()).run(network_stopped));
+    let network_loop = tokio::spawn(Arc::clone(node.driver()).run(network_stopped));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -137,8 +135,8 @@ pub async fn run(listener: TcpListener, node: Node, shutdown: impl Future<Output
             () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timed out; closing the rest"),
         }
     };
-    tokio::join!(node.network().leave(), drain);
-    node.network().save().await;
+    tokio::join!(node.driver().leave(), drain);
+    node.driver().save().await;
 }
 
 /// Aborts a background task when dropped.

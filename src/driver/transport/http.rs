@@ -1,4 +1,5 @@
-//! The HTTP client a node talks to other nodes with: health probes and gossip exchanges.
+//! The HTTP transport: the client a node talks to other nodes with (health probes and
+//! gossip exchanges) and the federation's [`Transport`] over it.
 //!
 //! Every connection goes through [`GuardedResolver`], which drops loopback, private,
 //! link-local and metadata addresses after DNS resolution (unless `--allow-private-peers`),
@@ -13,30 +14,15 @@ use std::time::{Duration, Instant};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::ACCESS_CONTROL_ALLOW_ORIGIN;
 use serde::Deserialize;
-use thiserror::Error;
 
-use crate::federation::net::is_forbidden_probe_target;
-use crate::federation::peer_url::PeerUrl;
+use super::{Transport, TransportError};
+use crate::federation::address::is_forbidden_probe_target;
+use crate::federation::message::{GossipRequest, GossipResponse, MAX_GOSSIP_BODY_BYTES};
+use crate::federation::{PeerUrl, ProbeOutcome, PublicKey, SignatureChecks, Timestamp};
+use crate::metrics::Metrics;
 
 /// Largest `/health` answer read.
 const MAX_HEALTH_BYTES: usize = 8 * 1024;
-
-/// Why a request to another node failed.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum PeerError {
-    #[error("the address is private or reserved and --allow-private-peers is off")]
-    Forbidden,
-    #[error("no answer in time")]
-    Timeout,
-    #[error("cannot connect")]
-    Unreachable,
-    #[error("answered HTTP {0}")]
-    Status(u16),
-    #[error("answer too large")]
-    TooLarge,
-    #[error("answer is not what a node sends: {0}")]
-    BadAnswer(String),
-}
 
 /// What one probe of `GET {url}/health` saw. The federation core decides what it means.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +36,7 @@ pub struct ProbeReport {
     /// Whether the answer carried `Access-Control-Allow-Origin: *`, which browsers need.
     pub cors: bool,
     /// What went wrong, if anything.
-    pub error: Option<PeerError>,
+    pub error: Option<TransportError>,
 }
 
 #[derive(Deserialize)]
@@ -95,10 +81,10 @@ impl PeerClient {
         })
     }
 
-    fn check_literal(&self, url: &PeerUrl) -> Result<(), PeerError> {
+    fn check_literal(&self, url: &PeerUrl) -> Result<(), TransportError> {
         match url.literal_ip() {
             Some(ip) if !self.allow_private && is_forbidden_probe_target(ip) => {
-                Err(PeerError::Forbidden)
+                Err(TransportError::Forbidden)
             }
             _ => Ok(()),
         }
@@ -118,7 +104,7 @@ impl PeerClient {
             self.check_literal(url)?;
             let endpoint = url
                 .endpoint("health")
-                .map_err(|e| PeerError::BadAnswer(e.to_string()))?;
+                .map_err(|e| TransportError::Decode(e.to_string()))?;
             let response = self.http.get(endpoint).send().await.map_err(classify)?;
             report.ip = response.remote_addr().map(|a| a.ip());
             report.cors = response
@@ -126,11 +112,14 @@ impl PeerClient {
                 .get(ACCESS_CONTROL_ALLOW_ORIGIN)
                 .is_some_and(|v| v.as_bytes() == b"*");
             if !response.status().is_success() {
-                return Err(PeerError::Status(response.status().as_u16()));
+                return Err(TransportError::Refused(format!(
+                    "HTTP {}",
+                    response.status().as_u16()
+                )));
             }
             let body = read_limited(response, MAX_HEALTH_BYTES).await?;
             let health: HealthAnswer = serde_json::from_slice(&body)
-                .map_err(|_| PeerError::BadAnswer("not a health object".into()))?;
+                .map_err(|_| TransportError::Decode("not a health object".into()))?;
             report.key = health.key;
             Ok(())
         }
@@ -146,11 +135,11 @@ impl PeerClient {
         url: &PeerUrl,
         body: Vec<u8>,
         max_bytes: usize,
-    ) -> Result<Vec<u8>, PeerError> {
+    ) -> Result<Vec<u8>, TransportError> {
         self.check_literal(url)?;
         let endpoint = url
             .endpoint("gossip")
-            .map_err(|e| PeerError::BadAnswer(e.to_string()))?;
+            .map_err(|e| TransportError::Decode(e.to_string()))?;
         let response = self
             .http
             .post(endpoint)
@@ -160,20 +149,33 @@ impl PeerClient {
             .await
             .map_err(classify)?;
         if !response.status().is_success() {
-            return Err(PeerError::Status(response.status().as_u16()));
+            return Err(TransportError::Refused(format!(
+                "HTTP {}",
+                response.status().as_u16()
+            )));
         }
         read_limited(response, max_bytes).await
     }
 }
 
-fn classify(err: reqwest::Error) -> PeerError {
+fn classify(err: reqwest::Error) -> TransportError {
     if err.is_timeout() {
-        PeerError::Timeout
+        TransportError::Timeout
     } else if is_forbidden_error(&err) {
-        PeerError::Forbidden
+        TransportError::Forbidden
     } else {
-        PeerError::Unreachable
+        TransportError::Unreachable(root_cause(&err))
     }
+}
+
+/// The innermost error's text ("Connection refused (os error 111)"), which says more to an
+/// operator than reqwest's "error sending request".
+fn root_cause(err: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
 }
 
 /// Whether the resolver refused every address (the error is buried in the source chain).
@@ -188,17 +190,20 @@ fn is_forbidden_error(err: &reqwest::Error) -> bool {
     false
 }
 
-async fn read_limited(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, PeerError> {
+async fn read_limited(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, TransportError> {
     if response
         .content_length()
         .is_some_and(|len| len > max as u64)
     {
-        return Err(PeerError::TooLarge);
+        return Err(TransportError::TooLarge);
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(classify)? {
         if body.len() + chunk.len() > max {
-            return Err(PeerError::TooLarge);
+            return Err(TransportError::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }
@@ -230,6 +235,61 @@ impl Resolve for GuardedResolver {
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
+    }
+}
+
+/// The HTTP implementation of the federation's transport.
+#[derive(Debug, Clone)]
+pub struct HttpTransport {
+    pub client: PeerClient,
+    pub metrics: Metrics,
+}
+
+impl Transport for HttpTransport {
+    async fn gossip(
+        &self,
+        to: &PeerUrl,
+        request: GossipRequest,
+    ) -> Result<GossipResponse, TransportError> {
+        let body =
+            serde_json::to_vec(&request).map_err(|e| TransportError::Decode(e.to_string()))?;
+        let sent = body.len();
+        let result = self.client.gossip(to, body, MAX_GOSSIP_BODY_BYTES).await;
+        let answer = match result {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                self.metrics.gossip_exchange("failed", sent, 0);
+                return Err(err);
+            }
+        };
+        self.metrics.gossip_exchange("ok", sent, answer.len());
+        serde_json::from_slice(&answer).map_err(|e| TransportError::Decode(e.to_string()))
+    }
+
+    async fn check_signatures(&self, checks: SignatureChecks, now: Timestamp) {
+        // Off the async workers, like the server side of gossip: up to 128 checks.
+        if let Err(err) = tokio::task::spawn_blocking(move || checks.run(now)).await {
+            tracing::warn!(error = %err, "signature checks failed to run");
+        }
+    }
+
+    async fn probe(&self, url: &PeerUrl) -> ProbeOutcome {
+        let report = self.client.probe(url).await;
+        match report.error {
+            None => ProbeOutcome {
+                answered: true,
+                latency: report.latency,
+                key_seen: report
+                    .key
+                    .as_deref()
+                    .and_then(|k| PublicKey::from_base64(k).ok()),
+                cors: report.cors,
+                resolved_ip: report.ip,
+                forbidden: false,
+            },
+            Some(TransportError::Forbidden) => ProbeOutcome::forbidden(report.ip),
+            Some(_) => ProbeOutcome::unreachable(report.ip),
+        }
     }
 }
 
