@@ -11,7 +11,7 @@ use crate::cache::{Cache, CacheSettings};
 use crate::config::Config;
 use crate::driver::{Driver, DriverError};
 use crate::http::memo::ResponseMemo;
-use crate::http::routes::Cacheable;
+use crate::http::response::Cacheable;
 use crate::hub::{HubClient, HubSettings};
 use crate::metrics::Metrics;
 

@@ -7,8 +7,11 @@
 //! - [`pages`]: the HTML front page.
 //! - [`source`]: the source archive served at `/source`.
 
+pub mod badge_memo;
 pub mod memo;
 pub mod pages;
+pub mod response;
+pub mod router;
 pub mod routes;
 pub mod server;
 pub mod source;

@@ -18,6 +18,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 
+use super::response::Body;
 use super::routes;
 use super::watchdog::Watchdog;
 use crate::node::Node;
@@ -151,12 +152,12 @@ impl Drop for AbortOnDrop {
 /// What the service gives hyper for one request: the answer itself when the response memo
 /// held it, else the handler still to run.
 enum Answer {
-    Now(Option<Response<routes::Body>>),
-    Later(Pin<Box<dyn Future<Output = Response<routes::Body>> + Send>>),
+    Now(Option<Response<Body>>),
+    Later(Pin<Box<dyn Future<Output = Response<Body>> + Send>>),
 }
 
 impl Future for Answer {
-    type Output = Result<Response<routes::Body>, Infallible>;
+    type Output = Result<Response<Body>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.get_mut() {
