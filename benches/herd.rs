@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dockerhub_build_status::config::Config;
-use dockerhub_build_status::fakehub::{FakeHub, FakeRepo, Fault};
+use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo, Fault};
+use dockerhub_build_status::http::server;
 use dockerhub_build_status::node::Node;
-use dockerhub_build_status::server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;

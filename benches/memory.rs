@@ -10,9 +10,9 @@
 use std::time::{Duration, Instant};
 
 use dockerhub_build_status::cache::{Cache, CacheSettings, Upstream};
+use dockerhub_build_status::hub::names::ImageRef;
 use dockerhub_build_status::hub::{HubError, HubStatus, StatusSource};
 use dockerhub_build_status::metrics::Metrics;
-use dockerhub_build_status::names::ImageRef;
 
 /// The goal.
 const GOAL_BYTES_PER_ENTRY: f64 = 400.0;

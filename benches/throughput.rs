@@ -24,9 +24,10 @@ mod wrk;
 use std::time::Duration;
 
 use dockerhub_build_status::config::{Config, LogFormat};
-use dockerhub_build_status::fakehub::{FakeHub, FakeRepo};
+use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo};
+use dockerhub_build_status::http::{routes, server};
+use dockerhub_build_status::logging;
 use dockerhub_build_status::node::Node;
-use dockerhub_build_status::{logging, routes, server};
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;

@@ -9,11 +9,11 @@ use url::Url;
 
 use crate::cache::{Cache, CacheSettings};
 use crate::config::Config;
+use crate::driver::{Driver, DriverError};
+use crate::http::memo::ResponseMemo;
+use crate::http::response::Cacheable;
 use crate::hub::{HubClient, HubSettings};
-use crate::memo::ResponseMemo;
 use crate::metrics::Metrics;
-use crate::network::{Network, NetworkError};
-use crate::routes::Cacheable;
 
 /// Finished answers the response memo keeps at most. One holds two ready header maps (about
 /// 1 KB each), its target (at most 512 bytes) and often a badge body of its own (1.3 KB, when
@@ -31,7 +31,7 @@ pub enum StartError {
     #[error("cannot set up the metrics registry: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
-    Network(#[from] NetworkError),
+    Federation(#[from] DriverError),
 }
 
 /// One badge node. Cloning shares it.
@@ -47,7 +47,7 @@ struct Inner {
     /// The public URL in the federation's canonical spelling (no trailing slash), as
     /// `/health`, `/servers` and status.js's hashing use it.
     canonical_url: String,
-    network: Arc<Network>,
+    driver: Arc<Driver>,
     cache: Cache<HubClient>,
     memo: ResponseMemo<Arc<Cacheable>>,
     metrics: Metrics,
@@ -85,12 +85,12 @@ impl Node {
             },
             metrics.clone(),
         );
-        let network = Arc::new(Network::new(&config, &public_url, metrics.clone())?);
+        let driver = Arc::new(Driver::new(&config, &public_url, metrics.clone())?);
         Ok(Node {
             inner: Arc::new(Inner {
                 public_url,
                 canonical_url,
-                network,
+                driver,
                 config,
                 cache,
                 memo: ResponseMemo::new(MEMO_CAPACITY),
@@ -116,8 +116,8 @@ impl Node {
     }
 
     /// This node's part in the federation.
-    pub fn network(&self) -> &Arc<Network> {
-        &self.inner.network
+    pub fn driver(&self) -> &Arc<Driver> {
+        &self.inner.driver
     }
 
     /// The status cache in front of Docker Hub.

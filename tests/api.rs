@@ -8,7 +8,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use common::{client, get, get_json, start_node};
-use dockerhub_build_status::fakehub::{FakeHub, FakeRepo, Fault};
+use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo, Fault};
 use serde_json::json;
 
 async fn hub_with_samples() -> FakeHub {

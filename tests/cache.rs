@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{client, get_json, start_node, wait_until};
-use dockerhub_build_status::fakehub::{FakeHub, FakeRepo, Fault};
+use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo, Fault};
 
 async fn hub() -> FakeHub {
     let hub = FakeHub::start().await.unwrap();

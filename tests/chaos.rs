@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use common::process::NodeProcess;
 use common::{start_node, wait_until};
-use dockerhub_build_status::fakehub::{FakeHub, FakeRepo, Fault};
-use dockerhub_build_status::rendezvous;
+use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo, Fault};
+use dockerhub_build_status::federation::rendezvous;
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng};
 

@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 
 use common::process::{ChildGuard, TempDir, free_port, isolated_node};
 use common::wait_until;
-use dockerhub_build_status::fakehub::FakeHub;
+use dockerhub_build_status::demo::sample_hub::FakeHub;
+use dockerhub_build_status::driver::loops::GOSSIP_SLOTS;
 use dockerhub_build_status::federation::message::MAX_DESCRIPTORS_PER_MESSAGE;
 use dockerhub_build_status::federation::{
     Descriptor, GossipRequest, Identity, MAX_GOSSIP_BODY_BYTES, PeerUrl, SignedDescriptor,
     Timestamp,
 };
-use dockerhub_build_status::network::GOSSIP_SLOTS;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::process::{ChildGuard, TempDir, free_port};
 use common::{TestNode, client, get, start_node};
-use dockerhub_build_status::fakehub::{FakeHub, FakeRepo};
+use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo};
 use serde_json::Value;
 
 /// Every metric name of design section 8, and two of the process collector's.

@@ -1,7 +1,7 @@
 //! Checks `src/rendezvous.rs` against `tests/vectors/rendezvous.json`, the vectors that the
 //! JavaScript tests check `status.js` against too, so node and browser rank nodes alike.
 
-use dockerhub_build_status::rendezvous;
+use dockerhub_build_status::federation::rendezvous;
 use serde_json::Value;
 
 fn vectors() -> Value {

@@ -9,8 +9,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use dockerhub_build_status::config::Config;
+use dockerhub_build_status::http::server;
 use dockerhub_build_status::node::Node;
-use dockerhub_build_status::server;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
