@@ -30,7 +30,7 @@ use super::state;
 use super::transport::http::{HttpTransport, PeerClient};
 use super::transport::{self, Transport};
 use crate::federation::{
-    self, Action, Core, GossipRequest, MemberCounts, PeerUrl, SignatureCache, Timestamp, exchange,
+    self, Action, Core, GossipRequest, MemberCounts, PeerUrl, SignatureCache, exchange,
 };
 use crate::metrics::Metrics;
 
@@ -146,7 +146,7 @@ impl Driver {
         // busy machine's scheduling delay reads as a dead node.
         settings.probe_timeout = probe_timeout(config.probe_interval);
         settings.allow_private_peers = config.allow_private_peers;
-        let now = Timestamp::now();
+        let now = super::now();
         let mut core = Core::new(identity, settings, peers, now)?;
         core.set_signature_cache(Arc::new(SignatureCache::with_capacity(
             SIGNATURE_CACHE_ENTRIES,
@@ -201,7 +201,7 @@ impl Driver {
 
     /// The `/servers` answer; with `all`, every known node with its state and score.
     pub fn servers_json(&self, node_url: &str, all: bool) -> Vec<u8> {
-        let now = Timestamp::now();
+        let now = super::now();
         let (servers, members) = {
             let core = self.core();
             (core.servers(now), all.then(|| core.members(now)))
@@ -232,7 +232,7 @@ impl Driver {
                 return Err(GossipRefusal::Malformed(err.to_string()));
             }
         };
-        match exchange::serve(&self.core, request, from, Timestamp::now) {
+        match exchange::serve(&self.core, request, from, super::now) {
             Ok(response) => {
                 let bytes = serde_json::to_vec(&response).unwrap_or_default();
                 self.metrics
@@ -258,7 +258,7 @@ impl Driver {
             if *shutdown.borrow() {
                 break;
             }
-            let now = Timestamp::now();
+            let now = super::now();
             let (actions, proven, wakeup) = {
                 let mut core = self.core();
                 let actions = core.tick(now, &mut rng);
@@ -303,7 +303,7 @@ impl Driver {
                 saved_shape = shape;
             }
             let sleep = wakeup
-                .duration_since(Timestamp::now())
+                .duration_since(super::now())
                 .clamp(Duration::from_millis(10), MAX_SLEEP);
             tokio::select! {
                 () = tokio::time::sleep(sleep) => {}
@@ -319,7 +319,7 @@ impl Driver {
             &self.core,
             &to,
             request,
-            Timestamp::now,
+            super::now,
             &mut rng,
         )
         .await;
@@ -345,12 +345,12 @@ impl Driver {
             "failed"
         };
         self.metrics.probe(label);
-        self.core().on_probe_result(&url, outcome, Timestamp::now());
+        self.core().on_probe_result(&url, outcome, super::now());
         drop(backlog);
     }
 
     fn update_peer_metrics(&self) -> MemberCounts {
-        let counts = self.core().member_counts(Timestamp::now());
+        let counts = self.core().member_counts(super::now());
         self.metrics.set_peers(&[
             ("listed", counts.listed),
             ("probation", counts.probation),
@@ -375,7 +375,7 @@ impl Driver {
     /// Signs a leave and pushes it to every known node (for at most a few seconds), so each
     /// drops this node from its list at once; then saves the state.
     pub async fn leave(&self) {
-        let actions = self.core().leave(Timestamp::now());
+        let actions = self.core().leave(super::now());
         let mut pushes = tokio::task::JoinSet::new();
         for action in actions {
             if let Action::Gossip { to, request } = action {

@@ -15,12 +15,13 @@ use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::memo::ResponseMemo;
 use super::response::{
     Body, Cacheable, add_common_headers, api_error, html, method_not_allowed, preflight, shorten,
     static_file,
 };
 use super::router::{self, Route};
-use super::{pages, source};
+use super::{App, pages, source};
 use crate::cache::Lookup;
 use crate::node::Node;
 
@@ -30,15 +31,15 @@ const STATUS_JS: &str = include_str!("../../../status.js");
 const STATUS_SVG: &str = include_str!("../../../status.svg");
 
 /// Answers one request. Never fails: every problem becomes a response.
-pub async fn handle<B>(node: &Node, request: Request<B>, peer: IpAddr) -> Response<Body>
+pub async fn handle<B>(app: &App, request: Request<B>, peer: IpAddr) -> Response<Body>
 where
     B: hyper::body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let started = tokio::time::Instant::now();
-    match handle_remembered(node, &request, started) {
+    match handle_remembered(app, &request, started) {
         Some(response) => response,
-        None => handle_routed(node, request, peer, started).await,
+        None => handle_routed(app, request, peer, started).await,
     }
 }
 
@@ -47,7 +48,7 @@ where
 /// remembered answer costs no task state at all. `started` is when the request came in, on
 /// the cache's clock (tokio's, which tests may pause), as the memo's deadlines are.
 pub fn handle_remembered<B>(
-    node: &Node,
+    app: &App,
     request: &Request<B>,
     started: tokio::time::Instant,
 ) -> Option<Response<Body>> {
@@ -55,19 +56,19 @@ pub fn handle_remembered<B>(
         return None;
     }
     let target = request.uri().path_and_query()?.as_str();
-    let (route, response) = node.memo().with(target, started, |answer| {
+    let (route, response) = app.memo().with(target, started, |answer| {
         (answer.route, answer.respond(request.headers()))
     })?;
     // The cache was not asked, but it would have answered from a fresh entry.
-    node.metrics().cache_lookup("hit");
-    finish(node, request.method(), route, &response, started);
+    app.node().metrics().cache_lookup("hit");
+    finish(app.node(), request.method(), route, &response, started);
     Some(response)
 }
 
 /// Answers `request` through its route's handler: everything the memo does not hold. The
 /// future is large (every handler's state); a caller that keeps it in a task boxes it.
 pub async fn handle_routed<B>(
-    node: &Node,
+    app: &App,
     request: Request<B>,
     peer: IpAddr,
     started: tokio::time::Instant,
@@ -78,9 +79,9 @@ where
 {
     let method = request.method().clone();
     // Not boxed here: the server boxes this whole future, the one allocation it needs.
-    let (route, mut response) = dispatch(node, request, peer).await;
+    let (route, mut response) = dispatch(app, request, peer).await;
     add_common_headers(response.headers_mut());
-    finish(node, &method, route, &response, started);
+    finish(app.node(), &method, route, &response, started);
     response
 }
 
@@ -105,11 +106,14 @@ fn finish(
     );
 }
 
+/// The memo of an [`App`].
+type Memo = ResponseMemo<Arc<Cacheable>>;
+
 /// Keeps `answer` for `target` while `lookup`, the cache's answer it was built from, stays
 /// the same to the second.
-fn remember(node: &Node, target: Option<&str>, answer: &Arc<Cacheable>, lookup: &Lookup) {
+fn remember(memo: &Memo, target: Option<&str>, answer: &Arc<Cacheable>, lookup: &Lookup) {
     if let (Some(target), Some(until)) = (target, lookup.unchanged_until) {
-        node.memo().insert(
+        memo.insert(
             target,
             Arc::clone(answer),
             until,
@@ -119,15 +123,12 @@ fn remember(node: &Node, target: Option<&str>, answer: &Arc<Cacheable>, lookup: 
 }
 
 /// Finds the route of a request and runs its handler; the route name labels the metrics.
-async fn dispatch<B>(
-    node: &Node,
-    request: Request<B>,
-    peer: IpAddr,
-) -> (&'static str, Response<Body>)
+async fn dispatch<B>(app: &App, request: Request<B>, peer: IpAddr) -> (&'static str, Response<Body>)
 where
     B: hyper::body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let node = app.node();
     let (parts, body) = request.into_parts();
     let request = &parts;
     let path = request.uri.path();
@@ -149,8 +150,8 @@ where
     // Only `GET` and `HEAD` get this far on the memoized routes, and both answer alike.
     let target = request.uri.path_and_query().map(|t| t.as_str());
     let response = match route {
-        Route::Build(..) => status::build(node, &parsed, conditional, target).await,
-        Route::StatusSvg => status::status_svg(node, &parsed, conditional, target).await,
+        Route::Build(..) => status::build(app, &parsed, conditional, target).await,
+        Route::StatusSvg => status::status_svg(app, &parsed, conditional, target).await,
         Route::Shields(..) => status::shields(node, &parsed).await,
         Route::Health => network::health(node),
         Route::Servers => network::servers(node, parsed.all()),

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::remember;
 use crate::badge::{self, Color};
 use crate::cache::Lookup;
+use crate::http::App;
 use crate::http::badge_memo::rendered_badge;
 use crate::http::response::{
     Body, Cacheable, ERROR_MAX_AGE, api_error, etag_of, json, set_cache_control,
@@ -33,7 +34,7 @@ fn image_of(parsed: &Parsed<'_>) -> Result<ImageRef, NameError> {
 
 /// `GET /build/<organization>/<repository>[?tag=]`: the old JSON API.
 pub(super) async fn build(
-    node: &Node,
+    app: &App,
     parsed: &Parsed<'_>,
     request: &HeaderMap,
     target: Option<&str>,
@@ -42,7 +43,7 @@ pub(super) async fn build(
         Ok(image) => image,
         Err(err) => return api_error(StatusCode::BAD_REQUEST, &err.to_string()),
     };
-    let lookup = node.cache().get(&image).await;
+    let lookup = app.node().cache().get(&image).await;
     match &lookup.result {
         Ok(status) => {
             let body = BuildAnswer {
@@ -61,7 +62,7 @@ pub(super) async fn build(
                 "application/json",
                 lookup.fresh_for,
             ));
-            remember(node, target, &answer, &lookup);
+            remember(app.memo(), target, &answer, &lookup);
             answer.respond(request)
         }
         Err(err) => {
@@ -142,7 +143,7 @@ fn badge_max_age(lookup: &Lookup) -> Duration {
 
 /// `GET /status.svg?organization=&repository=&tag=&text=[&style=][&logo=]`: the badge.
 pub(super) async fn status_svg(
-    node: &Node,
+    app: &App,
     parsed: &Parsed<'_>,
     request: &HeaderMap,
     target: Option<&str>,
@@ -154,7 +155,7 @@ pub(super) async fn status_svg(
     let (message, color, max_age, lookup) = match &image {
         Err(_) => ("invalid", Color::LightGrey, ERROR_MAX_AGE, None),
         Ok(image) => {
-            let lookup = node.cache().get(image).await;
+            let lookup = app.node().cache().get(image).await;
             let (message, color) = badge_message(&lookup.result);
             (message, color, badge_max_age(&lookup), Some(lookup))
         }
@@ -168,7 +169,7 @@ pub(super) async fn status_svg(
         max_age,
     ));
     if let Some(lookup) = &lookup {
-        remember(node, target, &answer, lookup);
+        remember(app.memo(), target, &answer, lookup);
     }
     let mut response = answer.respond(request);
     if let Err(err) = &image {

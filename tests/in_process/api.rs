@@ -2,12 +2,11 @@
 //! the fallback to the tag endpoint, the page cap, off-origin `next` links, hostile names
 //! and markup in `text`.
 
-mod common;
 
 use std::io::Read;
 use std::time::Duration;
 
-use common::{client, get, get_json, start_node};
+use crate::common::{client, get, get_json, start_node};
 use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo, Fault};
 use serde_json::json;
 
@@ -468,10 +467,10 @@ async fn health_index_script_and_source() {
                 .unwrap()
                 .starts_with("application/javascript")
         );
-        assert_eq!(script, include_str!("../status.js"));
+        assert_eq!(script, include_str!("../../status.js"));
     }
     let (code, _, svg) = get(&format!("{}/static/status.svg", node.url)).await;
-    assert_eq!((code, svg.as_str()), (200, include_str!("../status.svg")));
+    assert_eq!((code, svg.as_str()), (200, include_str!("../../status.svg")));
 
     let response = client()
         .get(format!("{}/source", node.url))
@@ -491,7 +490,7 @@ async fn health_index_script_and_source() {
             entry.read_to_string(&mut text).unwrap();
             assert_eq!(
                 text,
-                include_str!("../src/lib.rs"),
+                include_str!("../../src/lib.rs"),
                 "the archive holds this very source"
             );
         }
