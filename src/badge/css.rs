@@ -471,3 +471,63 @@ fn channel_of(value: f64) -> u32 {
     // In range after the clamp, so the cast is exact.
     int.clamp(0.0, 255.0) as u32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_read_as_parse_int_reads_numbers() {
+        // Rounding residues JavaScript prints in exponent form read as their
+        // first digit; everything else truncates, then clamps.
+        assert_eq!(channel_of(2.842_170_943_040_400_7e-14), 2);
+        assert_eq!(channel_of(-2.8e-14), 0);
+        assert_eq!(channel_of(127.5), 127);
+        assert_eq!(channel_of(300.0), 255);
+        assert_eq!(channel_of(1e21), 1);
+        assert_eq!(channel_of(0.0), 0);
+    }
+
+    #[test]
+    fn colours_are_taken_and_written_as_badge_maker_does() {
+        let cases = [
+            ("brightgreen", Some("#4b0")),
+            ("success", Some("#4b0")),
+            ("4B0", Some("#4b0")),
+            ("#4B0", Some("#4b0")),
+            ("ABCDEF", Some("#abcdef")),
+            ("abcd", None),
+            (" red", Some(" red")),
+            ("Red", None),
+            ("rgb(1,2,3)", Some("rgb(1,2,3)")),
+            ("rgba(1, 2, 3, 1)", Some("rgba(1, 2, 3, 1)")),
+            ("rgba(1, 2, 3, 10%)", Some("rgba(1, 2, 3, 10%)")),
+            ("rgba(1, 2, 3, 2)", None),
+            ("rgb(1 2 3 / .5)", Some("rgb(1 2 3 / .5)")),
+            ("rgb(1,2 3)", None),
+            ("hsl(10turn, 5%, 5%)", Some("hsl(10turn, 5%, 5%)")),
+            ("hsl(1.5, 5%, 5%)", None),
+            ("transparent", None),
+            ("", None),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(to_svg_color(input).as_deref(), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn text_turns_dark_above_a_rounded_brightness_of_0_69() {
+        // 299 r + 587 g + 114 b = 177,225 is 0.695 exactly, which JavaScript's
+        // toFixed(2) rounds to 0.69: still white.
+        assert_eq!(299 * 12 + 587 * 249 + 114 * 241, 177_225);
+        assert!(!dark_text("#0cf9f1"));
+        assert!(!dark_text("#b1b1b1"));
+        assert!(dark_text("#b2b2b2"));
+        assert!(dark_text("white"));
+        assert!(!dark_text("#4b0"));
+        assert!(
+            !dark_text(" white"),
+            "an untrimmed fill parses as nothing: black"
+        );
+    }
+}
