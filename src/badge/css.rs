@@ -228,6 +228,10 @@ pub(crate) fn dark_text(fill: &str) -> bool {
 
 /// RGB of a CSS colour as css-color-converter reads it, or `None`.
 fn parse_css(s: &str) -> Option<[u32; 3]> {
+    // Fills are mostly hex; no other form starts with `#`.
+    if s.starts_with('#') {
+        return parse_hash_hex(s);
+    }
     if let Ok(i) = CSS_NAMES.binary_search_by(|(name, _)| name.cmp(&s)) {
         let [r, g, b] = CSS_NAMES[i].1;
         return Some([r.into(), g.into(), b.into()]);

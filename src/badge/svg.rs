@@ -78,15 +78,6 @@ fn text_colors(fill: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// `label: message`, or the message alone.
-fn accessible_text(label: &str, message: &str) -> String {
-    if label.is_empty() {
-        message.to_owned()
-    } else {
-        format!("{label}: {message}")
-    }
-}
-
 /// The output, with the few writing primitives the templates need.
 struct W<'o>(&'o mut String);
 
@@ -96,26 +87,60 @@ impl W<'_> {
         self
     }
 
-    /// Text and attribute values, escaped as badge-maker's `escapeXml`.
+    /// Text and attribute values, escaped as badge-maker's `escapeXml`. Runs
+    /// without special characters are copied whole.
     fn text(&mut self, s: &str) -> &mut Self {
-        for c in s.chars() {
-            match c {
-                '&' => self.0.push_str("&amp;"),
-                '<' => self.0.push_str("&lt;"),
-                '>' => self.0.push_str("&gt;"),
-                '"' => self.0.push_str("&quot;"),
-                '\'' => self.0.push_str("&apos;"),
-                c => self.0.push(c),
-            }
+        let mut start = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let entity = match b {
+                b'&' => "&amp;",
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'"' => "&quot;",
+                b'\'' => "&apos;",
+                _ => continue,
+            };
+            self.0.push_str(&s[start..i]);
+            self.0.push_str(entity);
+            start = i + 1;
         }
+        self.0.push_str(&s[start..]);
         self
     }
 
     /// A number as JavaScript prints it (shortest round-trip form; the
-    /// values here never need an exponent). Adding zero turns -0 into 0.
+    /// values here never need an exponent). Badge coordinates are nearly
+    /// always whole, or whole and a half or quarter, which are written
+    /// without the float formatter. Adding zero turns -0 into 0.
     fn num(&mut self, v: f64) -> &mut Self {
-        let _ = write!(self.0, "{}", v + 0.0);
+        let v = v + 0.0;
+        let quarters = v * 4.0;
+        if quarters == quarters.trunc() && quarters.abs() < 1e15 {
+            // Exact: |v| < 2^53 / 4, and v is a multiple of 0.25.
+            let quarters = quarters as i64;
+            let whole = quarters / 4;
+            if quarters < 0 && whole == 0 {
+                self.0.push('-');
+            }
+            self.0.push_str(itoa::Buffer::new().format(whole));
+            self.0.push_str(match (quarters % 4).abs() {
+                1 => ".25",
+                2 => ".5",
+                3 => ".75",
+                _ => "",
+            });
+        } else {
+            let _ = write!(self.0, "{v}");
+        }
         self
+    }
+
+    /// `label: message`, or the message alone, escaped.
+    fn accessible(&mut self, label: &str, message: &str) -> &mut Self {
+        if !label.is_empty() {
+            self.text(label).raw(": ");
+        }
+        self.text(message)
     }
 
     fn attr(&mut self, name: &str, value: &str) -> &mut Self {
@@ -135,14 +160,14 @@ impl W<'_> {
     }
 
     /// The root element and title; the caller writes the body and `</svg>`.
-    fn open_svg(&mut self, width: f64, height: f64, accessible: &str) -> &mut Self {
+    fn open_svg(&mut self, width: f64, height: f64, label: &str, message: &str) -> &mut Self {
         self.raw(r#"<svg xmlns="http://www.w3.org/2000/svg""#)
             .nattr("width", width)
             .nattr("height", height)
-            .raw(r#" role="img""#)
-            .attr("aria-label", accessible)
-            .raw("><title>")
-            .text(accessible)
+            .raw(r#" role="img" aria-label=""#)
+            .accessible(label, message)
+            .raw("\"><title>")
+            .accessible(label, message)
             .raw("</title>")
     }
 
@@ -153,7 +178,10 @@ impl W<'_> {
                 .nattr("y", 0.5 * (badge_height - LOGO_HEIGHT))
                 .nattr("width", width)
                 .nattr("height", LOGO_HEIGHT)
-                .attr("href", logo)
+                // base64 and the `data:` prefix hold nothing escapeXml changes.
+                .raw(r#" href=""#)
+                .raw(logo)
+                .raw("\"")
                 .raw("/>");
         }
         self
@@ -180,7 +208,6 @@ fn flat(w: &mut W<'_>, style: Style, p: &Parts<'_>) {
         0.0
     };
     let total_logo_width = logo_width + logo_padding;
-    let accessible = accessible_text(p.label, p.message);
 
     let has_label = !p.label.is_empty() || p.label_color.is_some();
     let label_color = if has_label || has_logo {
@@ -219,7 +246,7 @@ fn flat(w: &mut W<'_>, style: Style, p: &Parts<'_>) {
     }
     let width = left_width + right_width;
 
-    w.open_svg(left_width + right_width, height, &accessible);
+    w.open_svg(left_width + right_width, height, p.label, p.message);
     if style != Style::FlatSquare {
         w.blur();
         if style == Style::Plastic {
@@ -385,7 +412,8 @@ fn for_the_badge(w: &mut W<'_>, p: &Parts<'_>) {
     w.open_svg(
         label_rect_width + message_rect_width,
         HEIGHT,
-        &accessible_text(label, message),
+        label,
+        message,
     )
     .raw(r#"<g shape-rendering="crispEdges">"#);
     if needs_label_rect {
@@ -464,7 +492,8 @@ fn social(w: &mut W<'_>, p: &Parts<'_>) {
     w.open_svg(
         label_rect_width + 1.0 + right_width,
         EXTERNAL_HEIGHT,
-        &accessible_text(&label, message),
+        &label,
+        message,
     )
     .raw(concat!(
         "<style>a:hover #llink{fill:url(#b);stroke:#ccc}a:hover #rlink{fill:#4183c4}</style>",
