@@ -484,7 +484,7 @@ mod tests {
     fn channels_read_as_parse_int_reads_numbers() {
         // Rounding residues JavaScript prints in exponent form read as their
         // first digit; everything else truncates, then clamps.
-        assert_eq!(channel_of(2.842_170_943_040_400_7e-14), 2);
+        assert_eq!(channel_of(2.842_170_943_040_4e-14), 2);
         assert_eq!(channel_of(-2.8e-14), 0);
         assert_eq!(channel_of(127.5), 127);
         assert_eq!(channel_of(300.0), 255);
