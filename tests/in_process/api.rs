@@ -2,7 +2,6 @@
 //! the fallback to the tag endpoint, the page cap, off-origin `next` links, hostile names
 //! and markup in `text`.
 
-
 use std::io::Read;
 use std::time::Duration;
 
@@ -433,7 +432,10 @@ async fn health_index_script_and_source() {
         assert_eq!(script, include_str!("../../status.js"));
     }
     let (code, _, svg) = get(&format!("{}/static/status.svg", node.url)).await;
-    assert_eq!((code, svg.as_str()), (200, include_str!("../../status.svg")));
+    assert_eq!(
+        (code, svg.as_str()),
+        (200, include_str!("../../status.svg"))
+    );
 
     let response = client()
         .get(format!("{}/source", node.url))

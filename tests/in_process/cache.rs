@@ -2,7 +2,6 @@
 //! stampede, stale-while-revalidate, stale-if-error up to `--max-stale`, silence after a 429,
 //! and a bounded cache.
 
-
 use std::time::{Duration, Instant};
 
 use crate::common::{client, get_json, start_node, wait_until};
