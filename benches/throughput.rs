@@ -1,4 +1,4 @@
-//! Throughput benchmark (issue 3): the node answering from a warm cache, against a bare hyper
+//! Throughput benchmark: the node answering from a warm cache, against a bare hyper
 //! server answering a fixed 1 KB SVG (`support/baseline.rs`), both loaded the same way by wrk
 //! at 64 connections in one run, so the ratio means something on a shared machine.
 //!

@@ -7,7 +7,7 @@ use std::time::Instant;
 use thiserror::Error;
 use url::Url;
 
-use crate::cache::{Cache, CacheSettings};
+use crate::cache::{CacheSettings, StatusCache};
 use crate::config::Config;
 use crate::driver::{Driver, DriverError};
 use crate::hub::{HubClient, HubSettings};
@@ -40,7 +40,7 @@ struct Inner {
     /// `/health`, `/servers` and status.js's hashing use it.
     canonical_url: String,
     driver: Arc<Driver>,
-    cache: Cache<HubClient>,
+    cache: StatusCache<HubClient>,
     metrics: Metrics,
     started: Instant,
 }
@@ -67,7 +67,7 @@ impl Node {
             },
             metrics.clone(),
         )?;
-        let cache = Cache::new(
+        let cache = StatusCache::new(
             hub,
             CacheSettings {
                 ttl: config.cache_ttl,
@@ -111,7 +111,7 @@ impl Node {
     }
 
     /// The status cache in front of Docker Hub.
-    pub fn cache(&self) -> &Cache<HubClient> {
+    pub fn cache(&self) -> &StatusCache<HubClient> {
         &self.inner.cache
     }
 

@@ -3,12 +3,12 @@
 //! for (gossip exchanges, probes) as tasks; `POST /gossip` hands requests to the core; the
 //! state is saved atomically now and then and on shutdown; SIGTERM sends a signed leave.
 //!
-//! The core sits behind a std `Mutex` that is only ever held while the core computes,
-//! never across an `.await` (clippy's `await_holding_lock` refuses it), and never while
+//! The core sits behind a mutex that is only ever held while the core computes, never
+//! across an `.await` (clippy's `await_holding_lock` refuses it), and never while
 //! signatures are checked: async tasks (probe results, `/servers`, this loop) block a
-//! worker thread while they wait for the lock, and a flood of validly signed descriptors
-//! once made them wait long enough for this node's own `/health` answers to miss other
-//! nodes' probe timeouts (docs/RELIABILITY.md). Signatures are checked first, into the
+//! worker thread while they wait for the lock, and under a flood of validly signed
+//! descriptors checks under the lock make them wait long enough for this node's own
+//! `/health` answers to miss other nodes' probe timeouts (docs/RELIABILITY.md). Signatures are checked first, into the
 //! core's [`SignatureCache`], and the merge under the lock finds them done.
 
 use std::net::IpAddr;
@@ -44,8 +44,8 @@ const UNPROVEN_PROBE_BACKLOG: usize = 4 * UNPROVEN_PROBE_SLOTS;
 /// How often the state is saved while the node runs (and once more on shutdown).
 const SAVE_EVERY: Duration = Duration::from_secs(30);
 /// How soon the state is saved after the number of known or listed nodes changed (at most
-/// this often). A node killed in its first 30 s used to restart knowing only `peers.toml`
-/// and had to learn everyone again from a score of 0 (14 probes each).
+/// this often), so that a node killed in its first 30 s does not restart knowing only
+/// `peers.toml` and learn everyone again from a score of 0 (14 probes each).
 const SAVE_AFTER_CHANGE: Duration = Duration::from_secs(2);
 /// The longest the loop sleeps, so a changed clock or a new member is noticed soon.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
