@@ -17,10 +17,11 @@ use prometheus::{
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Every value of the `route` label (`routes.rs` checks that its routes use only these).
-pub const ROUTES: [&str; 11] = [
+pub const ROUTES: [&str; 12] = [
     "build",
     "status_svg",
     "shields",
+    "docker",
     "health",
     "servers",
     "gossip",

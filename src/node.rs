@@ -7,6 +7,7 @@ use std::time::Instant;
 use thiserror::Error;
 use url::Url;
 
+use crate::cache::resources::DockerCaches;
 use crate::cache::{CacheSettings, StatusCache};
 use crate::config::Config;
 use crate::driver::{Driver, DriverError};
@@ -40,7 +41,8 @@ struct Inner {
     /// `/health`, `/servers` and status.js's hashing use it.
     canonical_url: String,
     driver: Arc<Driver>,
-    cache: StatusCache<HubClient>,
+    cache: StatusCache<Arc<HubClient>>,
+    docker: DockerCaches,
     metrics: Metrics,
     started: Instant,
 }
@@ -54,7 +56,7 @@ impl Node {
             .map_err(|e| StartError::Config(format!("--public-url: {e}")))?
             .to_string();
         let metrics = Metrics::new()?;
-        let hub = HubClient::new(
+        let hub = Arc::new(HubClient::new(
             HubSettings {
                 base: config.hub_url.clone(),
                 timeout: config.hub_timeout,
@@ -66,16 +68,14 @@ impl Node {
                     .zip(config.hub_token.as_ref().map(|t| t.expose().to_owned())),
             },
             metrics.clone(),
-        )?;
-        let cache = StatusCache::new(
-            hub,
-            CacheSettings {
-                ttl: config.cache_ttl,
-                max_stale: config.max_stale,
-                capacity: usize::try_from(config.cache_capacity).unwrap_or(usize::MAX),
-            },
-            metrics.clone(),
-        );
+        )?);
+        let settings = CacheSettings {
+            ttl: config.cache_ttl,
+            max_stale: config.max_stale,
+            capacity: usize::try_from(config.cache_capacity).unwrap_or(usize::MAX),
+        };
+        let docker = DockerCaches::new(&hub, settings, &metrics);
+        let cache = StatusCache::new(hub, settings, metrics.clone());
         let driver = Arc::new(Driver::new(&config, &public_url, metrics.clone())?);
         Ok(Node {
             inner: Arc::new(Inner {
@@ -84,6 +84,7 @@ impl Node {
                 driver,
                 config,
                 cache,
+                docker,
                 metrics,
                 started: Instant::now(),
             }),
@@ -111,8 +112,13 @@ impl Node {
     }
 
     /// The status cache in front of Docker Hub.
-    pub fn cache(&self) -> &StatusCache<HubClient> {
+    pub fn cache(&self) -> &StatusCache<Arc<HubClient>> {
         &self.inner.cache
+    }
+
+    /// The caches of the Docker badges' resources (repository, tag list, tag).
+    pub fn docker(&self) -> &DockerCaches {
+        &self.inner.docker
     }
 
     /// The node's metrics registry.

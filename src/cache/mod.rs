@@ -1,6 +1,8 @@
-//! The status cache: one upstream call per key, stale-while-revalidate, stale-if-error.
+//! The resource cache: one upstream call per key, stale-while-revalidate, stale-if-error.
 //!
-//! Keyed by `organization/repository:tag`. A status is fresh for the TTL; after that it is
+//! Generic over the upstream resource ([`Resource`]): the build status of a tag (the
+//! [`StatusCache`], keyed by `organization/repository:tag`), and the repository, tag list
+//! and tag resources the Docker badges derive from, each its own cache with its own TTL. A status is fresh for the TTL; after that it is
 //! still served at once while exactly one background refresh runs, and on upstream errors
 //! it keeps being served for up to `max_stale` (answers say they are stale, and how old).
 //! Concurrent misses for one key wait on the one fetch in flight (coalescing). Not-found
@@ -24,13 +26,45 @@ use crate::hub::names::ImageRef;
 use crate::hub::{HubClient, HubError, HubStatus};
 use crate::metrics::Metrics;
 
+pub mod resources;
+
 /// Where statuses come from: Docker Hub in the node, a stand-in in unit tests.
 pub trait Upstream: Send + Sync + 'static {
     /// Asks upstream for the status of one image tag.
     fn fetch(&self, image: &ImageRef) -> impl Future<Output = Result<HubStatus, HubError>> + Send;
 }
 
+/// One upstream resource the cache keeps: how to name a key in the map and how to fetch
+/// it. Every [`Upstream`] is the build-status resource.
+pub trait Resource: Send + Sync + 'static {
+    /// What names one resource (an image tag, a repository).
+    type Key: Clone + Send + Sync + 'static;
+    /// What upstream answers; cloned to every waiter, so large values sit behind an `Arc`.
+    type Value: Clone + std::fmt::Debug + PartialEq + Send + Sync + 'static;
+    /// The map key of `key`, in one allocation.
+    fn key_of(key: &Self::Key) -> Box<str>;
+    /// Asks upstream for the resource.
+    fn get(&self, key: &Self::Key) -> impl Future<Output = Result<Self::Value, HubError>> + Send;
+}
+
+impl<U: Upstream> Resource for U {
+    type Key = ImageRef;
+    type Value = HubStatus;
+    fn key_of(image: &ImageRef) -> Box<str> {
+        key_of(image)
+    }
+    fn get(&self, image: &ImageRef) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
+        self.fetch(image)
+    }
+}
+
 impl Upstream for HubClient {
+    fn fetch(&self, image: &ImageRef) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
+        self.status(image)
+    }
+}
+
+impl Upstream for Arc<HubClient> {
     fn fetch(&self, image: &ImageRef) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
         self.status(image)
     }
@@ -45,7 +79,7 @@ const REFRESH_RETRY: Duration = Duration::from_secs(10);
 /// How many entries are looked at to choose the ones to evict.
 const EVICTION_SAMPLE: usize = 64;
 
-/// StatusCache settings, from the command line.
+/// Cache settings, from the command line (and, for the badge resources, their TTLs).
 #[derive(Debug, Clone, Copy)]
 pub struct CacheSettings {
     pub ttl: Duration,
@@ -55,9 +89,9 @@ pub struct CacheSettings {
 
 /// What a lookup found, with what a response needs to describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lookup {
+pub struct Lookup<V = HubStatus> {
     /// The status, or why there is none.
-    pub result: Result<HubStatus, HubError>,
+    pub result: Result<V, HubError>,
     /// How old the answer is.
     pub age: Duration,
     /// How long it stays fresh (zero once stale).
@@ -70,47 +104,53 @@ pub struct Lookup {
     pub unchanged_until: Option<Instant>,
 }
 
-/// The cache. Cloning shares it.
+/// The cache of one resource. Cloning shares it.
 #[derive(Debug)]
-pub struct StatusCache<U> {
+pub struct ResourceCache<U: Resource> {
     inner: Arc<Inner<U>>,
 }
 
-impl<U> Clone for StatusCache<U> {
+/// The build-status cache: the resource cache of [`Upstream`]s.
+pub type StatusCache<U> = ResourceCache<U>;
+
+impl<U: Resource> Clone for ResourceCache<U> {
     fn clone(&self) -> Self {
-        StatusCache {
+        ResourceCache {
             inner: Arc::clone(&self.inner),
         }
     }
 }
 
 #[derive(Debug)]
-struct Inner<U> {
-    map: DashMap<Box<str>, Entry>,
+struct Inner<U: Resource> {
+    map: DashMap<Box<str>, Entry<U::Value>>,
     upstream: U,
     settings: CacheSettings,
     epoch: Instant,
     metrics: Metrics,
+    /// Whether this cache reports its size as `dbs_cache_entries` (the status cache does;
+    /// one gauge cannot carry several caches' sizes).
+    reports_entries: bool,
 }
 
 /// One cached key. Kept small: a node may hold a million of them.
 #[derive(Debug)]
-struct Entry {
-    slot: Slot,
+struct Entry<V> {
+    slot: Slot<V>,
     /// Seconds since the cache's epoch when this key was last asked for (for eviction).
     last_used: AtomicU32,
 }
 
 #[derive(Debug)]
-enum Slot {
+enum Slot<V> {
     /// A fetch is in flight; waiters subscribe to its outcome.
-    Loading(watch::Receiver<Option<Fetched>>),
-    Ready(Ready),
+    Loading(watch::Receiver<Option<Fetched<V>>>),
+    Ready(Ready<V>),
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Ready {
-    answer: Answer,
+#[derive(Debug, Clone)]
+struct Ready<V> {
+    answer: Answer<V>,
     /// Milliseconds since the cache's epoch when upstream answered.
     fetched_ms: u64,
     /// Whether a background refresh is running.
@@ -119,19 +159,41 @@ struct Ready {
     retry_at_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Answer {
-    Found(HubStatus),
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer<V> {
+    Found(V),
     NotFound,
 }
 
 /// The outcome of one fetch, as sent to the requests waiting on it.
-type Fetched = Result<HubStatus, HubError>;
+type Fetched<V = HubStatus> = Result<V, HubError>;
 
-impl<U: Upstream> StatusCache<U> {
-    /// An empty cache in front of `upstream`.
-    pub fn new(upstream: U, settings: CacheSettings, metrics: Metrics) -> StatusCache<U> {
-        StatusCache {
+/// Where the requests waiting on one fetch learn its outcome.
+type Waiting<V> = watch::Receiver<Option<Fetched<V>>>;
+
+impl<U: Resource> ResourceCache<U> {
+    /// An empty cache in front of `upstream`, reporting its size as `dbs_cache_entries`.
+    pub fn new(upstream: U, settings: CacheSettings, metrics: Metrics) -> ResourceCache<U> {
+        Self::build(upstream, settings, metrics, true)
+    }
+
+    /// An empty cache of a badge resource: counted in the lookup metrics, but not in
+    /// `dbs_cache_entries`, which stays the status cache's size.
+    pub fn for_resource(
+        upstream: U,
+        settings: CacheSettings,
+        metrics: Metrics,
+    ) -> ResourceCache<U> {
+        Self::build(upstream, settings, metrics, false)
+    }
+
+    fn build(
+        upstream: U,
+        settings: CacheSettings,
+        metrics: Metrics,
+        reports_entries: bool,
+    ) -> ResourceCache<U> {
+        ResourceCache {
             inner: Arc::new(Inner {
                 map: DashMap::new(),
                 upstream,
@@ -141,6 +203,7 @@ impl<U: Upstream> StatusCache<U> {
                 },
                 epoch: Instant::now(),
                 metrics,
+                reports_entries,
             }),
         }
     }
@@ -164,7 +227,7 @@ impl<U: Upstream> StatusCache<U> {
         u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn ttl_of(&self, answer: Answer) -> Duration {
+    fn ttl_of(&self, answer: &Answer<U::Value>) -> Duration {
         match answer {
             Answer::Found(_) => self.inner.settings.ttl,
             Answer::NotFound => self.inner.settings.ttl.min(NOT_FOUND_TTL),
@@ -173,8 +236,8 @@ impl<U: Upstream> StatusCache<U> {
 
     /// The status of `image`: from the cache when fresh, stale while one refresh runs, or
     /// from the one upstream call that all concurrent misses share.
-    pub async fn get(&self, image: &ImageRef) -> Lookup {
-        let key = key_of(image);
+    pub async fn get(&self, image: &U::Key) -> Lookup<U::Value> {
+        let key = U::key_of(image);
         let now = self.now_ms();
         let mut start_refresh = false;
         // Fast path under the shard's read lock: fresh and stale answers, or a fetch to join.
@@ -228,9 +291,9 @@ impl<U: Upstream> StatusCache<U> {
     fn begin_miss(
         &self,
         key: Box<str>,
-        image: &ImageRef,
+        image: &U::Key,
         now: u64,
-    ) -> Result<Lookup, watch::Receiver<Option<Fetched>>> {
+    ) -> Result<Lookup<U::Value>, Waiting<U::Value>> {
         let (tx, rx) = watch::channel(None);
         let loading = Entry {
             slot: Slot::Loading(rx.clone()),
@@ -267,7 +330,7 @@ impl<U: Upstream> StatusCache<U> {
     }
 
     /// Waits for the fetch behind `rx`.
-    async fn wait(&self, mut rx: watch::Receiver<Option<Fetched>>) -> Lookup {
+    async fn wait(&self, mut rx: watch::Receiver<Option<Fetched<U::Value>>>) -> Lookup<U::Value> {
         let result = match rx.wait_for(Option::is_some).await {
             Ok(outcome) => outcome.clone().unwrap_or(Err(HubError::Unreachable)),
             // The fetch task ended without an answer (it cannot, short of a panic): report
@@ -276,7 +339,7 @@ impl<U: Upstream> StatusCache<U> {
         };
         let fresh_for = match &result {
             Ok(_) => self.inner.settings.ttl,
-            Err(HubError::NotFound) => self.ttl_of(Answer::NotFound),
+            Err(HubError::NotFound) => self.ttl_of(&Answer::NotFound),
             Err(_) => Duration::ZERO,
         };
         Lookup {
@@ -288,11 +351,11 @@ impl<U: Upstream> StatusCache<U> {
         }
     }
 
-    fn classify(&self, ready: &Ready, now: u64) -> Class {
+    fn classify(&self, ready: &Ready<U::Value>, now: u64) -> Class<U::Value> {
         let age = Duration::from_millis(now.saturating_sub(ready.fetched_ms));
-        let ttl = self.ttl_of(ready.answer);
-        let result = match ready.answer {
-            Answer::Found(status) => Ok(status),
+        let ttl = self.ttl_of(&ready.answer);
+        let result = match &ready.answer {
+            Answer::Found(status) => Ok(status.clone()),
             Answer::NotFound => Err(HubError::NotFound),
         };
         if age < ttl {
@@ -347,12 +410,12 @@ impl<U: Upstream> StatusCache<U> {
     fn spawn_fetch(
         &self,
         key: Box<str>,
-        image: ImageRef,
-        tx: Option<watch::Sender<Option<Fetched>>>,
+        image: U::Key,
+        tx: Option<watch::Sender<Option<Fetched<U::Value>>>>,
     ) {
         let cache = self.clone();
         tokio::spawn(async move {
-            let result = cache.inner.upstream.fetch(&image).await;
+            let result = cache.inner.upstream.get(&image).await;
             cache.complete(key, &result);
             if let Some(tx) = tx {
                 // Nobody waiting is fine: the answer is in the cache for the next request.
@@ -363,10 +426,10 @@ impl<U: Upstream> StatusCache<U> {
 
     /// Stores a fetch's outcome: a status or a not-found replaces the entry; an error keeps
     /// a servable stale status (stale-if-error) and drops anything else.
-    fn complete(&self, key: Box<str>, result: &Fetched) {
+    fn complete(&self, key: Box<str>, result: &Fetched<U::Value>) {
         let now = self.now_ms();
         let answer = match result {
-            Ok(status) => Some(Answer::Found(*status)),
+            Ok(status) => Some(Answer::Found(status.clone())),
             Err(HubError::NotFound) => Some(Answer::NotFound),
             Err(_) => None,
         };
@@ -407,7 +470,9 @@ impl<U: Upstream> StatusCache<U> {
                     });
             }
         }
-        self.inner.metrics.set_cache_entries(self.inner.map.len());
+        if self.inner.reports_entries {
+            self.inner.metrics.set_cache_entries(self.inner.map.len());
+        }
     }
 
     /// Keeps the map within capacity: evicts the least recently used entries among a sample,
@@ -437,10 +502,10 @@ impl<U: Upstream> StatusCache<U> {
     }
 }
 
-enum Class {
-    Fresh(Lookup),
+enum Class<V> {
+    Fresh(Lookup<V>),
     /// Servable past its freshness; true if a refresh should start.
-    Stale(Lookup, bool),
+    Stale(Lookup<V>, bool),
     Expired,
 }
 

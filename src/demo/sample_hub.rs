@@ -3,6 +3,11 @@
 //! Docker Hub), and so do the tests, which also switch on its faults: 429 with
 //! `Retry-After`, 500, non-JSON bodies, slow answers, and `next` links off its origin.
 //!
+//! Endpoints: build history, the tag object of the namespaces API (build status), the
+//! repository (`/v2/repositories/{org}/{repo}`), its tag list (pages of `page_size` with
+//! `count`, `next` and `previous`, newest first), and one tag with its `images` (one per
+//! platform, as multi-arch tags are); unknown names answer 404 with Docker Hub's body.
+//!
 //! The real hub client runs unchanged against it: only `--hub-url` differs.
 
 use std::collections::HashMap;
@@ -30,8 +35,49 @@ pub struct FakeRepo {
     /// Build history pages (tag, status), newest first; `None` answers 404 like the real
     /// hub does for repositories without automated builds.
     pub history: Option<Vec<Vec<(String, i64)>>>,
-    /// Tags that exist, with their `tag_status` (`active` or `inactive`).
+    /// Tags that exist, with their `tag_status` (`active` or `inactive`), newest first.
     pub tags: Vec<(String, String)>,
+    pub pulls: u64,
+    pub stars: u64,
+    pub automated: bool,
+    /// The images of a tag, by name; a tag not listed here has one `linux/amd64` image
+    /// whose digest is its own name's.
+    pub images: HashMap<String, Vec<FakeImage>>,
+    /// A broken tag list: every page names a next page, however many there are.
+    pub endless_tags: bool,
+    /// A broken tag list: pages that are not Docker Hub's JSON.
+    pub garbage_tags: bool,
+}
+
+/// One image (platform) of a tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeImage {
+    pub architecture: String,
+    pub os: String,
+    pub variant: Option<String>,
+    pub digest: String,
+    pub size: u64,
+}
+
+impl FakeImage {
+    /// An image of `platform` (`arch`, `os/arch` or `os/arch/variant`; the OS defaults to
+    /// linux) with this digest and size.
+    pub fn new(platform: &str, digest: &str, size: u64) -> FakeImage {
+        let parts: Vec<&str> = platform.split('/').collect();
+        let (os, architecture, variant) = match parts.as_slice() {
+            [arch] => ("linux", *arch, None),
+            [os, arch] => (*os, *arch, None),
+            [os, arch, variant, ..] => (*os, *arch, Some((*variant).to_owned())),
+            [] => ("linux", "amd64", None),
+        };
+        FakeImage {
+            architecture: architecture.to_owned(),
+            os: os.to_owned(),
+            variant,
+            digest: digest.to_owned(),
+            size,
+        }
+    }
 }
 
 impl FakeRepo {
@@ -40,7 +86,7 @@ impl FakeRepo {
         let page = builds.iter().map(|(t, s)| ((*t).to_owned(), *s)).collect();
         FakeRepo {
             history: Some(vec![page]),
-            tags: Vec::new(),
+            ..FakeRepo::default()
         }
     }
 
@@ -52,8 +98,78 @@ impl FakeRepo {
                 .iter()
                 .map(|t| ((*t).to_owned(), "active".to_owned()))
                 .collect(),
+            ..FakeRepo::default()
         }
     }
+
+    /// Sets pulls and stars.
+    pub fn counting(mut self, pulls: u64, stars: u64) -> FakeRepo {
+        self.pulls = pulls;
+        self.stars = stars;
+        self
+    }
+
+    /// Gives `tag` these images.
+    pub fn with_images(mut self, tag: &str, images: Vec<FakeImage>) -> FakeRepo {
+        self.images.insert(tag.to_owned(), images);
+        self
+    }
+
+    /// The images of `tag`.
+    fn images_of(&self, tag: &str) -> Vec<FakeImage> {
+        self.images
+            .get(tag)
+            .cloned()
+            .unwrap_or_else(|| vec![FakeImage::new("amd64", &format!("sha256:{tag}"), 1_234_567)])
+    }
+
+    /// The tag object Docker Hub answers for the `index`th newest tag.
+    fn tag_json(&self, index: usize, name: &str, tag_status: &str) -> serde_json::Value {
+        let images = self.images_of(name);
+        let images_json: Vec<_> = images
+            .iter()
+            .map(|i| {
+                json!({
+                    "architecture": i.architecture,
+                    "features": "",
+                    "variant": i.variant,
+                    "digest": i.digest,
+                    "os": i.os,
+                    "os_features": "",
+                    "os_version": null,
+                    "size": i.size,
+                    "status": tag_status,
+                    "last_pulled": "2026-11-26T08:00:00.000000Z",
+                    "last_pushed": last_updated(index),
+                })
+            })
+            .collect();
+        json!({
+            "creator": 1,
+            "id": 1000 + index,
+            "images": images_json,
+            "last_updated": last_updated(index),
+            "last_updater": 1,
+            "last_updater_username": "demo",
+            "name": name,
+            "repository": 7,
+            "full_size": images.first().map_or(0, |i| i.size),
+            "v2": true,
+            "tag_status": tag_status,
+            "tag_last_pulled": "2026-11-26T08:00:00.000000Z",
+            "tag_last_pushed": last_updated(index),
+            "media_type": "application/vnd.oci.image.index.v1+json",
+            "content_type": "image",
+            "digest": images.first().map(|i| i.digest.clone()),
+        })
+    }
+}
+
+/// When the `index`th newest tag was pushed: an hour apart, the newest a day ago.
+fn last_updated(index: usize) -> String {
+    let at = std::time::SystemTime::now()
+        - Duration::from_secs(86_400 + 3600 * u64::try_from(index).unwrap_or(u64::MAX / 7200));
+    humantime::format_rfc3339_micros(at).to_string()
 }
 
 /// A fault the hub shows on every API request while it is set.
@@ -179,11 +295,26 @@ impl FakeHub {
 
     /// A small catalogue of sample repositories, for the demo.
     pub fn add_samples(&self) {
+        let multi = |digest: &str| {
+            vec![
+                FakeImage::new("amd64", digest, 72_104_448),
+                FakeImage::new("linux/arm64/v8", &format!("{digest}-arm64"), 68_157_440),
+                FakeImage::new("linux/arm/v7", &format!("{digest}-arm"), 61_865_984),
+                FakeImage::new("unknown/unknown", "sha256:attestation", 1_024),
+            ]
+        };
         self.set_repo(
             "library/nginx",
-            FakeRepo::with_tags(&["latest", "1.27", "alpine"]),
+            FakeRepo::with_tags(&["latest", "1.27.3", "1.27", "alpine"])
+                .counting(1_234_567_890, 20_512)
+                .with_images("latest", multi("sha256:nginx-1.27.3"))
+                .with_images("1.27.3", multi("sha256:nginx-1.27.3"))
+                .with_images("1.27", multi("sha256:nginx-1.27.3")),
         );
-        self.set_repo("library/redis", FakeRepo::with_tags(&["latest", "7"]));
+        self.set_repo(
+            "library/redis",
+            FakeRepo::with_tags(&["latest", "7"]).counting(987_654, 12_000),
+        );
         self.set_repo(
             "niccokunzmann/dockerhub-build-status-image",
             FakeRepo::with_builds(&[("latest", 10), ("dev", 3), ("broken", -1)]),
@@ -208,6 +339,14 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Full<B
         hyper::header::HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// The 404 of the repositories API.
+fn hub_404() -> Response<Full<Bytes>> {
+    json_response(
+        StatusCode::NOT_FOUND,
+        json!({"message": "httperror 404: object not found", "errinfo": {}}),
+    )
 }
 
 fn not_found() -> Response<Full<Bytes>> {
@@ -336,6 +475,92 @@ async fn answer(
                     "results": results,
                 }),
             )
+        }
+        ["v2", "repositories", org, repo] if method == Method::GET => {
+            match state.repos.get(&format!("{org}/{repo}")) {
+                Some(r) => json_response(
+                    StatusCode::OK,
+                    json!({
+                        "user": org,
+                        "name": repo,
+                        "namespace": org,
+                        "repository_type": "image",
+                        "status": 1,
+                        "status_description": "active",
+                        "description": "",
+                        "is_private": false,
+                        "is_automated": r.automated,
+                        "star_count": r.stars,
+                        "pull_count": r.pulls,
+                        "last_updated": (!r.tags.is_empty()).then(|| last_updated(0)),
+                        "date_registered": "2020-01-01T00:00:00.000000Z",
+                        "collaborator_count": 0,
+                        "affiliation": null,
+                        "hub_user": org,
+                        "has_starred": false,
+                        "full_description": "",
+                        "permissions": {"read": true, "write": false, "admin": false},
+                        "media_types": ["application/vnd.oci.image.index.v1+json"],
+                        "content_types": ["image"],
+                        "categories": [],
+                    }),
+                ),
+                None => hub_404(),
+            }
+        }
+        ["v2", "repositories", org, repo, "tags"] if method == Method::GET => {
+            let Some(r) = state.repos.get(&format!("{org}/{repo}")) else {
+                return hub_404();
+            };
+            if r.garbage_tags {
+                return json_response(StatusCode::OK, json!({"count": "many", "results": 7}));
+            }
+            let param = |name: &str| {
+                form_urlencoded::parse(query.as_bytes())
+                    .find(|(k, _)| k == name)
+                    .and_then(|(_, v)| v.parse::<usize>().ok())
+            };
+            let page = param("page").unwrap_or(1).max(1);
+            let size = param("page_size").unwrap_or(10).clamp(1, 100);
+            let start = (page - 1).saturating_mul(size);
+            let results: Vec<_> = r
+                .tags
+                .iter()
+                .enumerate()
+                .skip(start)
+                .take(size)
+                .map(|(i, (name, status))| r.tag_json(i, name, status))
+                .collect();
+            if results.is_empty() && page > 1 && !r.endless_tags {
+                return hub_404();
+            }
+            let link = |n: usize| {
+                format!(
+                    "{base}/v2/repositories/{org}/{repo}/tags?page={n}&page_size={size}&ordering=last_updated"
+                )
+            };
+            let more = r.endless_tags || start + size < r.tags.len();
+            json_response(
+                StatusCode::OK,
+                json!({
+                    "count": r.tags.len(),
+                    "next": more.then(|| link(page + 1)),
+                    "previous": (page > 1).then(|| link(page - 1)),
+                    "results": results,
+                }),
+            )
+        }
+        ["v2", "repositories", org, repo, "tags", tag] if method == Method::GET => {
+            let Some(r) = state.repos.get(&format!("{org}/{repo}")) else {
+                return hub_404();
+            };
+            match r.tags.iter().position(|(name, _)| name == tag) {
+                Some(i) => json_response(StatusCode::OK, r.tag_json(i, tag, &r.tags[i].1)),
+                None => json_response(
+                    StatusCode::NOT_FOUND,
+                    json!({"message": format!("httperror 404: tag '{tag}' not found"), "errinfo": {"namespace": org, "repository": repo, "tag": tag}}),
+                ),
+            }
         }
         ["v2", "namespaces", org, "repositories", repo, "tags", tag] if method == Method::GET => {
             let found = state

@@ -69,6 +69,49 @@ pub fn rendered_badge(
     rendered
 }
 
+/// Everything that decides a Docker badge, owned: its message is derived from upstream
+/// data (`1.2M`, `v3.20.1`) rather than one of a few words.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct AnyBadgeKey {
+    label: Box<str>,
+    message: Box<str>,
+    color: Color,
+    style: Style,
+    logo: Option<Logo>,
+    color_override: Option<Box<str>>,
+    label_color: Option<Box<str>>,
+    logo_color: Option<Box<str>>,
+}
+
+/// Rendered Docker badges, bounded like [`BADGE_MEMO`].
+static ANY_BADGE_MEMO: LazyLock<DashMap<AnyBadgeKey, RenderedBadge>> = LazyLock::new(DashMap::new);
+
+/// The SVG and `ETag` of any badge, from the memo or rendered now.
+pub fn rendered(badge: &Badge<'_>) -> RenderedBadge {
+    let key = AnyBadgeKey {
+        label: badge.label.into(),
+        message: badge.message.into(),
+        color: badge.color,
+        style: badge.style,
+        logo: badge.logo,
+        color_override: badge.color_override.map(Into::into),
+        label_color: badge.label_color.map(Into::into),
+        logo_color: badge.logo_color.map(Into::into),
+    };
+    if let Some(found) = ANY_BADGE_MEMO.get(&key) {
+        return found.clone();
+    }
+    let svg = Bytes::from(badge::render(badge));
+    let rendered = RenderedBadge {
+        etag: etag_of(&svg),
+        svg,
+    };
+    if ANY_BADGE_MEMO.len() < BADGE_MEMO_CAPACITY {
+        ANY_BADGE_MEMO.insert(key, rendered.clone());
+    }
+    rendered
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

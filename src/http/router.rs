@@ -5,7 +5,8 @@
 use percent_encoding::percent_decode_str;
 
 use crate::badge::{Logo, Style};
-use crate::hub::names::{ImageRef, NameError};
+use crate::hub::names::{ImageRef, NameError, Tag};
+use crate::hub::repository::RepoName;
 
 /// Defaults of the old API.
 const DEFAULT_ORGANIZATION: &str = "library";
@@ -18,6 +19,8 @@ pub enum Route<'a> {
     Build(&'a str, &'a str),
     StatusSvg,
     Shields(&'a str, &'a str),
+    /// `/docker/…`, shields.io's Docker badges: the path after `/docker/`.
+    Docker(&'a str),
     Health,
     Servers,
     Gossip,
@@ -52,6 +55,8 @@ impl<'a> Route<'a> {
                     path.strip_prefix("/shields/").and_then(two_segments)
                 {
                     Route::Shields(org, repo)
+                } else if let Some(rest) = path.strip_prefix("/docker/") {
+                    Route::Docker(rest)
                 } else {
                     Route::NotFound
                 }
@@ -65,6 +70,7 @@ impl<'a> Route<'a> {
             Route::Build(..) => "build",
             Route::StatusSvg => "status_svg",
             Route::Shields(..) => "shields",
+            Route::Docker(..) => "docker",
             Route::Health => "health",
             Route::Servers => "servers",
             Route::Gossip => "gossip",
@@ -87,6 +93,14 @@ pub struct Query {
     pub text: Option<String>,
     pub style: Option<String>,
     pub logo: Option<String>,
+    /// The Docker badges' parameters, as shields.io names them.
+    pub label: Option<String>,
+    pub color: Option<String>,
+    pub label_color: Option<String>,
+    pub logo_color: Option<String>,
+    pub cache_seconds: Option<String>,
+    pub sort: Option<String>,
+    pub arch: Option<String>,
     /// `all=true` or `all=1` (`/servers`).
     pub all: bool,
 }
@@ -102,6 +116,13 @@ impl Query {
                 "text" => &mut parsed.text,
                 "style" => &mut parsed.style,
                 "logo" => &mut parsed.logo,
+                "label" => &mut parsed.label,
+                "color" | "colorB" => &mut parsed.color,
+                "labelColor" | "colorA" => &mut parsed.label_color,
+                "logoColor" => &mut parsed.logo_color,
+                "cacheSeconds" | "maxAge" => &mut parsed.cache_seconds,
+                "sort" => &mut parsed.sort,
+                "arch" => &mut parsed.arch,
                 "all" => {
                     // Any `all=true` asks for everything, wherever it stands.
                     parsed.all |= value == "true" || value == "1";
@@ -170,6 +191,94 @@ impl Parsed<'_> {
     }
 }
 
+/// The Docker badges, by their shields.io path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DockerKind {
+    Pulls,
+    Stars,
+    ImageSize,
+    Version,
+    LastUpdated,
+    Platforms,
+    /// `/docker/automated`, `/docker/cloud/automated`: retired on shields.io.
+    Automated,
+    /// `/docker/build`, `/docker/cloud/build`: retired on shields.io, served from the
+    /// build status.
+    Build,
+}
+
+impl DockerKind {
+    /// Every kind, with the path prefixes (after `/docker/`) that name it and whether a tag
+    /// may follow the repository.
+    pub const PATHS: [(&'static str, DockerKind, bool); 10] = [
+        ("pulls", DockerKind::Pulls, false),
+        ("stars", DockerKind::Stars, false),
+        ("image-size", DockerKind::ImageSize, true),
+        ("v", DockerKind::Version, true),
+        ("last-updated", DockerKind::LastUpdated, true),
+        ("platforms", DockerKind::Platforms, true),
+        ("automated", DockerKind::Automated, false),
+        ("cloud/automated", DockerKind::Automated, false),
+        ("build", DockerKind::Build, true),
+        ("cloud/build", DockerKind::Build, true),
+    ];
+}
+
+/// What a `/docker/…` path asks for, or why it is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerTarget {
+    /// A known kind of a valid repository (and tag, if one was given).
+    Badge {
+        kind: DockerKind,
+        repo: RepoName,
+        tag: Option<Tag>,
+    },
+    /// A known kind with a name Docker Hub cannot have.
+    BadName(DockerKind, NameError),
+    /// No Docker badge has this path.
+    Unknown,
+}
+
+/// Reads the path after `/docker/` (an optional `.svg` ending; `_` is `library`).
+pub fn docker_target(rest: &str) -> DockerTarget {
+    let rest = rest.strip_suffix(".svg").unwrap_or(rest);
+    // Longest prefix first, so `cloud/build` is not read as a kind `cloud`.
+    let found = DockerKind::PATHS
+        .iter()
+        .filter_map(|(prefix, kind, tagged)| {
+            let names = rest.strip_prefix(prefix)?.strip_prefix('/')?;
+            Some((prefix.len(), *kind, *tagged, names))
+        })
+        .max_by_key(|(len, ..)| *len);
+    let Some((_, kind, tagged, names)) = found else {
+        return DockerTarget::Unknown;
+    };
+    let segments: Vec<&str> = names.split('/').collect();
+    let (org, repo, tag) = match segments.as_slice() {
+        [org, repo] => (*org, *repo, None),
+        [org, repo, tag] if tagged => (*org, *repo, Some(*tag)),
+        _ => return DockerTarget::Unknown,
+    };
+    let parsed = (|| {
+        let org = path_segment(org)?;
+        let org = if org == "_" {
+            DEFAULT_ORGANIZATION.to_owned()
+        } else {
+            org
+        };
+        let repo = RepoName::parse(&org, &path_segment(repo)?)?;
+        let tag = match tag {
+            Some(tag) => Some(Tag::parse(&path_segment(tag)?)?),
+            None => None,
+        };
+        Ok::<_, NameError>((repo, tag))
+    })();
+    match parsed {
+        Ok((repo, tag)) => DockerTarget::Badge { kind, repo, tag },
+        Err(err) => DockerTarget::BadName(kind, err),
+    }
+}
+
 /// Decodes one percent-encoded path segment; an encoded slash decodes to a `/`, which no
 /// name accepts, so `a%2Fb` is refused like `a/b`.
 fn path_segment(raw: &str) -> Result<String, NameError> {
@@ -233,11 +342,52 @@ mod tests {
             "/source",
             "/build/a/b",
             "/shields/a/b",
+            "/docker/pulls/a/b",
             "/nope",
         ] {
             let name = Route::of(path).name();
             assert!(crate::metrics::ROUTES.contains(&name), "{path}: {name}");
         }
+    }
+
+    #[test]
+    fn docker_paths_name_their_kind_repository_and_tag() {
+        let badge = |rest| match docker_target(rest) {
+            DockerTarget::Badge { kind, repo, tag } => {
+                Some((kind, repo.to_string(), tag.map(|t| t.to_string())))
+            }
+            _ => None,
+        };
+        assert_eq!(
+            badge("pulls/_/nginx.svg"),
+            Some((DockerKind::Pulls, "library/nginx".into(), None))
+        );
+        assert_eq!(
+            badge("v/acme/app/1.2"),
+            Some((DockerKind::Version, "acme/app".into(), Some("1.2".into())))
+        );
+        assert_eq!(
+            badge("cloud/build/acme/app"),
+            Some((DockerKind::Build, "acme/app".into(), None))
+        );
+        assert_eq!(
+            badge("cloud/automated/acme/app"),
+            Some((DockerKind::Automated, "acme/app".into(), None))
+        );
+        assert_eq!(
+            docker_target("pulls/acme/app/latest"),
+            DockerTarget::Unknown
+        );
+        assert_eq!(docker_target("nope/acme/app"), DockerTarget::Unknown);
+        assert_eq!(docker_target("v/acme"), DockerTarget::Unknown);
+        assert!(matches!(
+            docker_target("v/Acme/app"),
+            DockerTarget::BadName(DockerKind::Version, _)
+        ));
+        assert!(matches!(
+            docker_target("v/acme/a%2Fb"),
+            DockerTarget::BadName(..)
+        ));
     }
 
     #[test]

@@ -9,8 +9,12 @@ use url::Url;
 
 use super::budget::{Budget, retry_after};
 use super::build_history::{BuildHistoryPage, PageVerdict, page_verdict};
+use std::sync::Arc;
+
 use super::names::ImageRef;
-use super::tag::{TagObject, tag_verdict};
+use super::repository::{RepoName, RepositoryInfo};
+use super::tag::{TagInfo, TagObject, tag_verdict};
+use super::tag_list::{Step, TagList, TagPage, add_page};
 use super::{HubError, HubStatus, decode_json};
 use crate::metrics::Metrics;
 
@@ -118,6 +122,56 @@ impl HubClient {
         let tag: TagObject = self.get_json("tag", tag_url).await?;
         tracing::debug!(image = %image, tag_status = %tag.tag_status, "status from the tag endpoint");
         tag_verdict(tag, image.tag.as_str())
+    }
+
+    /// The repository resource: pulls, stars, automated builds, last push.
+    pub async fn repository(&self, repo: &RepoName) -> Result<RepositoryInfo, HubError> {
+        let url = self.endpoint(&format!(
+            "v2/repositories/{}/{}",
+            repo.organization, repo.repository
+        ))?;
+        self.get_json("repository", url).await
+    }
+
+    /// The newest tags of a repository, at most [`super::tag_list::MAX_TAG_PAGES`] pages,
+    /// `next` followed on the hub's own origin only and never to a page already read.
+    pub async fn tag_list(&self, repo: &RepoName) -> Result<Arc<TagList>, HubError> {
+        let first = self.endpoint(&format!(
+            "v2/repositories/{}/{}/tags?page_size=100&ordering=last_updated",
+            repo.organization, repo.repository
+        ))?;
+        let mut list = TagList {
+            count: 0,
+            tags: Vec::new(),
+            truncated: false,
+        };
+        let mut read = vec![first.clone()];
+        let mut next = first;
+        loop {
+            let page: TagPage = self.get_json("tag_list", next).await?;
+            match add_page(&mut list, page, &self.base, &read)? {
+                Step::Done => return Ok(Arc::new(list)),
+                Step::Next(url) => {
+                    read.push(url.clone());
+                    next = url;
+                }
+            }
+        }
+    }
+
+    /// One tag with its images (`/v2/repositories/{org}/{repo}/tags/{tag}`).
+    pub async fn tag_info(&self, image: &ImageRef) -> Result<Arc<TagInfo>, HubError> {
+        let url = self.endpoint(&format!(
+            "v2/repositories/{}/{}/tags/{}",
+            image.organization, image.repository, image.tag
+        ))?;
+        let info: TagInfo = self.get_json("tag_info", url).await?;
+        if info.name != image.tag.as_str() {
+            return Err(HubError::BadAnswer {
+                reason: "the tag object names another tag".into(),
+            });
+        }
+        Ok(Arc::new(info))
     }
 
     fn endpoint(&self, path: &str) -> Result<Url, HubError> {

@@ -11,8 +11,10 @@
 //! - [`client`]: the client: build status from build history, with the tag as fallback.
 //! - [`budget`]: the upstream budget and how long a 429 silences us.
 //! - One module per upstream resource, each reading its answer body:
-//!   [`build_history`] (`/v2/repositories/{org}/{repo}/buildhistory/`) and [`tag`]
-//!   (`/v2/namespaces/{org}/repositories/{repo}/tags/{tag}`).
+//!   [`build_history`] (`/v2/repositories/{org}/{repo}/buildhistory/`), [`tag`]
+//!   (`/v2/namespaces/{org}/repositories/{repo}/tags/{tag}` for the build status, and
+//!   `/v2/repositories/{org}/{repo}/tags/{tag}` for a tag's images), [`repository`]
+//!   (`/v2/repositories/{org}/{repo}`) and [`tag_list`] (the newest tags, page by page).
 
 use std::time::Duration;
 
@@ -22,7 +24,9 @@ pub mod budget;
 pub mod build_history;
 pub mod client;
 pub mod names;
+pub mod repository;
 pub mod tag;
+pub mod tag_list;
 
 pub use self::budget::retry_after;
 pub use self::build_history::{PageVerdict, read_build_history_page};

@@ -30,3 +30,59 @@ pub(crate) fn tag_verdict(tag: TagObject, wanted: &str) -> Result<HubStatus, Hub
         source: StatusSource::Tag,
     })
 }
+
+/// One tag as `GET /v2/repositories/{org}/{repo}/tags/{tag}` and the tag list describe it:
+/// its images, one per platform of a multi-arch tag.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TagInfo {
+    pub name: String,
+    /// The compressed size of the tag's first image, as Docker Hub computes it.
+    #[serde(default)]
+    pub full_size: Option<u64>,
+    /// RFC 3339.
+    #[serde(default)]
+    pub last_updated: Option<String>,
+    /// Null for tags pushed before multi-arch images existed.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub images: Vec<ImageInfo>,
+}
+
+/// One image (platform) of a tag.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ImageInfo {
+    pub architecture: String,
+    #[serde(default)]
+    pub os: Option<String>,
+    #[serde(default)]
+    pub variant: Option<String>,
+    #[serde(default)]
+    pub digest: Option<String>,
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+impl ImageInfo {
+    /// Attestation manifests are listed as images of platform `unknown/unknown`.
+    pub fn is_platform(&self) -> bool {
+        self.architecture != "unknown" && self.os.as_deref() != Some("unknown")
+    }
+}
+
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// Reads one tag answer body as the client does.
+pub fn read_tag_info(body: &[u8], tag: &str) -> Result<TagInfo, HubError> {
+    let info: TagInfo = decode_json(body)?;
+    if info.name != tag {
+        return Err(HubError::BadAnswer {
+            reason: "the tag object names another tag".into(),
+        });
+    }
+    Ok(info)
+}

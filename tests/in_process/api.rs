@@ -87,6 +87,7 @@ fn pages(count: usize, tag_on_page: Option<usize>) -> FakeRepo {
     FakeRepo {
         history: Some(history),
         tags: vec![("wanted".into(), "active".into())],
+        ..FakeRepo::default()
     }
 }
 

@@ -7,4 +7,5 @@ mod common;
 
 mod api;
 mod cache;
+mod docker;
 mod rendezvous_vectors;

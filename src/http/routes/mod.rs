@@ -2,9 +2,12 @@
 //! them: the response memo first, then the route's handler, then the metrics and the log.
 //!
 //! - [`status`]: `/build`, `/status.svg`, `/shields/…`.
+//! - [`docker`]: `/docker/…`, shields.io's Docker badges, with [`formats`] for their text.
 //! - [`network`]: `/health`, `/servers`, `POST /gossip`.
 //! - here: the static files, `/metrics`, `/source` and the front page.
 
+mod docker;
+mod formats;
 mod network;
 mod status;
 
@@ -153,6 +156,7 @@ where
         Route::Build(..) => status::build(app, &parsed, conditional, target).await,
         Route::StatusSvg => status::status_svg(app, &parsed, conditional, target).await,
         Route::Shields(..) => status::shields(node, &parsed).await,
+        Route::Docker(..) => docker::docker(app, &parsed, conditional, target).await,
         Route::Health => network::health(node),
         Route::Servers => network::servers(node, parsed.all()),
         Route::Metrics => metrics(node),

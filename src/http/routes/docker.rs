@@ -1,0 +1,513 @@
+//! `/docker/…`: the Docker badges at shields.io's own paths, each derived from one cached
+//! Docker Hub resource (repository, tag list, tag, build status) and rendered through the
+//! badge memo. A badge route always answers `200` with an SVG: bad input and upstream
+//! trouble become a badge with a clear word and a short lifetime, never a 5xx.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use hyper::Response;
+use hyper::header::HeaderMap;
+use tokio::time::Instant;
+
+use super::formats::{addv, date_badge, dots, iec_bytes, latest, metric, version_color};
+use crate::badge::{Badge, Color, Logo, Style};
+use crate::cache::Lookup;
+use crate::cache::resources::{REPOSITORY_TTL, TAG_LIST_TTL, TAG_TTL};
+use crate::http::App;
+use crate::http::badge_memo::rendered;
+use crate::http::response::{Body, Cacheable, ERROR_MAX_AGE};
+use crate::http::router::{DockerKind, DockerTarget, Parsed, Query, Route, docker_target};
+use crate::hub::names::{ImageRef, Tag};
+use crate::hub::repository::RepoName;
+use crate::hub::tag::{ImageInfo, TagInfo};
+use crate::hub::tag_list::TagList;
+use crate::hub::{HubError, HubStatus};
+
+/// shields.io's Docker blue, for pulls, stars and automated builds.
+const DOCKER_BLUE: &str = "066da5";
+
+/// The architectures `arch=` takes: Go's `GOARCH` values, as shields.io lists them.
+pub const ARCHES: [&str; 14] = [
+    "amd64", "arm", "arm64", "s390x", "386", "ppc64", "ppc64le", "wasm", "mips", "mipsle",
+    "mips64", "mips64le", "riscv64", "loong64",
+];
+
+impl DockerKind {
+    /// The label shields.io gives this kind.
+    pub fn label(self) -> &'static str {
+        match self {
+            DockerKind::Pulls => "docker pulls",
+            DockerKind::Stars => "docker stars",
+            DockerKind::ImageSize => "image size",
+            DockerKind::Version => "version",
+            DockerKind::LastUpdated => "last updated",
+            DockerKind::Platforms => "platforms",
+            DockerKind::Automated | DockerKind::Build => "docker build",
+        }
+    }
+
+    /// The shortest lifetime a badge of this kind announces: its resource's TTL, below
+    /// which `cacheSeconds=` is ignored, as shields.io ignores it below a service's own.
+    fn floor(self, status_ttl: Duration) -> Duration {
+        match self {
+            DockerKind::Pulls | DockerKind::Stars | DockerKind::Automated => REPOSITORY_TTL,
+            DockerKind::ImageSize | DockerKind::Version | DockerKind::LastUpdated => {
+                TAG_LIST_TTL.min(TAG_TTL)
+            }
+            DockerKind::Platforms => TAG_TTL,
+            DockerKind::Build => status_ttl,
+        }
+    }
+
+    /// shields.io's word for a 404 from Docker Hub.
+    fn not_found(self) -> &'static str {
+        match self {
+            DockerKind::Pulls | DockerKind::Stars | DockerKind::Automated | DockerKind::Build => {
+                "repo not found"
+            }
+            _ => "repository or tag not found",
+        }
+    }
+}
+
+/// What a badge says: a message and colour (a hex colour where shields.io uses one), or
+/// an error word, which `color=` and `labelColor=` do not change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Shown {
+    Value {
+        message: String,
+        color: Color,
+        hex: Option<&'static str>,
+    },
+    Error {
+        word: String,
+        color: Color,
+    },
+}
+
+fn value(message: String, color: Color) -> Result<Shown, Shown> {
+    Ok(Shown::Value {
+        message,
+        color,
+        hex: None,
+    })
+}
+
+fn docker_blue(message: &str) -> Result<Shown, Shown> {
+    Ok(Shown::Value {
+        message: message.to_owned(),
+        color: Color::Blue,
+        hex: Some(DOCKER_BLUE),
+    })
+}
+
+/// An error badge: red for "not found" answers, grey for the rest, as shields.io colours them.
+fn error(word: &str, color: Color) -> Shown {
+    Shown::Error {
+        word: word.to_owned(),
+        color,
+    }
+}
+
+fn not_found(word: &str) -> Shown {
+    error(word, Color::Red)
+}
+
+/// The word for an upstream failure.
+fn hub_error(err: &HubError, kind: DockerKind) -> Shown {
+    match err {
+        HubError::NotFound => not_found(kind.not_found()),
+        HubError::RateLimited { .. } | HubError::Budget { .. } | HubError::Backoff { .. } => {
+            error("rate limited by upstream service", Color::LightGrey)
+        }
+        HubError::BadAnswer { .. } => error("invalid response data", Color::LightGrey),
+        HubError::Status { .. } | HubError::Timeout | HubError::Unreachable => {
+            error("inaccessible", Color::LightGrey)
+        }
+    }
+}
+
+fn invalid(parameter: &str) -> Shown {
+    error(
+        &format!("invalid query parameter: {parameter}"),
+        Color::LightGrey,
+    )
+}
+
+/// How a badge's lookup went, for its lifetime and for the response memo.
+struct Freshness {
+    fresh_for: Duration,
+    unchanged_until: Option<Instant>,
+}
+
+impl<V> From<&Lookup<V>> for Freshness {
+    fn from(lookup: &Lookup<V>) -> Freshness {
+        Freshness {
+            fresh_for: lookup.fresh_for,
+            unchanged_until: lookup.unchanged_until,
+        }
+    }
+}
+
+/// Checked sort order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sort {
+    Date,
+    Semver,
+}
+
+/// `GET /docker/<kind>/<user>/<repo>[/<tag>]`.
+pub(super) async fn docker(
+    app: &App,
+    parsed: &Parsed<'_>,
+    request: &HeaderMap,
+    target: Option<&str>,
+) -> Response<Body> {
+    let Route::Docker(rest) = parsed.route else {
+        return unknown_badge(request);
+    };
+    let query = &parsed.query;
+    let (kind, repo, tag) = match docker_target(rest) {
+        DockerTarget::Badge { kind, repo, tag } => (kind, repo, tag),
+        DockerTarget::BadName(kind, _) => {
+            let shown = error("invalid repository name", Color::LightGrey);
+            return respond(app, query, kind, shown, None, request, None);
+        }
+        DockerTarget::Unknown => return unknown_badge(request),
+    };
+    // Parameters first: a badge with a bad one asks nothing of Docker Hub.
+    let checked = (|| {
+        if query
+            .style
+            .as_deref()
+            .is_some_and(|s| Style::parse(s).is_none())
+        {
+            return Err(invalid("style"));
+        }
+        let sort = match query.sort.as_deref() {
+            None | Some("date") => Sort::Date,
+            Some("semver") => Sort::Semver,
+            Some(_) => return Err(invalid("sort")),
+        };
+        let arch = match query.arch.as_deref() {
+            None => None,
+            Some(arch) if ARCHES.contains(&arch) => Some(arch),
+            Some(_) => return Err(invalid("arch")),
+        };
+        if query
+            .cache_seconds
+            .as_deref()
+            .is_some_and(|s| s.parse::<u64>().is_err())
+        {
+            return Err(invalid("cacheSeconds"));
+        }
+        Ok((sort, arch))
+    })();
+    let (sort, arch) = match checked {
+        Ok(checked) => checked,
+        Err(shown) => return respond(app, query, kind, shown, None, request, None),
+    };
+    let (shown, freshness) = derive(app, kind, &repo, tag.as_ref(), sort, arch).await;
+    respond(app, query, kind, shown, Some(freshness), request, target)
+}
+
+/// Asks the kind's resource and derives the badge from it.
+async fn derive(
+    app: &App,
+    kind: DockerKind,
+    repo: &RepoName,
+    tag: Option<&Tag>,
+    sort: Sort,
+    arch: Option<&str>,
+) -> (Shown, Freshness) {
+    let node = app.node();
+    // Both names are checked already; the tag defaults as Docker's does.
+    let Ok(image) = ImageRef::parse(
+        repo.organization.as_str(),
+        repo.repository.as_str(),
+        tag.map_or("latest", Tag::as_str),
+    ) else {
+        let nothing = Freshness {
+            fresh_for: Duration::ZERO,
+            unchanged_until: None,
+        };
+        return (error("invalid repository name", Color::LightGrey), nothing);
+    };
+    let image = |_: Option<&Tag>| &image;
+    let derived = match kind {
+        DockerKind::Pulls | DockerKind::Stars | DockerKind::Automated => {
+            let lookup = node.docker().repository.get(repo).await;
+            let shown = lookup
+                .result
+                .as_ref()
+                .map_err(|e| hub_error(e, kind))
+                .and_then(|r| match kind {
+                    DockerKind::Pulls => docker_blue(&metric(r.pull_count)),
+                    DockerKind::Stars => docker_blue(&metric(r.star_count)),
+                    _ if r.is_automated => docker_blue("automated"),
+                    _ => value("manual".into(), Color::Yellow),
+                });
+            (shown, Freshness::from(&lookup))
+        }
+        DockerKind::Build => {
+            let lookup = node.cache().get(image(tag)).await;
+            let shown = lookup
+                .result
+                .as_ref()
+                .map_err(|e| hub_error(e, kind))
+                .and_then(|&HubStatus { status, .. }| match status {
+                    10 => value("passing".into(), Color::BrightGreen),
+                    s if s < 0 => value("failing".into(), Color::Red),
+                    _ => docker_blue("building"),
+                });
+            (shown, Freshness::from(&lookup))
+        }
+        DockerKind::Platforms => {
+            let lookup = node.docker().tag.get(image(tag)).await;
+            let shown = lookup
+                .result
+                .as_ref()
+                .map_err(|e| hub_error(e, kind))
+                .and_then(|t| platforms(t));
+            (shown, Freshness::from(&lookup))
+        }
+        DockerKind::ImageSize | DockerKind::LastUpdated if tag.is_some() => {
+            let lookup = node.docker().tag.get(image(tag)).await;
+            let shown = lookup
+                .result
+                .as_ref()
+                .map_err(|e| hub_error(e, kind))
+                .and_then(|t| match kind {
+                    DockerKind::ImageSize => size_of(t, arch),
+                    _ => last_updated(t),
+                });
+            (shown, Freshness::from(&lookup))
+        }
+        DockerKind::ImageSize | DockerKind::LastUpdated | DockerKind::Version => {
+            let lookup = node.docker().tag_list.get(repo).await;
+            let shown = lookup
+                .result
+                .as_ref()
+                .map_err(|e| hub_error(e, kind))
+                .and_then(|list| from_list(list, kind, tag, sort, arch));
+            (shown, Freshness::from(&lookup))
+        }
+    };
+    let shown = derived.0.unwrap_or_else(|shown| shown);
+    (shown, derived.1)
+}
+
+/// The image of `arch` (any platform when `None`).
+fn image_of<'a>(tag: &'a TagInfo, arch: &str) -> Option<&'a ImageInfo> {
+    tag.images.iter().find(|i| i.architecture == arch)
+}
+
+fn size_of(tag: &TagInfo, arch: Option<&str>) -> Result<Shown, Shown> {
+    let size = match arch {
+        Some(arch) => {
+            image_of(tag, arch)
+                .ok_or_else(|| not_found("architecture not found"))?
+                .size
+        }
+        None => tag.full_size,
+    };
+    match size {
+        Some(size) => value(iec_bytes(size), Color::Blue),
+        None => Err(error("invalid response data", Color::LightGrey)),
+    }
+}
+
+fn last_updated(tag: &TagInfo) -> Result<Shown, Shown> {
+    let text = tag
+        .last_updated
+        .as_deref()
+        .ok_or_else(|| error("invalid response data", Color::LightGrey))?;
+    match date_badge(text, SystemTime::now()) {
+        Some((message, color)) => value(message, color),
+        None => Err(error("invalid date", Color::LightGrey)),
+    }
+}
+
+/// `linux/amd64 | linux/arm/v7` written shorter: the OS only when it is not Linux, the
+/// variant when there is one, each platform once, in the hub's order.
+fn platforms(tag: &TagInfo) -> Result<Shown, Shown> {
+    let mut seen: Vec<String> = Vec::new();
+    for image in tag.images.iter().filter(|i| i.is_platform()) {
+        let mut name = String::new();
+        if let Some(os) = image
+            .os
+            .as_deref()
+            .filter(|os| *os != "linux" && !os.is_empty())
+        {
+            name.push_str(os);
+            name.push('/');
+        }
+        name.push_str(&image.architecture);
+        if let Some(variant) = image.variant.as_deref().filter(|v| !v.is_empty()) {
+            name.push('/');
+            name.push_str(variant);
+        }
+        if !seen.contains(&name) {
+            seen.push(name);
+        }
+    }
+    if seen.is_empty() {
+        return Err(not_found("no platforms"));
+    }
+    value(seen.join(" | "), Color::Blue)
+}
+
+/// The most exact name of the tags holding `digest` (`3.20.1` over `3.20` over `latest`).
+fn digest_match<'a>(list: &'a TagList, digest: &str, fallback: &'a str) -> &'a str {
+    let mut version = fallback;
+    let mut first = true;
+    for tag in list
+        .tags
+        .iter()
+        .filter(|t| t.images.iter().any(|i| i.digest.as_deref() == Some(digest)))
+    {
+        if first {
+            version = &tag.name;
+            first = false;
+        }
+        if dots(&tag.name) >= dots(version) && tag.name != "latest" {
+            version = &tag.name;
+        }
+    }
+    version
+}
+
+fn from_list(
+    list: &TagList,
+    kind: DockerKind,
+    tag: Option<&Tag>,
+    sort: Sort,
+    arch: Option<&str>,
+) -> Result<Shown, Shown> {
+    let newest = list
+        .tags
+        .first()
+        .ok_or_else(|| not_found("no tags found"))?;
+    let chosen = match (tag, sort) {
+        (Some(tag), _) => list
+            .tags
+            .iter()
+            .find(|t| t.name == tag.as_str())
+            .ok_or_else(|| not_found("tag not found"))?,
+        (None, Sort::Date) => newest,
+        (None, Sort::Semver) => {
+            let name = latest(list.tags.iter().map(|t| t.name.as_str()))
+                .ok_or_else(|| not_found("no tags found"))?;
+            list.tags
+                .iter()
+                .find(|t| t.name == name)
+                .ok_or_else(|| not_found("no tags found"))?
+        }
+    };
+    match kind {
+        DockerKind::ImageSize => size_of(chosen, arch),
+        DockerKind::LastUpdated => last_updated(chosen),
+        _ => {
+            let version = match (tag, sort) {
+                (None, Sort::Semver) => chosen.name.as_str(),
+                (None, Sort::Date) if chosen.name != "latest" => chosen.name.as_str(),
+                (Some(_), _) if chosen.images.is_empty() => chosen.name.as_str(),
+                _ => {
+                    let arch = arch.unwrap_or("amd64");
+                    let word = if tag.is_some() {
+                        "digest not found for given tag"
+                    } else {
+                        "digest not found for latest tag"
+                    };
+                    let digest = image_of(chosen, arch)
+                        .and_then(|i| i.digest.as_deref())
+                        .ok_or_else(|| error(word, Color::LightGrey))?;
+                    digest_match(list, digest, &chosen.name)
+                }
+            };
+            value(addv(version), version_color(version))
+        }
+    }
+}
+
+/// shields.io's answer to a path no badge has, with 200 as every badge route answers.
+fn unknown_badge(request: &HeaderMap) -> Response<Body> {
+    let badge = rendered(&Badge::new("404", "badge not found", Color::Red));
+    let answer = Cacheable::new(
+        "docker",
+        badge.svg,
+        badge.etag,
+        "image/svg+xml; charset=utf-8",
+        ERROR_MAX_AGE,
+    );
+    answer.respond(request)
+}
+
+/// Renders the badge with the request's parameters, keeps it in the response memo while
+/// its resource stays the same, and answers.
+fn respond(
+    app: &App,
+    query: &Query,
+    kind: DockerKind,
+    shown: Shown,
+    freshness: Option<Freshness>,
+    request: &HeaderMap,
+    target: Option<&str>,
+) -> Response<Body> {
+    let label = query.label.as_deref().unwrap_or(kind.label());
+    let style = query
+        .style
+        .as_deref()
+        .and_then(Style::parse)
+        .unwrap_or_default();
+    let logo = query.logo.as_deref().and_then(Logo::parse);
+    let (badge, max_age) = match &shown {
+        Shown::Value {
+            message,
+            color,
+            hex,
+        } => {
+            let fresh_for = freshness.as_ref().map_or(Duration::ZERO, |f| f.fresh_for);
+            let floor = kind.floor(app.node().config().cache_ttl);
+            let asked = query
+                .cache_seconds
+                .as_deref()
+                .and_then(|s| s.parse::<u64>().ok())
+                .map(Duration::from_secs)
+                .filter(|asked| *asked > floor && *asked > fresh_for);
+            let badge = Badge {
+                style,
+                logo,
+                color_override: query.color.as_deref().or(*hex),
+                label_color: query.label_color.as_deref(),
+                logo_color: query.logo_color.as_deref(),
+                ..Badge::new(label, message, *color)
+            };
+            (rendered(&badge), asked.unwrap_or(fresh_for))
+        }
+        Shown::Error { word, color } => {
+            let badge = Badge {
+                style,
+                logo,
+                logo_color: query.logo_color.as_deref(),
+                ..Badge::new(label, word, *color)
+            };
+            (rendered(&badge), ERROR_MAX_AGE)
+        }
+    };
+    let answer = Arc::new(Cacheable::new(
+        "docker",
+        badge.svg,
+        badge.etag,
+        "image/svg+xml; charset=utf-8",
+        max_age,
+    ));
+    if let (Some(target), Some(until)) =
+        (target, freshness.as_ref().and_then(|f| f.unchanged_until))
+    {
+        app.memo()
+            .insert(target, Arc::clone(&answer), until, Instant::now());
+    }
+    answer.respond(request)
+}

@@ -1,0 +1,57 @@
+//! The repository resource, `GET /v2/repositories/{org}/{repo}`: pulls, stars, whether
+//! builds are automated, and when it was last pushed. Pulls, stars and the automated badge
+//! all derive from one cached answer.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use super::names::{NameError, Organization, Repository as RepositoryName};
+use super::{HubError, decode_json};
+
+/// A repository, `organization/repository`, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RepoName {
+    pub organization: Organization,
+    pub repository: RepositoryName,
+}
+
+impl RepoName {
+    /// Checks both names.
+    pub fn parse(organization: &str, repository: &str) -> Result<RepoName, NameError> {
+        Ok(RepoName {
+            organization: Organization::parse(organization)?,
+            repository: RepositoryName::parse(repository)?,
+        })
+    }
+
+    /// `organization/repository`, in one allocation of the exact size (a cache key).
+    pub fn key(&self) -> Box<str> {
+        [self.organization.as_str(), "/", self.repository.as_str()]
+            .concat()
+            .into_boxed_str()
+    }
+}
+
+impl fmt::Display for RepoName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.organization, self.repository)
+    }
+}
+
+/// What the badges read of a repository.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RepositoryInfo {
+    pub pull_count: u64,
+    pub star_count: u64,
+    #[serde(default)]
+    pub is_automated: bool,
+    /// RFC 3339; absent or null for a repository never pushed.
+    #[serde(default)]
+    pub last_updated: Option<String>,
+}
+
+/// Reads one repository answer body as the client does.
+pub fn read_repository(body: &[u8]) -> Result<RepositoryInfo, HubError> {
+    decode_json(body)
+}
