@@ -147,7 +147,7 @@ async fn front_page_on_a_phone() {
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    for name in ["organization", "repository", "tag", "text", "style"] {
+    for name in ["kind", "organization", "repository", "tag", "text", "style"] {
         assert!(fields.contains(&name), "no {name} field in {fields:?}");
     }
     let badge = format!("{base}/status.svg?organization=library&repository=nginx");
@@ -244,6 +244,62 @@ async fn front_page_on_a_phone() {
         )
     );
     assert_eq!(after["images"], 1, "markup in a field became an element");
+
+    // Every Docker badge kind: the preview draws it at shields.io's path, and the Markdown
+    // names the same URL.
+    for (kind, path) in [
+        ("pulls", "/docker/pulls/_/nginx?style=for-the-badge"),
+        ("stars", "/docker/stars/_/nginx?style=for-the-badge"),
+        ("v", "/docker/v/_/nginx/1.27?style=for-the-badge"),
+        (
+            "image-size",
+            "/docker/image-size/_/nginx/1.27?style=for-the-badge",
+        ),
+        (
+            "last-updated",
+            "/docker/last-updated/_/nginx/1.27?style=for-the-badge",
+        ),
+        (
+            "platforms",
+            "/docker/platforms/_/nginx/1.27?style=for-the-badge",
+        ),
+        ("automated", "/docker/automated/_/nginx?style=for-the-badge"),
+        ("build", "/docker/build/_/nginx/1.27?style=for-the-badge"),
+    ] {
+        let set = format!(
+            "(() => {{
+                const form = document.getElementById('builder');
+                const set = (name, value) => {{
+                    form.elements[name].value = value;
+                    form.elements[name].dispatchEvent(new Event('input', {{ bubbles: true }}));
+                }};
+                set('repository', 'nginx');
+                set('tag', '1.27');
+                set('text', '');
+                set('kind', '{kind}');
+                return true;
+            }})()"
+        );
+        assert_eq!(browser.evaluate(&tab, &set).await, Ok(Value::Bool(true)));
+        let drawn = browser
+            .wait_for(
+                &tab,
+                &format!(
+                    "(() => {{
+                        const p = document.getElementById('preview');
+                        return p.getAttribute('src') === '{path}' && p.complete && p.naturalWidth > 0;
+                    }})()"
+                ),
+                Instant::now() + Duration::from_secs(5),
+            )
+            .await;
+        let now = browser.evaluate(&tab, FACTS).await.expect("read the page");
+        assert!(drawn, "{kind}: the preview did not follow: {now:#}");
+        assert!(
+            field(&now, "markdown").contains(&format!("({base}{path})")),
+            "{kind}: {now:#}"
+        );
+    }
 
     browser.close_tab(tab).await;
     browser.close().await;

@@ -26,6 +26,25 @@
     return q.toString();
   }
 
+  // The Docker badges live at shields.io's paths: `/docker/<kind>/<user>/<repo>[/<tag>]`,
+  // `_` for library, shields.io's `label=` for the label.
+  var UNTAGGED = { pulls: true, stars: true, automated: true };
+  function badgePath() {
+    var kind = value("kind") || "status";
+    if (kind === "status") return "/status.svg?" + badgeQuery();
+    var org = value("organization") || DEFAULTS.organization;
+    var path = "/docker/" + kind + "/" + (org === "library" ? "_" : encodeURIComponent(org)) +
+      "/" + encodeURIComponent(value("repository"));
+    var tag = value("tag");
+    if (tag && !UNTAGGED[kind]) path += "/" + encodeURIComponent(tag);
+    var q = new URLSearchParams();
+    if (value("text")) q.set("label", value("text"));
+    if (value("style") && value("style") !== DEFAULTS.style) q.set("style", value("style"));
+    if (form.elements.logo.checked) q.set("logo", "docker");
+    var query = q.toString();
+    return query ? path + "?" + query : path;
+  }
+
   function hubPage() {
     var org = value("organization") || DEFAULTS.organization;
     var repo = encodeURIComponent(value("repository"));
@@ -40,9 +59,10 @@
 
   var previewTimer = null;
   function update() {
-    var query = badgeQuery();
-    var url = base + "/status.svg?" + query;
-    var alt = "Docker build status";
+    var path = badgePath();
+    var url = base + path;
+    var alt = value("kind") === "status" || !value("kind") ? "Docker build status"
+      : "Docker " + form.elements.kind.options[form.elements.kind.selectedIndex].text;
     document.getElementById("snippet-url").textContent = url;
     document.getElementById("snippet-markdown").textContent =
       "[![" + alt + "](" + url + ")](" + hubPage() + ")";
@@ -61,7 +81,7 @@
     // One preview request per pause in typing, not one per key.
     clearTimeout(previewTimer);
     previewTimer = setTimeout(function () {
-      preview.setAttribute("src", "/status.svg?" + query);
+      preview.setAttribute("src", path);
     }, 250);
   }
   form.addEventListener("input", update);
