@@ -80,12 +80,19 @@ pub struct Sockets {
 }
 
 impl Sockets {
-    /// Binds UDP and TCP on `addr`. With port 0 the TCP listener takes the port UDP got.
+    /// Binds UDP and TCP on `addr`. With port 0 the TCP listener takes the port UDP got,
+    /// and another port is tried when that one is taken for TCP.
     pub async fn bind(addr: SocketAddr) -> std::io::Result<Sockets> {
-        let udp = UdpSocket::bind(addr).await?;
-        let port = udp.local_addr()?.port();
-        let tcp = TcpListener::bind(SocketAddr::new(addr.ip(), port)).await?;
-        Ok(Sockets { udp, tcp })
+        let mut tries = if addr.port() == 0 { 16 } else { 1 };
+        loop {
+            let udp = UdpSocket::bind(addr).await?;
+            let port = udp.local_addr()?.port();
+            match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+                Ok(tcp) => return Ok(Sockets { udp, tcp }),
+                Err(err) if tries <= 1 => return Err(err),
+                Err(_) => tries -= 1,
+            }
+        }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
