@@ -388,7 +388,7 @@ async fn a_flood_from_one_source_is_limited_and_http_keeps_serving() {
             socket.send_to(&packet, addr).await.expect("send");
             sent += 1;
         }
-        if sent % 2000 == 0 {
+        if sent.is_multiple_of(2000) {
             // HTTP serving goes on during the flood.
             let response = client
                 .get(format!("{}/health", node.url))
