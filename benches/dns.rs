@@ -9,6 +9,7 @@
 //! both alike; the median of the per-pair ratios decides. Goal: at least 0.8x.
 //!
 //! `cargo bench --bench dns` (ROUNDS and SECONDS in the environment change the run).
+//! Without `--bench` (`cargo test --benches`) it runs one short round as a smoke test.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -173,8 +174,15 @@ fn env_number(name: &str, default: f64) -> f64 {
 }
 
 fn main() {
-    let rounds = env_number("ROUNDS", 5.0) as usize;
-    let seconds = env_number("SECONDS", 2.0);
+    let benching = std::env::args().any(|a| a == "--bench");
+    let (rounds, seconds) = if benching {
+        (
+            env_number("ROUNDS", 5.0) as usize,
+            env_number("SECONDS", 2.0),
+        )
+    } else {
+        (1, 0.3)
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
