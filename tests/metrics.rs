@@ -15,7 +15,8 @@ use common::{TestNode, client, get, start_node};
 use dockerhub_build_status::fakehub::{FakeHub, FakeRepo};
 use serde_json::Value;
 
-/// Every metric name of design section 8, and two of the process collector's.
+/// Every metric name of design section 8, the log writer's count of dropped lines, and two of
+/// the process collector's.
 const DESIGN_METRICS: &[&str] = &[
     "dbs_http_requests_total",
     "dbs_http_request_duration_seconds",
@@ -29,6 +30,7 @@ const DESIGN_METRICS: &[&str] = &[
     "dbs_gossip_bytes_total",
     "dbs_probes_total",
     "dbs_build_info",
+    "dbs_log_lines_dropped_total",
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",
 ];
