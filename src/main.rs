@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use dockerhub_build_status::config::{Command, Config, LogFormat};
+use dockerhub_build_status::demo;
+use dockerhub_build_status::http::server;
 use dockerhub_build_status::node::Node;
-use dockerhub_build_status::{demo, server};
 
 fn main() -> ExitCode {
     let config = match Config::try_parse() {
@@ -103,7 +104,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         .local_addr()
         .context("cannot read the listening address")?;
     let node = Node::new(config)?;
-    tracing::info!(listen = %node.config().listen, url = %node.canonical_url(), key = %node.network().key(), "node started");
+    tracing::info!(listen = %node.config().listen, url = %node.canonical_url(), key = %node.driver().key(), "node started");
     server::run(listener, node, server::shutdown_signal()).await;
     tracing::info!("node stopped");
     Ok(())

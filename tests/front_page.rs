@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chromium::Browser;
-use dockerhub_build_status::fakehub::FakeHub;
+use dockerhub_build_status::demo::sample_hub::FakeHub;
 use serde_json::Value;
 
 /// A phone's viewport in CSS pixels, and its device pixel ratio.
