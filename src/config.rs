@@ -164,8 +164,7 @@ pub struct Config {
     #[arg(long, env = "DBS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// Which requests get a log line: off, errors (4xx and 5xx answers, and answers that took
-    /// 400 ms or longer) or all.
+    /// Which requests get a log line.
     #[arg(long, env = "DBS_ACCESS_LOG", value_enum, default_value_t = AccessLog::Errors)]
     pub access_log: AccessLog,
 

@@ -44,9 +44,10 @@ const OUTPUT_BUFFER: usize = 64 * 1024;
 
 /// How long the writer thread rests after each write. Lines queue up meanwhile and go out
 /// together, and a thread that is not waiting on the queue needs no waking: without the rest,
-/// `--access-log all` woke it for every few lines, a system call on the request's side each
-/// time, and cost the node a quarter of its throughput (docs/PERFORMANCE.md). A line waits
-/// at most this long; the queue holds 0.2 s of lines at 80,000 a second.
+/// `--access-log all` woke it every few lines, a system call on the request's side each time,
+/// and took the server 1.4–1.8 times the baseline's CPU per request instead of 1.1–1.3
+/// (docs/PERFORMANCE.md). A line waits at most this long; the queue holds 0.2 s of lines at
+/// 80,000 a second.
 const WRITE_PAUSE: Duration = Duration::from_millis(20);
 
 /// How the log is written: the format, the level when `RUST_LOG` says none, colour codes,
