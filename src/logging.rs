@@ -2,8 +2,9 @@
 //! `info`), written by a thread of their own so that no request waits on the log.
 //!
 //! Lines go to [`tracing_appender::non_blocking`]: a request only formats its line and hands
-//! it to a bounded queue; the writer thread empties the queue into a buffer and writes it out
-//! whenever the queue runs dry, one write for a whole batch of lines. When the output cannot
+//! it to a bounded queue; the writer thread empties the queue into a buffer, writes it out
+//! whenever the queue runs dry (one write for a whole batch of lines) and rests a moment
+//! before it looks again. When the output cannot
 //! keep up (a stalled journal, a full pipe, a slow disk), new lines are dropped rather than
 //! held or waited for: [`dropped_lines`] counts them for `dbs_log_lines_dropped_total`, and
 //! the writer says how many in a line of its own as soon as it has caught up. Dropping the
@@ -46,8 +47,8 @@ const OUTPUT_BUFFER: usize = 64 * 1024;
 /// together, and a thread that is not waiting on the queue needs no waking: without the rest,
 /// `--access-log all` woke it every few lines, a system call on the request's side each time,
 /// and took the server 1.4–1.8 times the baseline's CPU per request instead of 1.1–1.3
-/// (docs/PERFORMANCE.md). A line waits at most this long; the queue holds 0.2 s of lines at
-/// 80,000 a second.
+/// (docs/PERFORMANCE.md). A line waits about this long at most; the queue holds 0.2 s of
+/// lines at 80,000 a second.
 const WRITE_PAUSE: Duration = Duration::from_millis(20);
 
 /// How the log is written: the format, the level when `RUST_LOG` says none, colour codes,
