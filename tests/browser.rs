@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chromium::Browser;
+use common::harness;
 use common::process::{ChildGuard, NODE_BIN, TempDir, free_port};
 use dockerhub_build_status::fakehub::{FakeHub, FakeRepo};
 use dockerhub_build_status::rendezvous;
@@ -938,11 +939,7 @@ impl Report {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_js_in_chromium_against_three_nodes() {
-    if !common::require_program("chromium") {
-        return;
-    }
     let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
     let started = Instant::now();
     let host = static_host().await;
@@ -1019,11 +1016,7 @@ async fn status_js_in_chromium_against_three_nodes() {
 
 /// Nodes that accept connections and never answer: the badge gives up at its time budget
 /// with `unknown`, and not before (a slow node is not a failed one).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_js_shows_unknown_at_the_budget_when_nodes_hang() {
-    if !common::require_program("chromium") {
-        return;
-    }
     let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
     let host = static_host().await;
     let silent = [
@@ -1056,11 +1049,7 @@ async fn status_js_shows_unknown_at_the_budget_when_nodes_hang() {
 
 /// The helpers above must be able to fail: a page that never finishes is reported as not
 /// done, with what it showed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_badge_that_never_finishes_is_reported() {
-    if !common::require_program("chromium") {
-        return;
-    }
     let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
     // status.svg without its script: it stays at `???` forever.
     let svg = include_str!("../status.svg").replace(r#"<script xlink:href="status.js"/>"#, "");
@@ -1081,4 +1070,18 @@ async fn a_badge_that_never_finishes_is_reported() {
     assert_eq!(run.state.as_deref(), Some("loading"), "{}", run.summary());
     assert_eq!(run.status.as_deref(), Some("???"), "{}", run.summary());
     assert!(run.expect_done("ok", Duration::from_secs(1)).is_err());
+}
+
+fn main() {
+    harness::main(vec![
+        harness::needs("status_js_in_chromium_against_three_nodes", &["chromium"], || {
+            harness::block_on(status_js_in_chromium_against_three_nodes())
+        }),
+        harness::needs("status_js_shows_unknown_at_the_budget_when_nodes_hang", &["chromium"], || {
+            harness::block_on(status_js_shows_unknown_at_the_budget_when_nodes_hang())
+        }),
+        harness::needs("a_badge_that_never_finishes_is_reported", &["chromium"], || {
+            harness::block_on(a_badge_that_never_finishes_is_reported())
+        }),
+    ]);
 }
