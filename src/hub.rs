@@ -16,6 +16,7 @@ use thiserror::Error;
 use tokio::sync::Semaphore;
 use url::Url;
 
+use crate::logging::{WarnThrottle, cause_chain};
 use crate::metrics::Metrics;
 use crate::names::ImageRef;
 
@@ -139,6 +140,8 @@ pub struct HubClient {
     // for that one renewal rather than each fetch a token of their own.
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
     metrics: Metrics,
+    /// Failures reach the log once a minute per kind, not once per request.
+    warned: WarnThrottle,
 }
 
 #[derive(Deserialize)]
@@ -201,6 +204,7 @@ impl HubClient {
             credentials: settings.credentials,
             token: tokio::sync::Mutex::new(None),
             metrics,
+            warned: WarnThrottle::default(),
         })
     }
 
@@ -276,6 +280,8 @@ impl HubClient {
             return Err(HubError::Unreachable);
         };
         let started = Instant::now();
+        // What reqwest said when no answer came (refused, DNS, TLS): for the log only.
+        let mut reason = None;
         if let Err(err) = self.budget.admit(started) {
             // Held back by our own budget: nothing went out, so nothing to learn from.
             self.metrics
@@ -283,7 +289,10 @@ impl HubClient {
             return Err(err);
         }
         let result = async {
-            let response = request().send().await.map_err(classify_reqwest)?;
+            let response = request().send().await.map_err(|err| {
+                reason = Some(cause_chain(&err));
+                classify_reqwest(err)
+            })?;
             let status = response.status();
             if status == StatusCode::TOO_MANY_REQUESTS {
                 return Err(HubError::RateLimited {
@@ -302,6 +311,18 @@ impl HubClient {
         }
         .await;
         self.budget.record(&result, started, Instant::now());
+        if let Err(err) = &result
+            && (err.is_hub_failure() || matches!(err, HubError::RateLimited { .. }))
+            && self.warned.allow(err.outcome())
+        {
+            tracing::warn!(
+                upstream = %self.base,
+                endpoint,
+                error = %err,
+                reason = reason.as_deref().unwrap_or(""),
+                "Docker Hub request failed (said at most once a minute per kind of failure)"
+            );
+        }
         let outcome = match &result {
             Ok(_) => "ok",
             Err(err) => err.outcome(),

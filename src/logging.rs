@@ -8,9 +8,11 @@
 //! had become the largest single cost of a cached badge (docs/PERFORMANCE.md). A person at a
 //! terminal gets the default format with colours; JSON is tracing-subscriber's own.
 
+use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::io;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -49,6 +51,81 @@ where
 pub fn install_stderr(format: LogFormat, default_level: &str) {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     install(format, default_level, ansi, io::stderr);
+}
+
+/// An error and its sources on one line, each cause once. Most errors here name their
+/// source in their own message already, so a source is added only when the line does not
+/// hold its text yet; reqwest's, which do not, get the reason at the end ("connection
+/// refused").
+pub fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = String::new();
+    let mut cause = Some(err);
+    while let Some(err) = cause {
+        let text = err.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+        cause = err.source();
+    }
+    line
+}
+
+/// How often one cause of failure may be logged as a warning.
+pub const WARN_EVERY: Duration = Duration::from_secs(60);
+/// Causes remembered at most; a flood of new ones past this is not logged until old ones
+/// have aged out, so the throttle's memory stays bounded.
+const MAX_CAUSES: usize = 1024;
+
+/// At most one warning per cause per [`WARN_EVERY`]: a hub or peer that stays down is said
+/// once a minute, not once per request or gossip round.
+#[derive(Debug)]
+pub struct WarnThrottle {
+    every: Duration,
+    last: Mutex<HashMap<String, Instant>>,
+}
+
+impl Default for WarnThrottle {
+    fn default() -> Self {
+        WarnThrottle::new(WARN_EVERY)
+    }
+}
+
+impl WarnThrottle {
+    /// A throttle letting each cause through once per `every`.
+    pub fn new(every: Duration) -> WarnThrottle {
+        WarnThrottle {
+            every,
+            last: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether a warning about `cause` may be logged now (and if so, the next one about it
+    /// waits a full period).
+    pub fn allow(&self, cause: &str) -> bool {
+        self.allow_at(cause, Instant::now())
+    }
+
+    fn allow_at(&self, cause: &str, now: Instant) -> bool {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let recent = |at: &Instant| now.saturating_duration_since(*at) < self.every;
+        if last.get(cause).is_some_and(recent) {
+            return false;
+        }
+        if last.len() >= MAX_CAUSES && !last.contains_key(cause) {
+            last.retain(|_, at| recent(at));
+            if last.len() >= MAX_CAUSES {
+                return false;
+            }
+        }
+        last.insert(cause.to_owned(), now);
+        true
+    }
 }
 
 /// tracing-subscriber's default text line, without colour:
@@ -297,7 +374,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use tracing_subscriber::fmt::time::SystemTime as DefaultClock;
 
@@ -352,6 +429,48 @@ mod tests {
                 .join("\n")
         };
         (cut(ours.text()), cut(theirs.text()))
+    }
+
+    #[test]
+    fn a_cause_is_let_through_once_a_period() {
+        let throttle = WarnThrottle::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        assert!(throttle.allow_at("hub: timeout", t0));
+        assert!(!throttle.allow_at("hub: timeout", t0 + Duration::from_secs(59)));
+        assert!(throttle.allow_at("peer a: refused", t0 + Duration::from_secs(1)));
+        assert!(throttle.allow_at("hub: timeout", t0 + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn the_throttle_remembers_a_bounded_number_of_causes() {
+        let throttle = WarnThrottle::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        for n in 0..MAX_CAUSES {
+            assert!(throttle.allow_at(&format!("peer {n}"), t0));
+        }
+        assert!(!throttle.allow_at("one more", t0), "full of recent causes");
+        let later = t0 + Duration::from_secs(61);
+        assert!(throttle.allow_at("one more", later), "old causes age out");
+        assert!(throttle.last.lock().unwrap().len() <= MAX_CAUSES);
+    }
+
+    #[test]
+    fn a_cause_chain_says_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read p.toml: {0}")]
+        struct Naming(#[source] std::io::Error);
+        #[derive(Debug, thiserror::Error)]
+        #[error("request failed")]
+        struct Silent(#[source] std::io::Error);
+        let io = || std::io::Error::other("connection refused");
+        assert_eq!(
+            cause_chain(&Naming(io())),
+            "cannot read p.toml: connection refused"
+        );
+        assert_eq!(
+            cause_chain(&Silent(io())),
+            "request failed: connection refused"
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::federation::{
     MemberCounts, PeerUrl, ProbeOutcome, PublicKey, SignatureCache, SignatureChecks, Timestamp,
     Transport, TransportError,
 };
+use crate::logging::WarnThrottle;
 use crate::metrics::Metrics;
 use crate::peer_client::{PeerClient, PeerError};
 
@@ -88,6 +89,8 @@ pub struct Network {
     unproven_probe_slots: Arc<tokio::sync::Semaphore>,
     /// Probes of nodes never seen healthy that wait for a slot or hold one.
     unproven_probe_backlog: Arc<AtomicUsize>,
+    /// Failed exchanges reach the log once a minute per peer and cause.
+    warned: WarnThrottle,
 }
 
 /// `/servers`.
@@ -110,7 +113,11 @@ impl Network {
         metrics: Metrics,
     ) -> Result<Network, NetworkError> {
         let peers = match config.peers_file() {
-            Some(path) => federation::load_peers(&path)?,
+            Some(path) => {
+                let peers = federation::load_peers(&path)?;
+                tracing::info!(peers_file = %path.display(), peers = peers.len(), "peers file read");
+                peers
+            }
             None => {
                 tracing::info!("no peers.toml: starting alone until other nodes make contact");
                 Vec::new()
@@ -173,6 +180,7 @@ impl Network {
             gossip_slots: Arc::new(tokio::sync::Semaphore::new(GOSSIP_SLOTS)),
             unproven_probe_slots: Arc::new(tokio::sync::Semaphore::new(UNPROVEN_PROBE_SLOTS)),
             unproven_probe_backlog: Arc::new(AtomicUsize::new(0)),
+            warned: WarnThrottle::default(),
         })
     }
 
@@ -322,7 +330,12 @@ impl Network {
         )
         .await;
         if let Err(err) = result {
-            tracing::debug!(peer = %to, error = %err, "gossip exchange failed");
+            let cause = format!("{to} {err}");
+            if self.warned.allow(&cause) {
+                tracing::warn!(peer = %to, error = %err, "gossip with a peer failed (said at most once a minute per peer and cause)");
+            } else {
+                tracing::debug!(peer = %to, error = %err, "gossip exchange failed");
+            }
         }
     }
 

@@ -28,8 +28,9 @@ pub enum PeerError {
     Forbidden,
     #[error("no answer in time")]
     Timeout,
-    #[error("cannot connect")]
-    Unreachable,
+    /// With the innermost reason reqwest gave ("Connection refused (os error 111)").
+    #[error("cannot connect: {0}")]
+    Unreachable(String),
     #[error("answered HTTP {0}")]
     Status(u16),
     #[error("answer too large")]
@@ -172,7 +173,11 @@ fn classify(err: reqwest::Error) -> PeerError {
     } else if is_forbidden_error(&err) {
         PeerError::Forbidden
     } else {
-        PeerError::Unreachable
+        let mut reason: &dyn std::error::Error = &err;
+        while let Some(source) = reason.source() {
+            reason = source;
+        }
+        PeerError::Unreachable(reason.to_string())
     }
 }
 
