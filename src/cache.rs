@@ -123,6 +123,7 @@ struct Ready {
 enum Answer {
     Found(HubStatus),
     NotFound,
+    RepositoryNotFound,
 }
 
 /// The outcome of one fetch, as sent to the requests waiting on it.
@@ -167,7 +168,9 @@ impl<U: Upstream> Cache<U> {
     fn ttl_of(&self, answer: Answer) -> Duration {
         match answer {
             Answer::Found(_) => self.inner.settings.ttl,
-            Answer::NotFound => self.inner.settings.ttl.min(NOT_FOUND_TTL),
+            Answer::NotFound | Answer::RepositoryNotFound => {
+                self.inner.settings.ttl.min(NOT_FOUND_TTL)
+            }
         }
     }
 
@@ -276,7 +279,9 @@ impl<U: Upstream> Cache<U> {
         };
         let fresh_for = match &result {
             Ok(_) => self.inner.settings.ttl,
-            Err(HubError::NotFound) => self.ttl_of(Answer::NotFound),
+            Err(HubError::NotFound | HubError::RepositoryNotFound) => {
+                self.ttl_of(Answer::NotFound)
+            }
             Err(_) => Duration::ZERO,
         };
         Lookup {
@@ -294,6 +299,7 @@ impl<U: Upstream> Cache<U> {
         let result = match ready.answer {
             Answer::Found(status) => Ok(status),
             Answer::NotFound => Err(HubError::NotFound),
+            Answer::RepositoryNotFound => Err(HubError::RepositoryNotFound),
         };
         if age < ttl {
             let fresh_for = ttl - age;
@@ -368,6 +374,7 @@ impl<U: Upstream> Cache<U> {
         let answer = match result {
             Ok(status) => Some(Answer::Found(*status)),
             Err(HubError::NotFound) => Some(Answer::NotFound),
+            Err(HubError::RepositoryNotFound) => Some(Answer::RepositoryNotFound),
             Err(_) => None,
         };
         match answer {

@@ -68,6 +68,9 @@ pub enum HubError {
     /// The repository or the tag does not exist.
     #[error("not found")]
     NotFound,
+    /// The repository itself does not exist (so neither does any tag of it).
+    #[error("repository not found")]
+    RepositoryNotFound,
     /// Docker Hub answered 429; nothing is sent to it before `retry_in` has passed.
     #[error("Docker Hub rate limit reached, retrying in {}s", retry_in.as_secs().max(1))]
     RateLimited { retry_in: Duration },
@@ -107,7 +110,7 @@ impl HubError {
     /// The label of this outcome in `dbs_upstream_requests_total`.
     pub fn outcome(&self) -> &'static str {
         match self {
-            HubError::NotFound => "not_found",
+            HubError::NotFound | HubError::RepositoryNotFound => "not_found",
             HubError::RateLimited { .. } => "rate_limited",
             // Only `admit` returns these, and `send` labels them before anything goes out.
             HubError::Budget { .. } | HubError::Backoff { .. } => "held_back",
@@ -237,9 +240,40 @@ impl HubClient {
             "v2/namespaces/{}/repositories/{}/tags/{}",
             image.organization, image.repository, image.tag
         ))?;
-        let tag: TagObject = self.get_json("tag", tag_url).await?;
+        let tag: TagObject = match self.get_json("tag", tag_url).await {
+            Ok(tag) => tag,
+            Err(HubError::NotFound) => return Err(self.missing_tag(image).await),
+            Err(err) => return Err(err),
+        };
         tracing::debug!(image = %image, tag_status = %tag.tag_status, "status from the tag endpoint");
         tag_verdict(tag, image.tag.as_str())
+    }
+
+    /// Why a tag the tag endpoint does not know is missing: the whole repository, or only
+    /// the tag. One `HEAD` of the repository tells, asked only here so that found images
+    /// cost no more of the budget; when it cannot tell, the tag is still missing.
+    async fn missing_tag(&self, image: &ImageRef) -> HubError {
+        let Ok(url) = self.endpoint(&format!(
+            "v2/namespaces/{}/repositories/{}",
+            image.organization, image.repository
+        )) else {
+            return HubError::NotFound;
+        };
+        let bearer = match self.bearer().await {
+            Ok(bearer) => bearer,
+            Err(_) => return HubError::NotFound,
+        };
+        let request = || {
+            let request = self.http.head(url.clone());
+            match &bearer {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            }
+        };
+        match self.send("repository", request, |_| Ok(())).await {
+            Err(HubError::NotFound) => HubError::RepositoryNotFound,
+            _ => HubError::NotFound,
+        }
     }
 
     fn endpoint(&self, path: &str) -> Result<Url, HubError> {

@@ -377,6 +377,7 @@ fn hub_error(err: &HubError, image: &ImageRef) -> (StatusCode, String) {
             StatusCode::NOT_FOUND,
             format!("tag {} not found", image.tag),
         ),
+        HubError::RepositoryNotFound => (StatusCode::NOT_FOUND, "repository not found".into()),
         HubError::RateLimited { .. } | HubError::Budget { .. } | HubError::Backoff { .. } => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("{err}; nothing cached for {image}"),
@@ -410,7 +411,7 @@ fn badge_message(result: &Result<HubStatus, HubError>) -> (&'static str, Color) 
         Ok(HubStatus { status, .. }) if *status < 0 => ("error", Color::Red),
         Ok(HubStatus { status, .. }) if *status < 10 => ("building", Color::Blue),
         Ok(_) => ("ok", Color::BrightGreen),
-        Err(HubError::NotFound) => ("not found", Color::LightGrey),
+        Err(HubError::NotFound | HubError::RepositoryNotFound) => ("not found", Color::LightGrey),
         Err(HubError::RateLimited { .. } | HubError::Budget { .. }) => {
             ("rate limited", Color::LightGrey)
         }
@@ -421,7 +422,7 @@ fn badge_message(result: &Result<HubStatus, HubError>) -> (&'static str, Color) 
 /// The badge's freshness: what the cache says for statuses, a short time for errors.
 fn badge_max_age(lookup: &Lookup) -> Duration {
     match &lookup.result {
-        Ok(_) | Err(HubError::NotFound) => lookup.fresh_for,
+        Ok(_) | Err(HubError::NotFound | HubError::RepositoryNotFound) => lookup.fresh_for,
         Err(_) => ERROR_MAX_AGE,
     }
 }
