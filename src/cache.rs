@@ -279,9 +279,7 @@ impl<U: Upstream> Cache<U> {
         };
         let fresh_for = match &result {
             Ok(_) => self.inner.settings.ttl,
-            Err(HubError::NotFound | HubError::RepositoryNotFound) => {
-                self.ttl_of(Answer::NotFound)
-            }
+            Err(HubError::NotFound | HubError::RepositoryNotFound) => self.ttl_of(Answer::NotFound),
             Err(_) => Duration::ZERO,
         };
         Lookup {

@@ -181,7 +181,7 @@ where
         Route::Servers => servers(node, request.uri.query().unwrap_or("")),
         Route::Metrics => metrics(node),
         Route::StatusJs => static_file(STATUS_JS, "application/javascript; charset=utf-8"),
-        Route::StaticSvg => static_file(STATUS_SVG, "image/svg+xml; charset=utf-8"),
+        Route::StaticSvg => node_status_svg(node),
         Route::Source => source_archive(),
         Route::Index => html(pages::index(node)),
         Route::Gossip => gossip(node, body, peer).await,
@@ -698,6 +698,27 @@ fn static_file(body: &'static str, content_type: &'static str) -> Response<Body>
     let mut response = Response::new(Body::from(Bytes::from_static(body.as_bytes())));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=3600"),
+    );
+    response
+}
+
+/// status.svg as a node serves it: the root element names this node (`data-bootstrap`), so
+/// status.js asks it for `/servers` rather than the built-in list. The file in the
+/// repository, copied to any other host, has no such attribute and keeps the list.
+fn node_status_svg(node: &Node) -> Response<Body> {
+    let root = format!(
+        "<svg data-bootstrap=\"{}\" ",
+        crate::pages::escape_html(node.canonical_url())
+    );
+    let mut response = Response::new(Body::from(STATUS_SVG.replacen("<svg ", &root, 1)));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml; charset=utf-8"),
+    );
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("max-age=3600"),

@@ -481,8 +481,17 @@ async fn health_index_script_and_source() {
         );
         assert_eq!(script, include_str!("../status.js"));
     }
+    // The shipped file, its root element naming this node as status.js's bootstrap.
     let (code, _, svg) = get(&format!("{}/static/status.svg", node.url)).await;
-    assert_eq!((code, svg.as_str()), (200, include_str!("../status.svg")));
+    let named = include_str!("../status.svg").replacen(
+        "<svg ",
+        &format!(
+            "<svg data-bootstrap=\"{}\" ",
+            node.url.trim_end_matches('/')
+        ),
+        1,
+    );
+    assert_eq!((code, svg.as_str()), (200, named.as_str()));
 
     let response = client()
         .get(format!("{}/source", node.url))

@@ -614,6 +614,41 @@ async fn case_ok(browser: &mut Browser, cluster: &mut Cluster, served: Served<'_
     run.expect_server(&order[0], "the top of the rendezvous ranking")
 }
 
+/// Without `servers=`, a badge served by a node asks that node for `/servers`, so it is
+/// right wherever that node's network is; the same file from a static host asks the built-in
+/// list instead and gets its answer from none of these nodes.
+async fn case_bootstrap(
+    browser: &mut Browser,
+    cluster: &mut Cluster,
+    served: Served<'_>,
+) -> Outcome {
+    let urls = cluster.urls();
+    let (repo, order) = cluster.new_repo(&urls, None);
+    let url = page_url(
+        &served.svg(),
+        &[("organization", ORGANIZATION), ("repository", &repo)],
+    );
+    let run = show_badge(browser, &url, BUDGET + LOAD_MARGIN).await;
+    match served {
+        Served::ByNode(_) => {
+            run.expect_done("ok", BUDGET + LOAD_MARGIN)?;
+            run.expect_server(&order[0], "the top of the serving node's /servers, ranked")
+        }
+        Served::Statically(_) => {
+            if run.state.as_deref() != Some("done") {
+                return Err(format!("not done: {}", run.summary()));
+            }
+            match &run.server {
+                Some(server) if urls.contains(server) => Err(format!(
+                    "a static copy found the test nodes without being told: {}",
+                    run.summary()
+                )),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
 /// A label full of markup is shown as text: the DOM holds it as escaped text, and no element
 /// or event handler was added.
 async fn case_markup(browser: &mut Browser, cluster: &mut Cluster, served: Served<'_>) -> Outcome {
@@ -967,6 +1002,22 @@ async fn status_js_in_chromium_against_three_nodes() {
         };
         report.record(case, explain(&cluster, outcome).await);
     }
+    for (case, served) in [
+        (
+            "no servers=, served by node 1: node 1 is the bootstrap",
+            Served::ByNode(&node1),
+        ),
+        (
+            "no servers=, served statically: the built-in list is the bootstrap",
+            Served::Statically(&host.url),
+        ),
+    ] {
+        let outcome = match settled(&cluster, federated).await {
+            Ok(()) => case_bootstrap(&mut browser, &mut cluster, served).await,
+            Err(err) => Err(err),
+        };
+        report.record(case, explain(&cluster, outcome).await);
+    }
     report.record(
         "markup in text shows as text, served statically",
         case_markup(&mut browser, &mut cluster, Served::Statically(&host.url)).await,
@@ -1074,14 +1125,20 @@ async fn a_badge_that_never_finishes_is_reported() {
 
 fn main() {
     harness::main(vec![
-        harness::needs("status_js_in_chromium_against_three_nodes", &["chromium"], || {
-            harness::block_on(status_js_in_chromium_against_three_nodes())
-        }),
-        harness::needs("status_js_shows_unknown_at_the_budget_when_nodes_hang", &["chromium"], || {
-            harness::block_on(status_js_shows_unknown_at_the_budget_when_nodes_hang())
-        }),
-        harness::needs("a_badge_that_never_finishes_is_reported", &["chromium"], || {
-            harness::block_on(a_badge_that_never_finishes_is_reported())
-        }),
+        harness::needs(
+            "status_js_in_chromium_against_three_nodes",
+            &["chromium"],
+            || harness::block_on(status_js_in_chromium_against_three_nodes()),
+        ),
+        harness::needs(
+            "status_js_shows_unknown_at_the_budget_when_nodes_hang",
+            &["chromium"],
+            || harness::block_on(status_js_shows_unknown_at_the_budget_when_nodes_hang()),
+        ),
+        harness::needs(
+            "a_badge_that_never_finishes_is_reported",
+            &["chromium"],
+            || harness::block_on(a_badge_that_never_finishes_is_reported()),
+        ),
     ]);
 }

@@ -247,9 +247,9 @@ async fn front_page_on_a_phone() {
 }
 
 fn main() {
-    harness::main(vec![
-        harness::needs("front_page_on_a_phone", &["chromium"], || {
-            harness::block_on(front_page_on_a_phone())
-        }),
-    ]);
+    harness::main(vec![harness::needs(
+        "front_page_on_a_phone",
+        &["chromium"],
+        || harness::block_on(front_page_on_a_phone()),
+    )]);
 }

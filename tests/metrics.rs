@@ -280,12 +280,19 @@ fn families_are_read_from_type_lines() {
 
 fn main() {
     harness::main(vec![
-        harness::needs("promtool_finds_nothing_to_complain_about", &["promtool"], || {
-            harness::block_on(promtool_finds_nothing_to_complain_about())
-        }),
-        harness::needs("prometheus_scrapes_three_nodes_and_sees_a_counter_grow", &["prometheus"], || {
-            harness::block_on(prometheus_scrapes_three_nodes_and_sees_a_counter_grow())
-        }),
-        harness::plain("families_are_read_from_type_lines", families_are_read_from_type_lines),
+        harness::needs(
+            "promtool_finds_nothing_to_complain_about",
+            &["promtool"],
+            || harness::block_on(promtool_finds_nothing_to_complain_about()),
+        ),
+        harness::needs(
+            "prometheus_scrapes_three_nodes_and_sees_a_counter_grow",
+            &["prometheus"],
+            || harness::block_on(prometheus_scrapes_three_nodes_and_sees_a_counter_grow()),
+        ),
+        harness::plain(
+            "families_are_read_from_type_lines",
+            families_are_read_from_type_lines,
+        ),
     ]);
 }

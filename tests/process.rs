@@ -143,7 +143,11 @@ async fn a_start_up_error_names_its_cause_once() {
     let peers = |name: &str, text: &str| dir.write(name, text).display().to_string();
     let empty = peers("empty.toml", "");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    let port = taken.local_addr().expect("local address").port().to_string();
+    let port = taken
+        .local_addr()
+        .expect("local address")
+        .port()
+        .to_string();
     // (arguments after the state dir, the cause that must be said exactly once)
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
@@ -151,7 +155,10 @@ async fn a_start_up_error_names_its_cause_once() {
             "file not found",
         ),
         (
-            vec!["--peers".into(), peers("broken.toml", "[[peer]\nurl = \"x\"\n")],
+            vec![
+                "--peers".into(),
+                peers("broken.toml", "[[peer]\nurl = \"x\"\n"),
+            ],
             "unclosed array table",
         ),
         (
@@ -164,14 +171,20 @@ async fn a_start_up_error_names_its_cause_once() {
         (
             vec![
                 "--peers".into(),
-                peers("key.toml", "[[peer]]\nurl = \"https://a.example\"\nkey = \"nope\"\n"),
+                peers(
+                    "key.toml",
+                    "[[peer]]\nurl = \"https://a.example\"\nkey = \"nope\"\n",
+                ),
             ],
             "not standard base64",
         ),
         (
             vec![
                 "--peers".into(),
-                peers("weight.toml", "[[peer]]\nurl = \"https://a.example\"\nweight = -3\n"),
+                peers(
+                    "weight.toml",
+                    "[[peer]]\nurl = \"https://a.example\"\nweight = -3\n",
+                ),
             ],
             "weight: -3 is not",
         ),
@@ -232,9 +245,15 @@ async fn failures_and_start_up_are_logged() {
             l.contains("node started") && listen_address(l).is_some()
         })
         .await;
-    let url = format!("http://{}", listen_address(&started).expect("checked above"));
+    let url = format!(
+        "http://{}",
+        listen_address(&started).expect("checked above")
+    );
     let state_dir = dir.path().join("state").display().to_string();
-    assert!(started.contains(&format!("state_dir={state_dir}")), "{started}");
+    assert!(
+        started.contains(&format!("state_dir={state_dir}")),
+        "{started}"
+    );
     assert!(started.contains(&format!("hub={dead_hub}")), "{started}");
     let lines = node.stderr();
     let peers_line = lines
@@ -255,9 +274,11 @@ async fn failures_and_start_up_are_logged() {
             .and_then(|n| n.trim().parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    common::wait_until(Duration::from_secs(15), "three failed gossip exchanges", || async {
-        gossip_failures().await >= 3.0
-    })
+    common::wait_until(
+        Duration::from_secs(15),
+        "three failed gossip exchanges",
+        || async { gossip_failures().await >= 3.0 },
+    )
     .await;
 
     let lines = node.stderr();
@@ -269,12 +290,24 @@ async fn failures_and_start_up_are_logged() {
             .collect()
     };
     let hub = warnings("Docker Hub request failed");
-    assert_eq!(hub.len(), 1, "one hub warning for three failures: {lines:#?}");
+    assert_eq!(
+        hub.len(),
+        1,
+        "one hub warning for three failures: {lines:#?}"
+    );
     assert!(hub[0].contains(&dead_hub), "names the upstream: {}", hub[0]);
     assert!(hub[0].contains("refused"), "says why: {}", hub[0]);
     let gossip = warnings("gossip with a peer failed");
-    assert_eq!(gossip.len(), 1, "one gossip warning for three failures: {lines:#?}");
-    assert!(gossip[0].contains(&dead_peer), "names the peer: {}", gossip[0]);
+    assert_eq!(
+        gossip.len(),
+        1,
+        "one gossip warning for three failures: {lines:#?}"
+    );
+    assert!(
+        gossip[0].contains(&dead_peer),
+        "names the peer: {}",
+        gossip[0]
+    );
     assert!(gossip[0].contains("refused"), "says why: {}", gossip[0]);
 }
 
