@@ -1,7 +1,8 @@
 //! The packaging files cannot drift from the binary: every flag and DBS_* variable that the
 //! Dockerfile, docker-compose.yml, the systemd unit and its environment file name is one the
 //! binary accepts (checked against `--help` and parsed with the node's own flag parser), the
-//! operations guide documents every flag, and `systemd-analyze` accepts the unit.
+//! operations guide documents every flag, and `systemd-analyze` accepts the unit. `.ci/run`
+//! installs with services refused for the install only and ends no process by name.
 //!
 //! No Docker engine runs where these tests run, so the container files are checked as text.
 
@@ -606,4 +607,89 @@ fn the_operations_guide_documents_every_flag_and_no_other() {
         read("README.md").contains("(docs/OPERATIONS.md)"),
         "the README links the guide"
     );
+}
+
+/// The install step of `.ci/run`, cut out of the script: from `packages=` to the `fi` that
+/// ends the root-only install.
+fn ci_install_step() -> String {
+    let script = read(".ci/run");
+    let start = script.find("\npackages=").expect(".ci/run sets packages=");
+    let end = start
+        + script[start..]
+            .find("\nfi\n")
+            .expect("the install step ends with fi")
+        + 4;
+    script[start..end].to_owned()
+}
+
+/// `.ci/run` ends no process by name: on a developer's machine that would be their own
+/// Prometheus (it used to run `pkill -x prometheus` after the install).
+#[test]
+fn ci_ends_no_process_by_name() {
+    for (number, line) in read(".ci/run").lines().enumerate() {
+        let code = line.split('#').next().unwrap_or_default();
+        for word in ["pkill", "killall", "pgrep", "pidof"] {
+            assert!(
+                !code.split_whitespace().any(|w| w == word),
+                ".ci/run line {}: {line}",
+                number + 1
+            );
+        }
+    }
+}
+
+/// The install runs under a policy-rc.d that refuses every service start, and the file is
+/// gone again afterwards, or back as it was when there was one. Run for real in bash, with
+/// `id` and `apt-get` stood in for by shell functions and the policy in a temp folder.
+#[test]
+fn ci_installs_with_services_refused_for_the_install_only() {
+    let dir = TempDir::new("policy-rc");
+    let policy = dir.path().join("policy-rc.d");
+    let step = ci_install_step().replace("/usr/sbin/policy-rc.d", &policy.display().to_string());
+    assert_ne!(
+        step,
+        ci_install_step(),
+        "the step writes /usr/sbin/policy-rc.d"
+    );
+    let during = dir.path().join("during");
+    let stubs = format!(
+        r#"id() {{ echo 0; }}
+apt-get() {{
+  if [ "$1" = install ]; then
+    if [ -x "{policy}" ]; then code=0; "{policy}" start prometheus || code=$?; echo "exit $code" >"{during}"; else echo absent >"{during}"; fi
+  fi
+}}
+"#,
+        policy = policy.display(),
+        during = during.display()
+    );
+    for before in [None, Some("#!/bin/sh\nexit 0\n")] {
+        if let Some(text) = before {
+            dir.write("policy-rc.d", text);
+        }
+        let output = Command::new("bash")
+            .arg("-c")
+            .arg(format!("set -euo pipefail\n{stubs}{step}"))
+            .output()
+            .expect("run bash");
+        assert!(
+            output.status.success(),
+            "{before:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let seen = std::fs::read_to_string(&during).unwrap_or_default();
+        assert_eq!(
+            seen.trim(),
+            "exit 101",
+            "{before:?}: services refused during the install"
+        );
+        match before {
+            None => assert!(!policy.exists(), "the policy is removed after the install"),
+            Some(text) => assert_eq!(read_file(&policy), text, "the earlier policy is back"),
+        }
+    }
+}
+
+fn read_file(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
