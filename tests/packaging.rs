@@ -11,9 +11,10 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use clap::Parser;
-use common::process::{NODE_BIN, TempDir};
+use common::process::{ChildGuard, NODE_BIN, TempDir};
 use dockerhub_build_status::config::Config;
 use dockerhub_build_status::server::DRAIN_TIMEOUT;
 
@@ -692,4 +693,89 @@ apt-get() {{
 
 fn read_file(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// The README serves both of its readers from a fresh clone: it opens with the badge user,
+/// then the node runner; says the first build takes minutes, what a node started in the
+/// checkout reads and writes, and how to start alone; points only at files a clone has;
+/// and its two set-up commands are the ones the binary and cargo take.
+#[test]
+fn the_readme_opens_with_both_readers_and_points_only_inside_the_clone() {
+    let readme = read("README.md");
+    let headings: Vec<&str> = readme.lines().filter(|l| l.starts_with("## ")).collect();
+    assert_eq!(
+        headings.get(..2),
+        Some(&["## You want a badge", "## You run a node"][..]),
+        "{headings:?}"
+    );
+    for needed in [
+        "/status.svg?organization=",
+        "few minutes",
+        "`./peers.toml`",
+        "`./state/`",
+        "--peers /dev/null",
+        "docs/DESIGN.md",
+    ] {
+        assert!(readme.contains(needed), "the README says {needed}");
+    }
+    for banned in ["../shared", "design.md section", "/work/", "/tmp/"] {
+        assert!(!readme.contains(banned), "the README names {banned}");
+    }
+    let lower = readme.to_lowercase();
+    assert!(
+        !lower.contains("issue ") && !lower.contains("issues/"),
+        "no issue numbers"
+    );
+    // Every relative link resolves inside the checkout.
+    for target in readme
+        .split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+    {
+        if target.starts_with("http") || target.starts_with('#') {
+            continue;
+        }
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(target);
+        assert!(path.exists(), "README links {target}, which a clone lacks");
+    }
+    // The set-up block, as written.
+    let setup = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|block| block.split("```").next())
+        .expect("a sh block");
+    let commands: Vec<&str> = setup
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .collect();
+    assert_eq!(commands, ["cargo run --release -- demo", "cargo test"]);
+    // `demo` is the binary's, and starting alone as the README says is accepted.
+    let demo = Command::new(NODE_BIN)
+        .args(["demo", "--help"])
+        .output()
+        .expect("run the binary");
+    assert!(demo.status.success(), "{demo:?}");
+}
+
+/// Starting alone as the README says: `--peers /dev/null` is an empty peers file.
+#[tokio::test]
+async fn a_node_started_alone_as_the_readme_says_has_no_peers() {
+    let dir = TempDir::new("alone");
+    let mut command = Command::new(NODE_BIN);
+    command
+        .args(["--peers", "/dev/null", "--listen", "127.0.0.1:0"])
+        .arg("--state-dir")
+        .arg(dir.path())
+        .env_remove("RUST_LOG");
+    let mut node = ChildGuard::spawn(&mut command);
+    let line = node
+        .wait_for_stderr(Duration::from_secs(15), "the peers file line", |l| {
+            l.contains("peers file read")
+        })
+        .await;
+    assert!(line.contains("peers_file=/dev/null peers=0"), "{line}");
+    node.wait_for_stderr(Duration::from_secs(15), "the node to start", |l| {
+        l.contains("node started")
+    })
+    .await;
 }
