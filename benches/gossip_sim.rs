@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use dockerhub_build_status::federation::memory::Traffic;
-use dockerhub_build_status::federation::sim::{Seeding, Simulation};
+use dockerhub_build_status::driver::transport::memory::Traffic;
+use dockerhub_build_status::testkit::sim::{Seeding, Simulation};
 
 const SEEDS: [u64; 3] = [1, 2, 3];
 const QUIET_ROUNDS: u64 = 10;

@@ -1,4 +1,4 @@
-//! Thundering-herd benchmark (issue 3): 1,000 concurrent requests for one cold key, over real
+//! Thundering-herd benchmark: 1,000 concurrent requests for one cold key, over real
 //! HTTP on loopback, against a fake hub that takes 200 ms to answer. Coalescing should turn
 //! them into one upstream call, and every request should be answered in about the time the
 //! hub itself takes: that time, measured in the same run, is the baseline.
@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dockerhub_build_status::config::Config;
-use dockerhub_build_status::fakehub::{FakeHub, FakeRepo, Fault};
+use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo, Fault};
+use dockerhub_build_status::http::server;
 use dockerhub_build_status::node::Node;
-use dockerhub_build_status::server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;

@@ -2,25 +2,24 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: command-line flags and environment variables.
-//! - [`server`]: the accept loop, connection limits and graceful shutdown; [`server::run`].
-//! - [`routes`]: the HTTP API, one handler per route, and how errors become responses.
-//! - [`memo`]: finished badge and JSON answers by request target, while they stay the same.
-//! - [`pages`]: the HTML front page.
-//! - [`node`]: the node handle shared by every task (configuration, cache, metrics).
-//! - [`names`]: validated Docker Hub names and tags.
-//! - [`hub`]: the Docker Hub client and its upstream budget.
-//! - [`cache`]: the status cache (coalescing, stale-while-revalidate, stale-if-error).
-//! - [`badge`]: SVG badges, measured like shields.io's.
-//! - [`rendezvous`]: the rendezvous hashing that status.js uses to pick nodes.
-//! - [`federation`]: the sans-IO federation core: descriptors, gossip, scores, limits.
-//! - [`network`]: the async drivers of the federation (gossip and probe loops, `/gossip`).
-//! - [`peer_client`]: the HTTP client for other nodes, with the private-address guard.
-//! - [`metrics`]: the node's Prometheus registry.
-//! - [`logging`]: text and JSON log lines, with a fast formatter for the per-request line.
-//! - [`source`]: the source archive served at `/source`.
-//! - [`demo`]: the one-command demo network.
-//! - [`fakehub`]: a stand-in for Docker Hub with the real API's shapes (demo and tests).
+//! The folders are the architecture; a request travels down this list and back up.
+//!
+//! - [`config`]: command-line flags and environment variables, checked.
+//! - [`node`]: the composition root: the node handle every task shares (cache, hub client,
+//!   federation driver, metrics, memo).
+//! - [`http`]: the HTTP side: the accept loop and its limits ([`http::server::run`]), the one
+//!   request parser ([`http::router`]), the handlers per route family, response headers
+//!   (ETag, Cache-Control, CORS), the response memo and the front page.
+//! - [`badge`]: SVG badges, laid out like shields.io's.
+//! - [`cache`]: the status cache: coalescing, stale-while-revalidate, stale-if-error.
+//! - [`hub`]: Docker Hub: validated names, the client and its upstream budget.
+//! - [`federation`]: the pure federation core: descriptors, gossip messages, members and
+//!   scores, listing, rendezvous hashing. No I/O, no clock, no async.
+//! - [`driver`]: what does I/O for the federation: gossip and probe loops, the transports
+//!   (HTTP, and in memory for tests), state, key and `peers.toml` files.
+//! - [`metrics`], [`logging`]: the node's Prometheus registry and its log lines.
+//! - [`demo`]: the one-command demo network and its sample Docker Hub.
+//! - `testkit` (feature `testkit`, for tests and benchmarks): the federation simulator.
 
 // Request handlers and background tasks must not panic on input; tests may unwrap.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
@@ -29,18 +28,12 @@ pub mod badge;
 pub mod cache;
 pub mod config;
 pub mod demo;
-pub mod fakehub;
+pub mod driver;
 pub mod federation;
+pub mod http;
 pub mod hub;
 pub mod logging;
-pub mod memo;
 pub mod metrics;
-pub mod names;
-pub mod network;
 pub mod node;
-pub mod pages;
-pub mod peer_client;
-pub mod rendezvous;
-pub mod routes;
-pub mod server;
-pub mod source;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use dockerhub_build_status::config::{Command, Config, LogFormat};
+use dockerhub_build_status::demo;
+use dockerhub_build_status::http::server;
 use dockerhub_build_status::node::Node;
-use dockerhub_build_status::{demo, server};
 
 fn main() -> ExitCode {
     let config = match Config::try_parse() {
@@ -93,7 +94,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         .context("cannot read the listening address")?;
     let node = Node::new(config)?;
     let config = node.config();
-    tracing::info!(listen = %config.listen, url = %node.canonical_url(), key = %node.network().key(), state_dir = %config.state_dir.display(), hub = %config.hub_url, "node started");
+    tracing::info!(listen = %config.listen, url = %node.canonical_url(), key = %node.driver().key(), state_dir = %config.state_dir.display(), hub = %config.hub_url, "node started");
     server::run(listener, node, server::shutdown_signal()).await;
     tracing::info!("node stopped");
     Ok(())

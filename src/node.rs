@@ -7,19 +7,11 @@ use std::time::Instant;
 use thiserror::Error;
 use url::Url;
 
-use crate::cache::{Cache, CacheSettings};
+use crate::cache::{CacheSettings, StatusCache};
 use crate::config::Config;
+use crate::driver::{Driver, DriverError};
 use crate::hub::{HubClient, HubSettings};
-use crate::memo::ResponseMemo;
 use crate::metrics::Metrics;
-use crate::network::{Network, NetworkError};
-use crate::routes::Cacheable;
-
-/// Finished answers the response memo keeps at most. One holds two ready header maps (about
-/// 1 KB each), its target (at most 512 bytes) and often a badge body of its own (1.3 KB, when
-/// its label is not in the badge memo): at most about 4 MB in all. A few hundred popular
-/// badges is what it is for.
-const MEMO_CAPACITY: usize = 1024;
 
 /// Why a node could not be set up. Each names the problem in one line for `main`.
 #[derive(Debug, Error)]
@@ -31,7 +23,7 @@ pub enum StartError {
     #[error("cannot set up the metrics registry: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
-    Network(#[from] NetworkError),
+    Federation(#[from] DriverError),
 }
 
 /// One badge node. Cloning shares it.
@@ -47,9 +39,8 @@ struct Inner {
     /// The public URL in the federation's canonical spelling (no trailing slash), as
     /// `/health`, `/servers` and status.js's hashing use it.
     canonical_url: String,
-    network: Arc<Network>,
-    cache: Cache<HubClient>,
-    memo: ResponseMemo<Arc<Cacheable>>,
+    driver: Arc<Driver>,
+    cache: StatusCache<HubClient>,
     metrics: Metrics,
     started: Instant,
 }
@@ -76,7 +67,7 @@ impl Node {
             },
             metrics.clone(),
         )?;
-        let cache = Cache::new(
+        let cache = StatusCache::new(
             hub,
             CacheSettings {
                 ttl: config.cache_ttl,
@@ -85,15 +76,14 @@ impl Node {
             },
             metrics.clone(),
         );
-        let network = Arc::new(Network::new(&config, &public_url, metrics.clone())?);
+        let driver = Arc::new(Driver::new(&config, &public_url, metrics.clone())?);
         Ok(Node {
             inner: Arc::new(Inner {
                 public_url,
                 canonical_url,
-                network,
+                driver,
                 config,
                 cache,
-                memo: ResponseMemo::new(MEMO_CAPACITY),
                 metrics,
                 started: Instant::now(),
             }),
@@ -116,18 +106,13 @@ impl Node {
     }
 
     /// This node's part in the federation.
-    pub fn network(&self) -> &Arc<Network> {
-        &self.inner.network
+    pub fn driver(&self) -> &Arc<Driver> {
+        &self.inner.driver
     }
 
     /// The status cache in front of Docker Hub.
-    pub fn cache(&self) -> &Cache<HubClient> {
+    pub fn cache(&self) -> &StatusCache<HubClient> {
         &self.inner.cache
-    }
-
-    /// Finished badge and `/build` answers by request target, while they stay the same.
-    pub fn memo(&self) -> &ResponseMemo<Arc<Cacheable>> {
-        &self.inner.memo
     }
 
     /// The node's metrics registry.

@@ -21,8 +21,8 @@ use bytes::Bytes;
 use chromium::Browser;
 use common::harness;
 use common::process::{ChildGuard, NODE_BIN, TempDir, free_port};
-use dockerhub_build_status::fakehub::{FakeHub, FakeRepo};
-use dockerhub_build_status::rendezvous;
+use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo};
+use dockerhub_build_status::federation::rendezvous;
 use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -46,7 +46,7 @@ const SETTLE_DEADLINE: Duration = Duration::from_secs(10);
 const BUDGET: Duration = Duration::from_secs(4);
 /// Loading the SVG and the script from loopback, on top of the script's own budget.
 const LOAD_MARGIN: Duration = Duration::from_secs(1);
-/// Design section 6 / issue 6: with the top-ranked node dead the badge is right within this.
+/// The status.js contract: with the top-ranked node dead the badge is right within this.
 const FAILOVER_DEADLINE: Duration = Duration::from_secs(2);
 
 // ---------------------------------------------------------------------------------------------

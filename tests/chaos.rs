@@ -1,4 +1,4 @@
-//! Chaos runs for docs/RELIABILITY.md section 3 (issue 8), ignored in normal `cargo test`:
+//! Chaos runs for docs/RELIABILITY.md section 3, ignored in normal `cargo test`:
 //!
 //! - `node_chaos`: five real node processes; for 60 s a random node (seeded) is killed with
 //!   SIGKILL every 5 s and restarted with the same state and port, while a driver asks for
@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use common::process::NodeProcess;
 use common::{start_node, wait_until};
-use dockerhub_build_status::fakehub::{FakeHub, FakeRepo, Fault};
-use dockerhub_build_status::rendezvous;
+use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo, Fault};
+use dockerhub_build_status::federation::rendezvous;
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng};
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::process::NodeProcess;
 use common::{get_json, wait_until};
-use dockerhub_build_status::fakehub::FakeHub;
+use dockerhub_build_status::demo::sample_hub::FakeHub;
 use dockerhub_build_status::federation::digest::{BUCKET_HASH_LEN, BUCKETS, SetDigest};
 use dockerhub_build_status::federation::message::PROTOCOL_VERSION;
 use dockerhub_build_status::federation::{GossipRequest, GossipResponse};
@@ -175,7 +175,7 @@ async fn a_node_killed_in_its_first_seconds_rejoins_from_what_it_had_saved() {
     )
     .await;
     // Saved within seconds of a change, not only every 30 s.
-    let saved = dockerhub_build_status::federation::state_path(&second.dir.path().join("state"));
+    let saved = dockerhub_build_status::driver::state::state_path(&second.dir.path().join("state"));
     let first_url = first.url();
     wait_until(
         Duration::from_secs(5),

@@ -5,15 +5,18 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use dockerhub_build_status::driver::transport::memory::{MemoryNetwork, Wire};
+use dockerhub_build_status::driver::transport::{
+    ExchangeError, Transport, TransportError, exchange,
+};
 use dockerhub_build_status::federation::descriptor::Descriptor;
-use dockerhub_build_status::federation::memory::{MemoryNetwork, Wire};
 use dockerhub_build_status::federation::message::MAX_DESCRIPTORS_PER_MESSAGE;
 use dockerhub_build_status::federation::peers::Peer;
-use dockerhub_build_status::federation::sim::{SIM_EPOCH, Seeding, Simulation};
 use dockerhub_build_status::federation::{
-    Action, Config, Core, ExchangeError, GossipError, GossipRequest, Identity, MergeError, PeerUrl,
-    SignedDescriptor, State, Timestamp, Transport, TransportError, exchange,
+    Action, Core, GossipError, GossipRequest, Identity, MergeError, PeerUrl, Settings,
+    SignedDescriptor, State, Timestamp,
 };
+use dockerhub_build_status::testkit::sim::{SIM_EPOCH, Seeding, Simulation};
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng};
 
@@ -271,7 +274,7 @@ fn replayed_and_old_descriptors_are_refused_everywhere() {
         let answer =
             sim.net()
                 .send_from(attacker, &url, &GossipRequest::push(vec![forged.clone()]));
-        assert_eq!(answer, Err(TransportError::Status { status: 400 }));
+        assert_eq!(answer, Err(TransportError::Refused("forged".into())));
         assert_eq!(sim.with_core(i, |c| c.snapshot()).expect("node"), before);
         if i != 3 {
             let rejected = sim
@@ -318,7 +321,9 @@ fn a_flood_of_fake_descriptors_leaves_caps_intact_and_real_nodes_listed() {
     let n = 30;
     let mut sim = Simulation::new(n, Seeding::First, 12);
     converge_and_list(&mut sim);
-    let cap = sim.with_core(0, |c| c.config().max_members).expect("node");
+    let cap = sim
+        .with_core(0, |c| c.settings().max_members)
+        .expect("node");
     let mut rng = StdRng::seed_from_u64(12);
     let now_ms = sim.now().as_unix_ms();
     let fakes: Vec<SignedDescriptor> = (0..FAKES).map(|i| fake(i, now_ms)).collect();
@@ -355,7 +360,7 @@ fn a_flood_of_fake_descriptors_leaves_caps_intact_and_real_nodes_listed() {
     let huge = GossipRequest::push(junk[..1000].to_vec());
     assert_eq!(
         sim.net().send_from(attacker(0), &target, &huge),
-        Err(TransportError::Status { status: 413 })
+        Err(TransportError::Refused("too_large".into()))
     );
     // Then the real flood, in messages of the largest allowed size, at random nodes, over
     // ten rounds: the valid fakes from many addresses, the junk from a few.
@@ -449,7 +454,7 @@ async fn the_memory_transport_runs_exchanges_and_probes() {
     let net = MemoryNetwork::new(SIM_EPOCH, 1);
     let url = |i: usize| Simulation::node_url(i);
     let make = |i: usize, seeds: &[usize]| {
-        let mut config = Config::new(url(i), "0.3.0");
+        let mut config = Settings::new(url(i), "0.3.0");
         config.probe_timeout = Duration::from_secs(2);
         let peers = seeds
             .iter()
@@ -472,7 +477,7 @@ async fn the_memory_transport_runs_exchanges_and_probes() {
     let _b = net.add(make(1, &[]), Simulation::node_ip(1));
     let transport = net.transport(url(0));
     let mut rng = StdRng::seed_from_u64(1);
-    let actions = a.lock().expect("lock").tick(SIM_EPOCH, &mut rng);
+    let actions = a.lock().tick(SIM_EPOCH, &mut rng);
     let mut exchanges = 0;
     for action in actions {
         if let Action::Gossip { to, request } = action {
@@ -483,11 +488,11 @@ async fn the_memory_transport_runs_exchanges_and_probes() {
     }
     assert_eq!(exchanges, 1);
     let key_b = net.with_core(&url(1), |c| c.public_key()).expect("b");
-    assert!(a.lock().expect("lock").held(&key_b).is_some());
+    assert!(a.lock().held(&key_b).is_some());
     // Nothing new: one round trip.
     let digest = GossipRequest::Digest {
         v: 1,
-        buckets: a.lock().expect("lock").digest(),
+        buckets: a.lock().digest(),
     };
     let trips = exchange(
         &transport,
@@ -518,16 +523,16 @@ async fn the_memory_transport_runs_exchanges_and_probes() {
     net.heal(&url(0), &url(1));
     let probe = transport.probe(&url(1)).await;
     assert!(probe.answered && probe.cors && probe.key_seen == Some(key_b));
-    // A refusal by the peer comes back as its HTTP status.
+    // A refusal by the peer comes back as what the peer said.
     let bad = GossipRequest::Digest {
         v: 99,
-        buckets: a.lock().expect("lock").digest(),
+        buckets: a.lock().digest(),
     };
     let err = transport.gossip(&url(1), bad).await;
     assert_eq!(
         err,
-        Err(TransportError::Status {
-            status: GossipError::UnsupportedVersion(99).http_status()
-        })
+        Err(TransportError::Refused(
+            GossipError::UnsupportedVersion(99).kind().to_owned()
+        ))
     );
 }

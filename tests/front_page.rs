@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chromium::Browser;
 use common::harness;
-use dockerhub_build_status::fakehub::FakeHub;
+use dockerhub_build_status::demo::sample_hub::FakeHub;
 use serde_json::Value;
 
 /// A phone's viewport in CSS pixels, and its device pixel ratio.

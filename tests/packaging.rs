@@ -16,7 +16,7 @@ use std::time::Duration;
 use clap::Parser;
 use common::process::{ChildGuard, NODE_BIN, TempDir};
 use dockerhub_build_status::config::Config;
-use dockerhub_build_status::server::DRAIN_TIMEOUT;
+use dockerhub_build_status::http::server::DRAIN_TIMEOUT;
 
 fn read(path: &str) -> String {
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);

@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::process::{ChildGuard, NODE_BIN, TempDir, isolated_node};
-use dockerhub_build_status::fakehub::{FakeHub, FakeRepo, Fault};
-use dockerhub_build_status::server::DRAIN_TIMEOUT;
+use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo, Fault};
+use dockerhub_build_status::http::server::DRAIN_TIMEOUT;
 use serde_json::Value;
 
 /// Long enough for a debug build to start on a busy 2-core machine; a hang fails well within

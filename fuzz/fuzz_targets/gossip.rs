@@ -7,7 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use dockerhub_build_status::federation::descriptor::Freshness;
-use dockerhub_build_status::federation::{Config, Core, GossipRequest, Identity, PeerUrl, Timestamp};
+use dockerhub_build_status::federation::{Core, Settings, GossipRequest, Identity, PeerUrl, Timestamp};
 use libfuzzer_sys::fuzz_target;
 
 /// A fixed clock, so descriptors in the seeds stay fresh for every run.
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let url = PeerUrl::parse("https://node.example").expect("url");
-    let config = Config::new(url, "0.3.0");
+    let config = Settings::new(url, "0.3.0");
     let freshness = Freshness {
         max_clock_skew: config.max_clock_skew,
         max_age: config.descriptor_max_age,

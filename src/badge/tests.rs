@@ -235,7 +235,7 @@ fn widths_match_shields_io() {
     // Style, label, message, logo, width, height, label side's width.
     #[rustfmt::skip]
     let cases = [
-        // img.shields.io/badge/build-passing-brightgreen, the figure quoted in issue 4.
+        // img.shields.io/badge/build-passing-brightgreen, as shields.io measured it.
         case(Style::Flat,        "build",    "passing", false,  88.0,   20.0, None),
         // badge-maker's own snapshots (badges/shields,
         // badge-maker/lib/__snapshots__/make-badge.spec.js), label "cactus",

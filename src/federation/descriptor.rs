@@ -1,8 +1,8 @@
 //! Signed self-descriptors: what a node says about itself, in bytes that sign and verify the
 //! same way on every node.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -454,10 +454,8 @@ impl SignatureCache {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
-        // A poisoned lock only means another thread panicked mid-insert; every entry is
-        // still a verified descriptor.
-        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Seen> {
+        self.seen.lock()
     }
 
     fn get(&self, fingerprint: &[u8; 32]) -> Option<VerifiedDescriptor> {

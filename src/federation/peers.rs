@@ -2,10 +2,7 @@
 //! node at start with the line and the reason instead of silently isolating it.
 
 use std::collections::HashMap;
-use std::fs;
-use std::io;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -17,8 +14,6 @@ use super::peer_url::PeerUrl;
 /// Most peers one file may name; more is a mistake (or a list of the whole network, which
 /// gossip discovers anyway).
 pub const MAX_PEERS: usize = 1000;
-/// Larger files are refused before parsing.
-const MAX_FILE_LEN: u64 = 1024 * 1024;
 
 /// One `[[peer]]` entry, validated.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,17 +52,6 @@ pub enum PeersError {
     },
     #[error("line {line}: more than {MAX_PEERS} peers")]
     TooMany { line: usize },
-}
-
-/// A `peers.toml` file that could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum PeersFileError {
-    #[error("{}: file not found", path.display())]
-    NotFound { path: PathBuf },
-    #[error("{}: cannot read: {source}", path.display())]
-    Read { path: PathBuf, source: io::Error },
-    #[error("{}: {source}", path.display())]
-    Invalid { path: PathBuf, source: PeersError },
 }
 
 #[derive(Deserialize)]
@@ -150,35 +134,6 @@ pub fn parse_peers(text: &str) -> Result<Vec<Peer>, PeersError> {
         });
     }
     Ok(peers)
-}
-
-/// Reads and parses a `peers.toml`. A missing file is [`PeersFileError::NotFound`], so the
-/// caller can decide whether that is fine (the default path) or a mistake (a path given).
-pub fn load_peers(path: &Path) -> Result<Vec<Peer>, PeersFileError> {
-    let read_err = |source: io::Error| {
-        if source.kind() == io::ErrorKind::NotFound {
-            PeersFileError::NotFound {
-                path: path.to_path_buf(),
-            }
-        } else {
-            PeersFileError::Read {
-                path: path.to_path_buf(),
-                source,
-            }
-        }
-    };
-    let meta = fs::metadata(path).map_err(read_err)?;
-    if meta.len() > MAX_FILE_LEN {
-        return Err(PeersFileError::Read {
-            path: path.to_path_buf(),
-            source: io::Error::new(io::ErrorKind::InvalidData, "larger than 1 MiB"),
-        });
-    }
-    let text = fs::read_to_string(path).map_err(read_err)?;
-    parse_peers(&text).map_err(|source| PeersFileError::Invalid {
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 /// 1-based line number of byte offset `at` in `text`.
@@ -284,18 +239,5 @@ mod tests {
         );
         let err = parse_peers(&text).expect_err("weak").to_string();
         assert!(err.contains("weak"), "{err}");
-    }
-
-    #[test]
-    fn load_reports_missing_and_broken_files_with_the_path() {
-        let dir = super::super::fsutil::test_dir("peers");
-        let missing = dir.join("peers.toml");
-        assert!(matches!(
-            load_peers(&missing),
-            Err(PeersFileError::NotFound { .. })
-        ));
-        fs::write(&missing, "[[peer]]\nurl = \"gopher://x\"\n").expect("write");
-        let err = load_peers(&missing).expect_err("invalid").to_string();
-        assert!(err.contains("peers.toml: line 2: url"), "{err}");
     }
 }

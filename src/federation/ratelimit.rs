@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::net::rate_limit_key;
+use super::address::rate_limit_key;
 use super::time::Timestamp;
 
 /// One bucket per source address (IPv6: per /64), refilled continuously.

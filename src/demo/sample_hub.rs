@@ -1,0 +1,383 @@
+//! A stand-in for Docker Hub that answers with the real API's JSON shapes, from a table of
+//! repositories held in memory. The demo network uses it (these machines cannot reach
+//! Docker Hub), and so do the tests, which also switch on its faults: 429 with
+//! `Retry-After`, 500, non-JSON bodies, slow answers, and `next` links off its origin.
+//!
+//! The real hub client runs unchanged against it: only `--hub-url` differs.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// What the hub knows about one repository.
+#[derive(Debug, Clone, Default)]
+pub struct FakeRepo {
+    /// Build history pages (tag, status), newest first; `None` answers 404 like the real
+    /// hub does for repositories without automated builds.
+    pub history: Option<Vec<Vec<(String, i64)>>>,
+    /// Tags that exist, with their `tag_status` (`active` or `inactive`).
+    pub tags: Vec<(String, String)>,
+}
+
+impl FakeRepo {
+    /// A repository whose build history has one page with these builds.
+    pub fn with_builds(builds: &[(&str, i64)]) -> FakeRepo {
+        let page = builds.iter().map(|(t, s)| ((*t).to_owned(), *s)).collect();
+        FakeRepo {
+            history: Some(vec![page]),
+            tags: Vec::new(),
+        }
+    }
+
+    /// A repository without build history whose tags exist and are active.
+    pub fn with_tags(tags: &[&str]) -> FakeRepo {
+        FakeRepo {
+            history: None,
+            tags: tags
+                .iter()
+                .map(|t| ((*t).to_owned(), "active".to_owned()))
+                .collect(),
+        }
+    }
+}
+
+/// A fault the hub shows on every API request while it is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// 429 with `Retry-After: seconds`.
+    RateLimit { retry_after_secs: u64 },
+    /// 500 with a JSON body.
+    ServerError,
+    /// 200 with an HTML page instead of JSON.
+    Garbage,
+    /// Answers correctly, after this delay.
+    Slow(Duration),
+}
+
+/// One request the hub received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub at: Instant,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    repos: HashMap<String, FakeRepo>,
+    fault: Option<Fault>,
+    /// When set, build history `next` links point here instead of at this hub.
+    next_origin: Option<String>,
+    credentials: Option<(String, String)>,
+    received: Vec<Received>,
+}
+
+/// A running fake hub. Dropping it stops the server.
+#[derive(Debug)]
+pub struct FakeHub {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    _stop: watch::Sender<()>,
+}
+
+impl FakeHub {
+    /// Starts a hub on `127.0.0.1:0` with no repositories.
+    pub async fn start() -> std::io::Result<FakeHub> {
+        FakeHub::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts a hub on `addr`.
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<FakeHub> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(Mutex::new(State::default()));
+        let (stop, mut stopped) = watch::channel(());
+        let served = Arc::clone(&state);
+        tokio::spawn(async move {
+            loop {
+                let stream = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(_) => continue,
+                    },
+                    _ = stopped.changed() => break,
+                };
+                let state = Arc::clone(&served);
+                let base = format!("http://{addr}");
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| {
+                        let state = Arc::clone(&state);
+                        let base = base.clone();
+                        async move { Ok::<_, Infallible>(answer(&state, &base, request).await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(FakeHub {
+            addr,
+            state,
+            _stop: stop,
+        })
+    }
+
+    /// The hub's origin, to pass as `--hub-url`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Adds or replaces a repository, `organization/repository`.
+    pub fn set_repo(&self, name: &str, repo: FakeRepo) {
+        self.state().repos.insert(name.to_owned(), repo);
+    }
+
+    /// Sets or clears the fault shown on every request.
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        self.state().fault = fault;
+    }
+
+    /// Makes build history `next` links point at another origin (a hostile hub's trick).
+    pub fn set_next_origin(&self, origin: Option<String>) {
+        self.state().next_origin = origin;
+    }
+
+    /// Requires `POST /v2/auth/token` with these credentials and a bearer token on every
+    /// API request.
+    pub fn require_credentials(&self, username: &str, secret: &str) {
+        self.state().credentials = Some((username.to_owned(), secret.to_owned()));
+    }
+
+    /// Every request received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.state().received.clone()
+    }
+
+    /// How many requests were received.
+    pub fn request_count(&self) -> usize {
+        self.state().received.len()
+    }
+
+    /// A small catalogue of sample repositories, for the demo.
+    pub fn add_samples(&self) {
+        self.set_repo(
+            "library/nginx",
+            FakeRepo::with_tags(&["latest", "1.27", "alpine"]),
+        );
+        self.set_repo("library/redis", FakeRepo::with_tags(&["latest", "7"]));
+        self.set_repo(
+            "niccokunzmann/dockerhub-build-status-image",
+            FakeRepo::with_builds(&[("latest", 10), ("dev", 3), ("broken", -1)]),
+        );
+        self.set_repo("demo/passing", FakeRepo::with_builds(&[("latest", 10)]));
+        self.set_repo("demo/building", FakeRepo::with_builds(&[("latest", 3)]));
+        self.set_repo("demo/failing", FakeRepo::with_builds(&[("latest", -1)]));
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock()
+}
+
+const TOKEN: &str = "fake-access-token";
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn not_found() -> Response<Full<Bytes>> {
+    json_response(StatusCode::NOT_FOUND, json!({"detail": "Object not found"}))
+}
+
+async fn answer(
+    state: &Mutex<State>,
+    base: &str,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or("").to_owned();
+    let method = request.method().clone();
+    let authorization = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let fault = {
+        let mut state = lock(state);
+        state.received.push(Received {
+            path: path.clone(),
+            at: Instant::now(),
+        });
+        state.fault.clone()
+    };
+    match fault {
+        Some(Fault::RateLimit { retry_after_secs }) => {
+            let mut response = json_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"message": "You have reached your pull rate limit."}),
+            );
+            response
+                .headers_mut()
+                .insert("retry-after", retry_after_secs.into());
+            return response;
+        }
+        Some(Fault::ServerError) => {
+            return json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"detail": "Internal server error"}),
+            );
+        }
+        Some(Fault::Garbage) => {
+            let mut response =
+                Response::new(Full::from("<html><body>Service Unavailable</body></html>"));
+            response.headers_mut().insert(
+                "content-type",
+                hyper::header::HeaderValue::from_static("text/html"),
+            );
+            return response;
+        }
+        Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
+        None => {}
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let state = lock(state);
+    if method == Method::POST && path == "/v2/auth/token" {
+        let given: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        return match &state.credentials {
+            Some((user, secret)) if given["identifier"] == *user && given["secret"] == *secret => {
+                json_response(StatusCode::OK, json!({"access_token": TOKEN}))
+            }
+            _ => json_response(
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "Incorrect authentication credentials"}),
+            ),
+        };
+    }
+    if state.credentials.is_some() && authorization.as_deref() != Some(&format!("Bearer {TOKEN}")) {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            json!({"detail": "Authentication credentials were not provided"}),
+        );
+    }
+    match segments.as_slice() {
+        ["v2", "repositories", org, repo, "buildhistory"] if method == Method::GET => {
+            let Some(pages) = state
+                .repos
+                .get(&format!("{org}/{repo}"))
+                .and_then(|r| r.history.clone())
+            else {
+                return not_found();
+            };
+            let page: usize = form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "page")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(1);
+            let Some(builds) = pages.get(page.wrapping_sub(1)) else {
+                return not_found();
+            };
+            let origin = state.next_origin.clone().unwrap_or_else(|| base.to_owned());
+            let link = |n: usize| {
+                format!(
+                    "{origin}/v2/repositories/{org}/{repo}/buildhistory/?page={n}&page_size=100"
+                )
+            };
+            let results: Vec<_> = builds
+                .iter()
+                .enumerate()
+                .map(|(i, (tag, status))| {
+                    json!({
+                        "id": page * 1000 + i,
+                        "status": status,
+                        "tag": 1,
+                        "dockertag_name": tag,
+                        "build_code": format!("b{page}x{i}"),
+                        "created_date": "2026-11-01T10:00:00.000000Z",
+                        "last_updated": "2026-11-01T10:05:00.000000Z",
+                    })
+                })
+                .collect();
+            json_response(
+                StatusCode::OK,
+                json!({
+                    "count": pages.iter().map(Vec::len).sum::<usize>(),
+                    "next": (page < pages.len()).then(|| link(page + 1)),
+                    "previous": (page > 1).then(|| link(page - 1)),
+                    "results": results,
+                }),
+            )
+        }
+        // Docker Hub's "check repository": 200 without a body when it exists.
+        ["v2", "namespaces", org, "repositories", repo]
+            if method == Method::HEAD || method == Method::GET =>
+        {
+            if state.repos.contains_key(&format!("{org}/{repo}")) {
+                json_response(StatusCode::OK, json!({"namespace": org, "name": repo}))
+            } else {
+                json_response(
+                    StatusCode::NOT_FOUND,
+                    json!({"errinfo": null, "message": "not found"}),
+                )
+            }
+        }
+        ["v2", "namespaces", org, "repositories", repo, "tags", tag] if method == Method::GET => {
+            let found = state
+                .repos
+                .get(&format!("{org}/{repo}"))
+                .and_then(|r| r.tags.iter().find(|(name, _)| name == tag).cloned());
+            match found {
+                Some((name, tag_status)) => json_response(
+                    StatusCode::OK,
+                    json!({
+                        "creator": 1,
+                        "id": 42,
+                        "images": [{"architecture": "amd64", "os": "linux", "status": tag_status}],
+                        "last_updated": "2026-11-20T08:00:00.000000Z",
+                        "name": name,
+                        "repository": 7,
+                        "full_size": 1234567,
+                        "v2": true,
+                        "tag_status": tag_status,
+                        "tag_last_pulled": "2026-11-26T08:00:00.000000Z",
+                        "tag_last_pushed": "2026-11-20T08:00:00.000000Z",
+                        "media_type": "application/vnd.oci.image.index.v1+json",
+                        "content_type": "image",
+                        "digest": "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                    }),
+                ),
+                None => not_found(),
+            }
+        }
+        _ => not_found(),
+    }
+}

@@ -1,0 +1,32 @@
+//! The federation's I/O: what drives the pure core in [`crate::federation`] over real
+//! sockets and files.
+//!
+//! - [`loops`]: the node's federation driver: the tick loop that runs the core's gossip
+//!   exchanges and probes as tasks, the server side of `POST /gossip`, saving and leaving.
+//! - [`transport`]: how nodes reach each other: the trait and the exchange loop, over HTTP
+//!   ([`transport::http`]) or in memory ([`transport::memory`], tests and the simulator).
+//! - [`state`], [`key_file`], [`peers_file`]: the files in the state directory and
+//!   `peers.toml`.
+
+pub(crate) mod fsutil;
+pub mod key_file;
+pub mod loops;
+pub mod peers_file;
+pub mod state;
+pub mod transport;
+
+pub use self::loops::{Driver, DriverError};
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::federation::Timestamp;
+
+/// The system clock as the core's [`Timestamp`]: the core reads no clock itself, its
+/// drivers pass this in. A clock set before 1970 reads as the epoch.
+pub fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    Timestamp::from_unix_ms(ms)
+}

@@ -1,0 +1,202 @@
+//! The accept loop: one task per connection, a cap on open connections, a header-read
+//! timeout (kept by [`watchdog`]), and a graceful drain when the shutdown future completes.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::Response;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::Semaphore;
+
+use super::App;
+use super::response::Body;
+use super::routes;
+use super::watchdog::Watchdog;
+
+/// How long in-flight requests may take to finish after shutdown begins.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request head accepted; larger ones get `431`.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Connections the kernel queues for `accept` (capped by `net.core.somaxconn`). tokio's
+/// `TcpListener::bind` asks for 128, like std: a burst of new visitors larger than that
+/// overflows the queue while the accept loop catches up, and each dropped handshake is
+/// retried by the client only after a second (`benches/herd.rs` showed p99 at 1.2 s).
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds a listener on `addr` as `TcpListener::bind` does (with `SO_REUSEADDR`, so a
+/// restarted node can bind while old connections linger), but with [`LISTEN_BACKLOG`].
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Serves `node` on `listener` until `shutdown` completes, then stops accepting and drains
+/// the open connections for at most [`DRAIN_TIMEOUT`]. Tests bind port 0 and pass their own
+/// shutdown future.
+pub async fn run(listener: TcpListener, app: impl Into<App>, shutdown: impl Future<Output = ()>) {
+    let app: App = app.into();
+    let node = app.node().clone();
+    let connections = Arc::new(Semaphore::new(node.config().max_connections as usize));
+    let graceful = GracefulShutdown::new();
+    // hyper's own header_read_timeout is left off (it needs a timer, which it arms for every
+    // request); the watchdog keeps `--header-timeout` for all connections at once.
+    let watchdog = Watchdog::new(node.config().header_timeout);
+    // Aborted when this function ends or its future is dropped.
+    let _sweeper = AbortOnDrop(tokio::spawn(watchdog.clone().run()));
+    let mut http = http1::Builder::new();
+    // Said explicitly: hyper's default (30 s) is off only while no timer is set.
+    http.header_read_timeout(None)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(true);
+    // The federation's loop runs as long as the server accepts.
+    let (stop_network, network_stopped) = tokio::sync::watch::channel(false);
+    let network_loop = tokio::spawn(Arc::clone(node.driver()).run(network_stopped));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors or a connection reset before accept: keep
+                    // serving the connections we have, and try again shortly.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // At the cap, a new connection is closed at once: the ones already open keep their
+        // service, which is what matters under a flood.
+        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+            tracing::debug!(%peer, "connection limit reached; closing");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let registration = watchdog.register();
+        let waiting = Arc::clone(registration.waiting());
+        let ip = peer.ip();
+        let service = service_fn(move |request: hyper::Request<Incoming>| {
+            // hyper calls this once a whole request head is in.
+            waiting.busy();
+            let started = tokio::time::Instant::now();
+            if let Some(response) = routes::handle_remembered(&app, &request, started) {
+                // The request's head shares hyper's read buffer; let go of it now, before
+                // hyper reads on, and hyper reuses the buffer instead of allocating another.
+                drop(request);
+                waiting.idle();
+                return Answer::Now(Some(response));
+            }
+            let app = app.clone();
+            let waiting = Arc::clone(&waiting);
+            Answer::Later(Box::pin(async move {
+                let response = routes::handle_routed(&app, request, ip, started).await;
+                waiting.idle();
+                response
+            }))
+        });
+        let waiting = Arc::clone(registration.waiting());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let task = tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%peer, error = %err, "connection ended with an error");
+            }
+            drop(permit);
+            drop(registration);
+        });
+        watchdog.arm(&waiting, task.abort_handle());
+    }
+    // Stop accepting, tell the network we leave (so every list drops this node at once
+    // instead of after failed probes), drain what is in flight, save what we know.
+    drop(listener);
+    let _ = stop_network.send(true);
+    let _ = network_loop.await;
+    tracing::info!(
+        connections = graceful.count(),
+        "shutting down: leaving the network, draining open connections"
+    );
+    let drain = async {
+        tokio::select! {
+            () = graceful.shutdown() => tracing::info!("all connections closed"),
+            () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timed out; closing the rest"),
+        }
+    };
+    tokio::join!(node.driver().leave(), drain);
+    node.driver().save().await;
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What the service gives hyper for one request: the answer itself when the response memo
+/// held it, else the handler still to run.
+enum Answer {
+    Now(Option<Response<Body>>),
+    Later(Pin<Box<dyn Future<Output = Response<Body>> + Send>>),
+}
+
+impl Future for Answer {
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Answer::Now(response) => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                // hyper polls a future no more once it is ready; should anything else, it
+                // waits forever rather than answer twice.
+                None => Poll::Pending,
+            },
+            Answer::Later(handler) => handler.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C): the one shutdown path of the binary.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                }
+            }
+            _ => {
+                tracing::warn!("cannot listen for signals; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,302 @@
+//! The upstream budget, what keeps a node (and so the network) polite to Docker Hub, and
+//! how long a 429 silences us.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use tokio::sync::Semaphore;
+
+use super::HubError;
+
+/// Longest silence a hub may ask of us; a hostile or broken `Retry-After` cannot mute a node
+/// for longer than this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// Silence after a 429 that names no time.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Failures in a row after which the client stops asking for a while.
+const FAILURES_BEFORE_BACKOFF: u32 = 3;
+
+/// How long a 429 asks us to wait: the later of `Retry-After` (seconds) and
+/// `X-RateLimit-Reset` (a Unix time), capped, with a default when neither is readable.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Duration {
+    let seconds = |name: &str| -> Option<u64> {
+        headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok()
+    };
+    let from_retry_after = seconds(RETRY_AFTER.as_str()).map(Duration::from_secs);
+    let now_unix = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let from_reset = seconds("x-ratelimit-reset")
+        .map(|reset| Duration::from_secs(reset.saturating_sub(now_unix)));
+    match (from_retry_after, from_reset) {
+        (None, None) => DEFAULT_RETRY_AFTER,
+        (a, b) => a.max(b).unwrap_or(DEFAULT_RETRY_AFTER).min(MAX_RETRY_AFTER),
+    }
+}
+
+/// The window of `--hub-rate`.
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// The upstream budget: what keeps a node (and so the network) polite to Docker Hub.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    pub(crate) in_flight: Semaphore,
+    state: parking_lot::Mutex<BudgetState>,
+}
+
+#[derive(Debug)]
+struct BudgetState {
+    rate_per_minute: usize,
+    /// When the requests of the last minute went out, oldest first: at most
+    /// `rate_per_minute` of them, so no 60 s window ever holds more (a token bucket that
+    /// starts full lets up to twice the rate through in the first minute).
+    sent: VecDeque<Instant>,
+    /// Nothing goes out before this instant; `muted_by` says why.
+    muted_until: Option<Instant>,
+    muted_by_rate_limit: bool,
+    failures_in_a_row: u32,
+    /// When the current backoff began: failures of requests sent before it say nothing new
+    /// and must not lengthen it.
+    paused_at: Option<Instant>,
+    /// After a backoff, one trial request tests whether the hub is back; the rest wait.
+    trial_in_flight: bool,
+}
+
+impl Budget {
+    pub(crate) fn new(concurrency: u32, rate_per_minute: u32) -> Budget {
+        let rate = rate_per_minute.max(1) as usize;
+        Budget {
+            in_flight: Semaphore::new(concurrency.max(1) as usize),
+            state: parking_lot::Mutex::new(BudgetState {
+                rate_per_minute: rate,
+                sent: VecDeque::with_capacity(rate.min(4096)),
+                muted_until: None,
+                muted_by_rate_limit: false,
+                failures_in_a_row: 0,
+                paused_at: None,
+                trial_in_flight: false,
+            }),
+        }
+    }
+
+    fn lock(&self) -> parking_lot::MutexGuard<'_, BudgetState> {
+        self.state.lock()
+    }
+
+    /// Takes one request's worth of budget, or says why not and for how long.
+    pub(crate) fn admit(&self, now: Instant) -> Result<(), HubError> {
+        let mut state = self.lock();
+        if let Some(until) = state.muted_until {
+            if now < until {
+                let retry_in = until - now;
+                return Err(if state.muted_by_rate_limit {
+                    HubError::RateLimited { retry_in }
+                } else {
+                    HubError::Backoff { retry_in }
+                });
+            }
+            state.muted_until = None;
+        }
+        // Backing off and the pause is over: one trial request finds out whether the hub is
+        // back, instead of a burst that would all fail (and all count) if it is not.
+        let backing_off = state.failures_in_a_row >= FAILURES_BEFORE_BACKOFF;
+        if backing_off && state.trial_in_flight {
+            return Err(HubError::Backoff {
+                retry_in: Duration::from_secs(1),
+            });
+        }
+        while state
+            .sent
+            .front()
+            .is_some_and(|&sent| now.saturating_duration_since(sent) >= RATE_WINDOW)
+        {
+            state.sent.pop_front();
+        }
+        if state.sent.len() >= state.rate_per_minute {
+            // The oldest request of the window leaves it first.
+            let oldest = state.sent.front().copied().unwrap_or(now);
+            let retry_in = RATE_WINDOW.saturating_sub(now.saturating_duration_since(oldest));
+            return Err(HubError::Budget { retry_in });
+        }
+        state.sent.push_back(now);
+        state.trial_in_flight = backing_off;
+        Ok(())
+    }
+
+    /// Learns from the outcome of one request sent at `started`.
+    pub(crate) fn record<T>(&self, result: &Result<T, HubError>, started: Instant, now: Instant) {
+        let mut state = self.lock();
+        state.trial_in_flight = false;
+        match result {
+            Ok(_) | Err(HubError::NotFound) => {
+                state.failures_in_a_row = 0;
+                state.paused_at = None;
+            }
+            Err(HubError::RateLimited { retry_in }) => {
+                let until = now + *retry_in;
+                if state.muted_until.is_none_or(|current| current < until) {
+                    state.muted_until = Some(until);
+                    state.muted_by_rate_limit = true;
+                }
+            }
+            Err(err) if err.is_hub_failure() => {
+                if state.paused_at.is_some_and(|paused| started < paused) {
+                    // Already on its way when the pause began: the pause accounts for it.
+                    return;
+                }
+                state.failures_in_a_row += 1;
+                if state.failures_in_a_row >= FAILURES_BEFORE_BACKOFF {
+                    // 2s, 4s, 8s … up to 5 minutes, one step per failed trial: long enough
+                    // to spare a struggling hub, short enough to notice it is back.
+                    let exponent = (state.failures_in_a_row - FAILURES_BEFORE_BACKOFF).min(8);
+                    let pause = Duration::from_secs(2u64 << exponent).min(Duration::from_secs(300));
+                    state.muted_until = Some(now + pause);
+                    state.muted_by_rate_limit = false;
+                    state.paused_at = Some(now);
+                }
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_reads_both_headers_and_caps() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers, now), DEFAULT_RETRY_AFTER);
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&headers, now), Duration::from_secs(7));
+        headers.insert("x-ratelimit-reset", HeaderValue::from_static("1000020"));
+        assert_eq!(retry_after(&headers, now), Duration::from_secs(20));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("999999999"));
+        assert_eq!(retry_after(&headers, now), MAX_RETRY_AFTER);
+    }
+
+    #[test]
+    fn budget_spends_and_comes_back_a_minute_later() {
+        let budget = Budget::new(1, 60);
+        let start = Instant::now();
+        for i in 0..60 {
+            assert!(budget.admit(start + Duration::from_millis(i * 10)).is_ok());
+        }
+        match budget.admit(start + Duration::from_secs(1)) {
+            Err(HubError::Budget { retry_in }) => assert_eq!(retry_in, Duration::from_secs(59)),
+            other => panic!("{other:?}"),
+        }
+        assert!(budget.admit(start + Duration::from_millis(59_999)).is_err());
+        // The first request leaves the window, and with it one request's worth comes back.
+        assert!(budget.admit(start + RATE_WINDOW).is_ok());
+        assert!(budget.admit(start + RATE_WINDOW).is_err());
+        assert!(
+            budget
+                .admit(start + RATE_WINDOW + Duration::from_millis(10))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn no_minute_ever_holds_more_than_the_rate() {
+        let rate = 120;
+        let budget = Budget::new(1, rate);
+        let start = Instant::now();
+        // Asks in uneven bursts for five minutes, as a busy node would.
+        let mut sent = Vec::new();
+        let mut at = Duration::ZERO;
+        let mut step = 7u64;
+        while at < Duration::from_secs(300) {
+            step = (step * 48_271) % 2_147_483_647;
+            at += Duration::from_millis(step % 900);
+            for _ in 0..step % 7 {
+                if budget.admit(start + at).is_ok() {
+                    sent.push(at);
+                }
+            }
+        }
+        assert!(sent.len() > 4 * rate as usize, "only {} sent", sent.len());
+        for (i, &first) in sent.iter().enumerate() {
+            let in_window = sent[i..]
+                .iter()
+                .take_while(|&&t| t - first < RATE_WINDOW)
+                .count();
+            assert!(
+                in_window <= rate as usize,
+                "{in_window} in the minute from {first:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_429_mutes_until_it_elapses() {
+        let budget = Budget::new(1, 600);
+        let now = Instant::now();
+        budget.record::<()>(
+            &Err(HubError::RateLimited {
+                retry_in: Duration::from_secs(5),
+            }),
+            now,
+            now,
+        );
+        assert!(matches!(
+            budget.admit(now + Duration::from_secs(4)),
+            Err(HubError::RateLimited { .. })
+        ));
+        assert!(budget.admit(now + Duration::from_secs(5)).is_ok());
+    }
+
+    #[test]
+    fn repeated_failures_back_off_and_success_resets() {
+        let budget = Budget::new(1, 600);
+        let now = Instant::now();
+        for _ in 0..FAILURES_BEFORE_BACKOFF - 1 {
+            budget.record::<()>(&Err(HubError::Timeout), now, now);
+        }
+        assert!(
+            budget.admit(now).is_ok(),
+            "two failures are not yet a pattern"
+        );
+        budget.record::<()>(&Err(HubError::Status { status: 500 }), now, now);
+        assert!(matches!(
+            budget.admit(now + Duration::from_secs(1)),
+            Err(HubError::Backoff { .. })
+        ));
+        assert!(budget.admit(now + Duration::from_secs(3)).is_ok());
+        budget.record(&Ok(()), now, now);
+        budget.record::<()>(&Err(HubError::Timeout), now, now);
+        assert!(budget.admit(now + Duration::from_secs(3)).is_ok());
+    }
+
+    #[test]
+    fn requests_in_flight_do_not_lengthen_a_pause_and_one_trial_tests_recovery() {
+        let budget = Budget::new(8, 600);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // Eight requests were on their way when the hub began to fail.
+        for _ in 0..8 {
+            budget.record::<()>(&Err(HubError::Timeout), t0, at(100));
+        }
+        assert!(matches!(
+            budget.admit(at(1_000)),
+            Err(HubError::Backoff { .. })
+        ));
+        // The first pause (2 s), not 2^5 times that.
+        assert!(budget.admit(at(2_200)).is_ok(), "the trial goes out");
+        assert!(
+            matches!(budget.admit(at(2_200)), Err(HubError::Backoff { .. })),
+            "one trial at a time"
+        );
+        // The trial fails: the next pause is one step longer (4 s).
+        budget.record::<()>(&Err(HubError::Status { status: 500 }), at(2_200), at(2_300));
+        assert!(budget.admit(at(6_000)).is_err());
+        assert!(budget.admit(at(6_400)).is_ok(), "the next trial");
+        // It succeeds: everything flows again.
+        budget.record(&Ok(()), at(6_400), at(6_500));
+        for _ in 0..5 {
+            assert!(budget.admit(at(6_500)).is_ok());
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Docker Hub: what the node asks of it and how politely.
+//!
+//! One shared `reqwest::Client` (rustls, timeouts, a User-Agent naming the project) and one
+//! [`budget::Budget`] guard every request to the hub, so the network as a whole never becomes
+//! the reason Docker Hub rate-limits us: a cap on requests in flight, a rate per minute,
+//! silence until a 429's `Retry-After` has passed, and backing off after repeated failures.
+//!
+//! # Layout
+//!
+//! - [`names`]: validated Docker Hub names and tags; nothing else goes upstream.
+//! - [`client`]: the client: build status from build history, with the tag as fallback.
+//! - [`budget`]: the upstream budget and how long a 429 silences us.
+//! - One module per upstream resource, each reading its answer body:
+//!   [`build_history`] (`/v2/repositories/{org}/{repo}/buildhistory/`) and [`tag`]
+//!   (`/v2/namespaces/{org}/repositories/{repo}/tags/{tag}`).
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+pub mod budget;
+pub mod build_history;
+pub mod client;
+pub mod names;
+pub mod tag;
+
+pub use self::budget::retry_after;
+pub use self::build_history::{PageVerdict, read_build_history_page};
+pub use self::client::{HubClient, HubSettings};
+pub use self::tag::read_tag_object;
+
+/// Docker Hub's status of one tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubStatus {
+    /// Docker Hub's build status number: 10 success, 0–9 queued or building, negative failed.
+    pub status: i64,
+    /// Which endpoint answered.
+    pub source: StatusSource,
+}
+
+/// Which Docker Hub endpoint a status came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusSource {
+    /// An automated build's entry in the build history.
+    BuildHistory,
+    /// The tag exists and is pushed (build history is gone for most repositories).
+    Tag,
+}
+
+impl StatusSource {
+    /// The name used in JSON answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusSource::BuildHistory => "buildhistory",
+            StatusSource::Tag => "tag",
+        }
+    }
+}
+
+/// Everything that can go wrong asking Docker Hub, each with its own meaning for the client.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum HubError {
+    /// The repository or the tag does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The repository itself does not exist (so neither does any tag of it).
+    #[error("repository not found")]
+    RepositoryNotFound,
+    /// Docker Hub answered 429; nothing is sent to it before `retry_in` has passed.
+    #[error("Docker Hub rate limit reached, retrying in {}s", retry_in.as_secs().max(1))]
+    RateLimited { retry_in: Duration },
+    /// Our own budget of requests per minute is spent.
+    #[error("this node's request budget for Docker Hub is spent, retrying in {}s", retry_in.as_secs().max(1))]
+    Budget { retry_in: Duration },
+    /// Docker Hub failed several times in a row; the client waits before asking again.
+    #[error("Docker Hub failed repeatedly, retrying in {}s", retry_in.as_secs().max(1))]
+    Backoff { retry_in: Duration },
+    /// Docker Hub answered with an HTTP error status.
+    #[error("Docker Hub answered HTTP {status}")]
+    Status { status: u16 },
+    /// Docker Hub answered, but not with what its API returns.
+    #[error("Docker Hub answered something unexpected: {reason}")]
+    BadAnswer { reason: String },
+    /// No answer in time.
+    #[error("Docker Hub did not answer in time")]
+    Timeout,
+    /// No connection.
+    #[error("could not reach Docker Hub")]
+    Unreachable,
+}
+
+impl HubError {
+    /// Whether this error says something about the hub's health (and so counts towards
+    /// backing off), as opposed to an answer about the image or our own restraint.
+    fn is_hub_failure(&self) -> bool {
+        matches!(
+            self,
+            HubError::Status { .. }
+                | HubError::BadAnswer { .. }
+                | HubError::Timeout
+                | HubError::Unreachable
+        )
+    }
+
+    /// The label of this outcome in `dbs_upstream_requests_total`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            HubError::NotFound | HubError::RepositoryNotFound => "not_found",
+            HubError::RateLimited { .. } => "rate_limited",
+            // Only `admit` returns these, and `send` labels them before anything goes out.
+            HubError::Budget { .. } | HubError::Backoff { .. } => "held_back",
+            HubError::Status { .. } => "http_error",
+            HubError::BadAnswer { .. } => "bad_answer",
+            HubError::Timeout => "timeout",
+            HubError::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// Decodes a hub answer, telling "not JSON" from "JSON of another shape".
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, HubError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let reason = if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+            format!("JSON of another shape ({e})")
+        } else {
+            "an answer that is not JSON".to_owned()
+        };
+        HubError::BadAnswer { reason }
+    })
+}
