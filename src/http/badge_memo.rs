@@ -55,11 +55,9 @@ pub fn rendered_badge(
         return rendered.clone();
     }
     let svg = Bytes::from(badge::render(&Badge {
-        label,
-        message,
-        color,
         style,
         logo,
+        ..Badge::new(label, message, color)
     }));
     let rendered = RenderedBadge {
         etag: etag_of(&svg),
