@@ -53,6 +53,7 @@ pub struct Metrics {
     gossip_exchanges: IntCounterVec,
     gossip_bytes: IntCounterVec,
     probes: IntCounterVec,
+    probe_retries: IntCounterVec,
 }
 
 /// One route's request-duration histogram and its count of `200` answers.
@@ -109,6 +110,11 @@ impl Metrics {
         let probes = counters(
             "dbs_probes_total",
             "Health probes of other nodes by outcome.",
+            &["outcome"],
+        )?;
+        let probe_retries = counters(
+            "dbs_probe_retries_total",
+            "Failed probes of listed nodes retried at once, by what the retry found.",
             &["outcome"],
         )?;
 
@@ -176,6 +182,9 @@ impl Metrics {
         for outcome in ["answered", "failed", "forbidden", "skipped"] {
             probes.with_label_values(&[outcome]);
         }
+        for outcome in ["recovered", "confirmed"] {
+            probe_retries.with_label_values(&[outcome]);
+        }
         Ok(Metrics {
             registry,
             http_requests,
@@ -191,6 +200,7 @@ impl Metrics {
             gossip_exchanges,
             gossip_bytes,
             probes,
+            probe_retries,
         })
     }
 
@@ -266,6 +276,11 @@ impl Metrics {
     /// Counts one health probe of another node.
     pub fn probe(&self, outcome: &'static str) {
         self.probes.with_label_values(&[outcome]).inc();
+    }
+
+    /// Counts one retry of a failed probe: `recovered` (answered) or `confirmed`.
+    pub fn probe_retry(&self, outcome: &'static str) {
+        self.probe_retries.with_label_values(&[outcome]).inc();
     }
 
     /// The text exposition of every metric.

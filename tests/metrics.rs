@@ -28,6 +28,7 @@ const DESIGN_METRICS: &[&str] = &[
     "dbs_gossip_exchanges_total",
     "dbs_gossip_bytes_total",
     "dbs_probes_total",
+    "dbs_probe_retries_total",
     "dbs_build_info",
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",

@@ -65,11 +65,12 @@ impl Core {
     }
 
     /// Whether the driver should probe `url` again at once before reporting `outcome`: the
-    /// probe got no answer and a node at `url` is listed. One lost request must not cost a
-    /// listed node its place; a node not listed proves itself with probes as they come (a
-    /// retry there would only help a flapping node climb).
+    /// probe got no answer (or a late one) and a node at `url` is listed. One lost request
+    /// must not cost a listed node its place; a node not listed proves itself with probes
+    /// as they come (a retry there would only help a flapping node climb).
     pub fn wants_retry(&self, url: &PeerUrl, outcome: &ProbeOutcome) -> bool {
-        !outcome.answered && !outcome.forbidden && self.url_is_watched(url)
+        let lost = !outcome.answered || outcome.latency > self.settings.probe_timeout;
+        lost && !outcome.forbidden && self.url_is_watched(url)
     }
 
     /// A node at `url` is listable: its probes tell this node about its own link too.
