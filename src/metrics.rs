@@ -114,7 +114,7 @@ impl Metrics {
         )?;
         let probe_retries = counters(
             "dbs_probe_retries_total",
-            "Failed probes of listed nodes retried at once, by what the retry found.",
+            "Retries of failed probes of listed nodes, by what each retry found.",
             &["outcome"],
         )?;
 

@@ -13,7 +13,7 @@ use common::proxy::{Faults, FaultyProxy};
 use common::{listed_servers, wait_until};
 use dockerhub_build_status::demo::sample_hub::FakeHub;
 
-// The intervals of a measured 30-node loopback network; the probe timeout is 1.5 s.
+// The intervals of a measured 30-node loopback network (probe timeout 1.5 s).
 const GOSSIP: Duration = Duration::from_millis(1000);
 const PROBE: Duration = Duration::from_millis(2000);
 
@@ -49,7 +49,8 @@ async fn three_nodes_behind_a_lossy_proxy_stay_listed() {
     hub.add_samples();
     // Each node listens on 127.0.0.1 and is known to the others only by its proxy on
     // 127.0.0.1x, which refuses 5 % of connections, resets 5 % of requests and delays 10 %
-    // by 100 ms: at least 5 % of the requests to a node fail.
+    // by 100 ms: about 5 % of the requests to a node fail (more when a reset connection's
+    // successor is refused).
     let faults = Faults {
         refuse: 0.05,
         reset: 0.05,
@@ -94,6 +95,7 @@ async fn three_nodes_behind_a_lossy_proxy_stay_listed() {
         }
         true
     };
+    let setup = Instant::now();
     wait_until(
         Duration::from_secs(40),
         "three nodes to list each other",
@@ -101,6 +103,9 @@ async fn three_nodes_behind_a_lossy_proxy_stay_listed() {
     )
     .await;
 
+    eprintln!("all three listed each other after {:?}", setup.elapsed());
+    // Measured from then on, seeds' scores still climbing from 10: one failed probe would
+    // unlist a node for the first 17 probes or so, which only the retries prevent.
     // 120 rounds of polls, each of the three nodes' /servers (directly, not through the
     // proxies), 250 ms apart: 360 polls in 30 s.
     let (mut polls, mut full) = (0u32, 0u32);
@@ -132,6 +137,7 @@ async fn three_nodes_behind_a_lossy_proxy_stay_listed() {
     }
     let share = f64::from(full) / f64::from(polls);
     let loss: Vec<f64> = proxies.iter().map(|p| p.stats.loss()).collect();
+    let mean_loss = loss.iter().sum::<f64>() / loss.len() as f64;
     for proxy in &proxies {
         eprintln!("proxy {}: {}", proxy.addr, proxy.stats.summary());
     }
@@ -147,10 +153,7 @@ async fn three_nodes_behind_a_lossy_proxy_stay_listed() {
          retries: {recovered} recovered, {confirmed} confirmed",
         started.elapsed()
     );
-    assert!(
-        loss.iter().all(|l| *l >= 0.04),
-        "the proxies were lossy: {loss:?}"
-    );
+    assert!(mean_loss >= 0.045, "the proxies were lossy: {loss:?}");
     assert!(recovered > 0, "lost probes were retried");
     assert!(share >= 0.99, "{full} of {polls}");
 }

@@ -368,9 +368,12 @@ impl Driver {
             None => None,
         };
         let mut outcome = self.transport.probe(&url).await;
-        if self.core().wants_retry(&url, &outcome) {
+        for _ in 0..federation::PROBE_RETRIES {
+            if !self.core().wants_retry(&url, &outcome) {
+                break;
+            }
             // One lost request must not cost a listed node its place: ask again at once,
-            // and report what the retry found.
+            // and report what the retries found.
             self.metrics.probe("failed");
             tokio::time::sleep(self.probe_retry_delay).await;
             outcome = self.transport.probe(&url).await;

@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng};
 
 use crate::driver::transport::memory::MemoryNetwork;
-use crate::federation::core::{Action, Core, State};
+use crate::federation::core::{Action, Core, PROBE_RETRIES, State};
 use crate::federation::descriptor::SignatureCache;
 use crate::federation::exchange;
 use crate::federation::identity::Identity;
@@ -236,22 +236,27 @@ impl Simulation {
         }
         // All of a node's probes in one go: a thousand-node run makes millions of them.
         let mut outcomes = self.net.probe_all(from, &probes);
-        // The driver's prompt retry of a failed probe of a listed node, as the core asks:
-        // virtual time does not move for it (it is a fraction of a round).
-        let retries: Vec<usize> = self
-            .net
-            .with_core(from, |core| {
-                probes
-                    .iter()
-                    .zip(&outcomes)
-                    .enumerate()
-                    .filter(|(_, (url, outcome))| core.wants_retry(url, outcome))
-                    .map(|(i, _)| i)
-                    .collect()
-            })
-            .unwrap_or_default();
-        for i in retries {
-            outcomes[i] = self.net.probe(from, &probes[i]);
+        // The driver's prompt retries of a failed probe of a listed node, as the core asks:
+        // virtual time does not move for them (they take a fraction of a round).
+        for _ in 0..PROBE_RETRIES {
+            let retries: Vec<usize> = self
+                .net
+                .with_core(from, |core| {
+                    probes
+                        .iter()
+                        .zip(&outcomes)
+                        .enumerate()
+                        .filter(|(_, (url, outcome))| core.wants_retry(url, outcome))
+                        .map(|(i, _)| i)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if retries.is_empty() {
+                break;
+            }
+            for i in retries {
+                outcomes[i] = self.net.probe(from, &probes[i]);
+            }
         }
         self.net.with_core(from, |core| {
             for (url, outcome) in probes.iter().zip(outcomes) {

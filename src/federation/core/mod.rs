@@ -43,6 +43,9 @@ pub const STATE_FORMAT: u32 = 1;
 /// 32 times the probe interval), so dead or fake URLs cost little.
 const BACKOFF_AFTER_FAILURES: u32 = 2;
 const MAX_BACKOFF_SHIFT: u32 = 5;
+/// Retries of a failed probe of a listed node before it counts as failed: a reset
+/// connection's successor can be refused, so one retry alone is not independent enough.
+pub const PROBE_RETRIES: u32 = 2;
 /// A node doubts itself (Lifeguard's local health) when more than this share of the listed
 /// nodes failed their latest probe, and at least [`DOUBT_MIN_FAILING`] did: a link of its
 /// own is down far more likely than three quarters of a healthy network at once.

@@ -3,8 +3,8 @@
 //! Three rules keep a real network's noise from deciding who is listed (docs/GOSSIP.md,
 //! "Health on a lossy network"):
 //!
-//! - a failed probe of a listed node is retried at once by the driver
-//!   ([`Core::wants_retry`]); only a failed retry reaches [`Core::on_probe_result`];
+//! - a failed probe of a listed node is retried at once by the driver, up to twice
+//!   ([`Core::wants_retry`]); only a probe whose retries failed too counts as failed;
 //! - when most listed nodes fail at once, this node doubts its own link first and does not
 //!   count those failures, for at most [`DOUBT_LIMIT_INTERVALS`] probe intervals;
 //! - a run of failures costs at most two failures' worth of score, however long it lasts,
@@ -67,7 +67,8 @@ impl Core {
     /// Whether the driver should probe `url` again at once before reporting `outcome`: the
     /// probe got no answer (or a late one) and a node at `url` is listed. One lost request
     /// must not cost a listed node its place; a node not listed proves itself with probes
-    /// as they come (a retry there would only help a flapping node climb).
+    /// as they come (a retry there would only help a flapping node climb). Drivers retry
+    /// at most [`PROBE_RETRIES`] times and report the last outcome.
     pub fn wants_retry(&self, url: &PeerUrl, outcome: &ProbeOutcome) -> bool {
         let lost = !outcome.answered || outcome.latency > self.settings.probe_timeout;
         lost && !outcome.forbidden && self.url_is_watched(url)
