@@ -1,4 +1,4 @@
-//! Thundering-herd benchmark (issue 3): 1,000 concurrent requests for one cold key, over real
+//! Thundering-herd benchmark: 1,000 concurrent requests for one cold key, over real
 //! HTTP on loopback, against a fake hub that takes 200 ms to answer. Coalescing should turn
 //! them into one upstream call, and every request should be answered in about the time the
 //! hub itself takes: that time, measured in the same run, is the baseline.

@@ -1,4 +1,4 @@
-//! Memory benchmark (issue 3): resident memory of the status cache holding 1,000,000 keys.
+//! Memory benchmark: resident memory of the status cache holding 1,000,000 keys.
 //! The cache is filled through its public API in front of an upstream that answers at once,
 //! and VmRSS (from /proc/self/status) is read before and after: the process before filling
 //! is the baseline, and the difference over the entries is the cost of one cached status,
@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use dockerhub_build_status::cache::{Cache, CacheSettings, Upstream};
+use dockerhub_build_status::cache::{CacheSettings, StatusCache, Upstream};
 use dockerhub_build_status::hub::names::ImageRef;
 use dockerhub_build_status::hub::{HubError, HubStatus, StatusSource};
 use dockerhub_build_status::metrics::Metrics;
@@ -63,7 +63,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let cache = Cache::new(
+    let cache = StatusCache::new(
         AtOnce,
         CacheSettings {
             ttl: Duration::from_secs(3600),
@@ -102,7 +102,9 @@ fn main() {
         );
         return;
     }
-    println!("memory: {entries} statuses cached through Cache::get, upstream answering at once");
+    println!(
+        "memory: {entries} statuses cached through StatusCache::get, upstream answering at once"
+    );
     println!("VmRSS before (baseline) {:>12}", mib(before));
     println!(
         "VmRSS after             {:>12}   (peak VmHWM {})",

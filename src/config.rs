@@ -1,4 +1,5 @@
-//! Command-line flags and environment variables (design section 7), parsed with clap.
+//! Command-line flags and environment variables (the command line of docs/DESIGN.md),
+//! parsed with clap.
 //!
 //! Everything a node can be told at start lives here, validated once, so the rest of the
 //! code works with checked values and a bad flag stops the node with one clear line.

@@ -1,4 +1,4 @@
-//! Prometheus metrics (design section 8): one registry owned by the node, never global, so
+//! Prometheus metrics (the names of docs/DESIGN.md): one registry owned by the node, never global, so
 //! several nodes in one test process keep their own counts. Exposed in Prometheus' text
 //! format, which `promtool check metrics` accepts without complaint.
 

@@ -7,19 +7,11 @@ use std::time::Instant;
 use thiserror::Error;
 use url::Url;
 
-use crate::cache::{Cache, CacheSettings};
+use crate::cache::{CacheSettings, StatusCache};
 use crate::config::Config;
 use crate::driver::{Driver, DriverError};
-use crate::http::memo::ResponseMemo;
-use crate::http::routes::Cacheable;
 use crate::hub::{HubClient, HubSettings};
 use crate::metrics::Metrics;
-
-/// Finished answers the response memo keeps at most. One holds two ready header maps (about
-/// 1 KB each), its target (at most 512 bytes) and often a badge body of its own (1.3 KB, when
-/// its label is not in the badge memo): at most about 4 MB in all. A few hundred popular
-/// badges is what it is for.
-const MEMO_CAPACITY: usize = 1024;
 
 /// Why a node could not be set up. Each names the problem in one line for `main`.
 #[derive(Debug, Error)]
@@ -48,8 +40,7 @@ struct Inner {
     /// `/health`, `/servers` and status.js's hashing use it.
     canonical_url: String,
     driver: Arc<Driver>,
-    cache: Cache<HubClient>,
-    memo: ResponseMemo<Arc<Cacheable>>,
+    cache: StatusCache<HubClient>,
     metrics: Metrics,
     started: Instant,
 }
@@ -76,7 +67,7 @@ impl Node {
             },
             metrics.clone(),
         )?;
-        let cache = Cache::new(
+        let cache = StatusCache::new(
             hub,
             CacheSettings {
                 ttl: config.cache_ttl,
@@ -93,7 +84,6 @@ impl Node {
                 driver,
                 config,
                 cache,
-                memo: ResponseMemo::new(MEMO_CAPACITY),
                 metrics,
                 started: Instant::now(),
             }),
@@ -121,13 +111,8 @@ impl Node {
     }
 
     /// The status cache in front of Docker Hub.
-    pub fn cache(&self) -> &Cache<HubClient> {
+    pub fn cache(&self) -> &StatusCache<HubClient> {
         &self.inner.cache
-    }
-
-    /// Finished badge and `/build` answers by request target, while they stay the same.
-    pub fn memo(&self) -> &ResponseMemo<Arc<Cacheable>> {
-        &self.inner.memo
     }
 
     /// The node's metrics registry.

@@ -45,7 +45,7 @@ const SETTLE_DEADLINE: Duration = Duration::from_secs(10);
 const BUDGET: Duration = Duration::from_secs(4);
 /// Loading the SVG and the script from loopback, on top of the script's own budget.
 const LOAD_MARGIN: Duration = Duration::from_secs(1);
-/// Design section 6 / issue 6: with the top-ranked node dead the badge is right within this.
+/// The status.js contract: with the top-ranked node dead the badge is right within this.
 const FAILOVER_DEADLINE: Duration = Duration::from_secs(2);
 
 // ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-//! Chaos runs for docs/RELIABILITY.md section 3 (issue 8), ignored in normal `cargo test`:
+//! Chaos runs for docs/RELIABILITY.md section 3, ignored in normal `cargo test`:
 //!
 //! - `node_chaos`: five real node processes; for 60 s a random node (seeded) is killed with
 //!   SIGKILL every 5 s and restarted with the same state and port, while a driver asks for

@@ -24,7 +24,6 @@ use dockerhub_build_status::driver::loops::GOSSIP_SLOTS;
 use dockerhub_build_status::federation::message::MAX_DESCRIPTORS_PER_MESSAGE;
 use dockerhub_build_status::federation::{
     Descriptor, GossipRequest, Identity, MAX_GOSSIP_BODY_BYTES, PeerUrl, SignedDescriptor,
-    Timestamp,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -495,7 +494,7 @@ async fn kept_alive_connections_stay_while_they_ask_and_close_after_the_header_t
 /// it (probes are refused at once). `forged` gives each the signature of its neighbour: well
 /// formed, made by a real key, but not over these bytes.
 fn fake_descriptors(first: u32, n: usize, forged: bool) -> Vec<SignedDescriptor> {
-    let now = Timestamp::now();
+    let now = dockerhub_build_status::driver::now();
     let mut descriptors: Vec<SignedDescriptor> = (0..n as u32)
         .map(|i| {
             let index = first + i;

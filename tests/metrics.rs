@@ -1,5 +1,5 @@
 //! `/metrics` as Prometheus sees it: `promtool check metrics` finds nothing to complain about
-//! and every metric of design section 8 is there; and a real Prometheus server scrapes three
+//! and every metric named in docs/DESIGN.md is there; and a real Prometheus server scrapes three
 //! nodes, reports every target up (its own parser accepted the text format 0.0.4), and reads
 //! back through its HTTP API that a request counter grew.
 
@@ -15,7 +15,7 @@ use common::{TestNode, client, get, start_node};
 use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo};
 use serde_json::Value;
 
-/// Every metric name of design section 8, and two of the process collector's.
+/// Every metric name of docs/DESIGN.md, and two of the process collector's.
 const DESIGN_METRICS: &[&str] = &[
     "dbs_http_requests_total",
     "dbs_http_request_duration_seconds",

@@ -1,4 +1,4 @@
-//! Fuzzes how a request's path and query are read (`routes::parse_request_target`), and the
+//! Fuzzes the handlers' request parser (`http::router::parse`, the one the handlers call), and the
 //! badge drawn from what they carry: no input panics, every accepted name is a valid Docker
 //! Hub name, and the SVG is well-formed XML whatever `text=` holds.
 
@@ -6,15 +6,17 @@
 
 use dockerhub_build_status::badge::{self, Badge, Color};
 use dockerhub_build_status::hub::names::{Organization, Repository, Tag};
-use dockerhub_build_status::http::routes::parse_request_target;
+use dockerhub_build_status::http::router;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     // hyper hands the handlers a path and a query split at the first '?'.
     let (path, query) = text.split_once('?').unwrap_or((&text, ""));
-    let target = parse_request_target(path, query);
-    if let Some(Ok(image)) = &target.image {
+    let target = router::parse(path, query);
+    // The route label is one of the metrics' fixed set, whatever the path.
+    assert!(dockerhub_build_status::metrics::ROUTES.contains(&target.route.name()));
+    if let Some(Ok(image)) = &target.image() {
         // Whatever was decoded must pass the checks again: nothing unchecked reaches a URL.
         assert!(Organization::parse(image.organization.as_str()).is_ok());
         assert!(Repository::parse(image.repository.as_str()).is_ok());
@@ -22,13 +24,13 @@ fuzz_target!(|data: &[u8]| {
         let key = image.to_string();
         assert!(!key.contains(['/', '?', '#', '%']) || key.matches('/').count() == 1);
     }
-    if let Some(label) = &target.label {
+    if let Some(label) = target.label() {
         let svg = badge::render(&Badge {
             label,
             message: "ok",
             color: Color::BrightGreen,
-            style: target.style.unwrap_or_default(),
-            logo: target.logo,
+            style: target.style().unwrap_or_default(),
+            logo: target.logo(),
         });
         let doc = roxmltree::Document::parse(&svg)
             .unwrap_or_else(|e| panic!("badge is not XML ({e}) for label {label:?}"));

@@ -45,7 +45,7 @@ const REFRESH_RETRY: Duration = Duration::from_secs(10);
 /// How many entries are looked at to choose the ones to evict.
 const EVICTION_SAMPLE: usize = 64;
 
-/// Cache settings, from the command line.
+/// StatusCache settings, from the command line.
 #[derive(Debug, Clone, Copy)]
 pub struct CacheSettings {
     pub ttl: Duration,
@@ -72,13 +72,13 @@ pub struct Lookup {
 
 /// The cache. Cloning shares it.
 #[derive(Debug)]
-pub struct Cache<U> {
+pub struct StatusCache<U> {
     inner: Arc<Inner<U>>,
 }
 
-impl<U> Clone for Cache<U> {
+impl<U> Clone for StatusCache<U> {
     fn clone(&self) -> Self {
-        Cache {
+        StatusCache {
             inner: Arc::clone(&self.inner),
         }
     }
@@ -128,10 +128,10 @@ enum Answer {
 /// The outcome of one fetch, as sent to the requests waiting on it.
 type Fetched = Result<HubStatus, HubError>;
 
-impl<U: Upstream> Cache<U> {
+impl<U: Upstream> StatusCache<U> {
     /// An empty cache in front of `upstream`.
-    pub fn new(upstream: U, settings: CacheSettings, metrics: Metrics) -> Cache<U> {
-        Cache {
+    pub fn new(upstream: U, settings: CacheSettings, metrics: Metrics) -> StatusCache<U> {
+        StatusCache {
             inner: Arc::new(Inner {
                 map: DashMap::new(),
                 upstream,

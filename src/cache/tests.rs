@@ -51,13 +51,18 @@ fn image(repo: &str) -> ImageRef {
     ImageRef::parse("library", repo, "latest").unwrap()
 }
 
-fn cache(hub: &Arc<FakeHub>, ttl: u64, max_stale: u64, capacity: usize) -> Cache<Arc<FakeHub>> {
+fn cache(
+    hub: &Arc<FakeHub>,
+    ttl: u64,
+    max_stale: u64,
+    capacity: usize,
+) -> StatusCache<Arc<FakeHub>> {
     let settings = CacheSettings {
         ttl: Duration::from_secs(ttl),
         max_stale: Duration::from_secs(max_stale),
         capacity,
     };
-    Cache::new(Arc::clone(hub), settings, Metrics::new().unwrap())
+    StatusCache::new(Arc::clone(hub), settings, Metrics::new().unwrap())
 }
 
 /// Lets spawned tasks run to completion in paused time.

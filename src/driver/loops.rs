@@ -3,12 +3,12 @@
 //! for (gossip exchanges, probes) as tasks; `POST /gossip` hands requests to the core; the
 //! state is saved atomically now and then and on shutdown; SIGTERM sends a signed leave.
 //!
-//! The core sits behind a std `Mutex` that is only ever held while the core computes,
-//! never across an `.await` (clippy's `await_holding_lock` refuses it), and never while
+//! The core sits behind a mutex that is only ever held while the core computes, never
+//! across an `.await` (clippy's `await_holding_lock` refuses it), and never while
 //! signatures are checked: async tasks (probe results, `/servers`, this loop) block a
-//! worker thread while they wait for the lock, and a flood of validly signed descriptors
-//! once made them wait long enough for this node's own `/health` answers to miss other
-//! nodes' probe timeouts (docs/RELIABILITY.md). Signatures are checked first, into the
+//! worker thread while they wait for the lock, and under a flood of validly signed
+//! descriptors checks under the lock make them wait long enough for this node's own
+//! `/health` answers to miss other nodes' probe timeouts (docs/RELIABILITY.md). Signatures are checked first, into the
 //! core's [`SignatureCache`], and the merge under the lock finds them done.
 
 use std::collections::HashMap;
@@ -31,7 +31,7 @@ use super::state;
 use super::transport::http::{HttpTransport, PeerClient};
 use super::transport::{self, Transport};
 use crate::federation::{
-    self, Action, Core, GossipRequest, MemberCounts, PeerUrl, SignatureCache, Timestamp, exchange,
+    self, Action, Core, GossipRequest, MemberCounts, PeerUrl, SignatureCache, exchange,
 };
 use crate::metrics::Metrics;
 
@@ -45,8 +45,8 @@ const UNPROVEN_PROBE_BACKLOG: usize = 4 * UNPROVEN_PROBE_SLOTS;
 /// How often the state is saved while the node runs (and once more on shutdown).
 const SAVE_EVERY: Duration = Duration::from_secs(30);
 /// How soon the state is saved after the number of known or listed nodes changed (at most
-/// this often). A node killed in its first 30 s used to restart knowing only `peers.toml`
-/// and had to learn everyone again from a score of 0 (14 probes each).
+/// this often), so that a node killed in its first 30 s does not restart knowing only
+/// `peers.toml` and learn everyone again from a score of 0 (14 probes each).
 const SAVE_AFTER_CHANGE: Duration = Duration::from_secs(2);
 /// The longest the loop sleeps, so a changed clock or a new member is noticed soon.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
@@ -152,7 +152,7 @@ impl Driver {
         // busy machine's scheduling delay reads as a dead node.
         settings.probe_timeout = probe_timeout(config.probe_interval);
         settings.allow_private_peers = config.allow_private_peers;
-        let now = Timestamp::now();
+        let now = super::now();
         let mut core = Core::new(identity, settings, peers, now)?;
         core.set_signature_cache(Arc::new(SignatureCache::with_capacity(
             SIGNATURE_CACHE_ENTRIES,
@@ -209,7 +209,7 @@ impl Driver {
 
     /// The `/servers` answer; with `all`, every known node with its state and score.
     pub fn servers_json(&self, node_url: &str, all: bool) -> Vec<u8> {
-        let now = Timestamp::now();
+        let now = super::now();
         let (servers, members) = {
             let core = self.core();
             (core.servers(now), all.then(|| core.members(now)))
@@ -240,7 +240,7 @@ impl Driver {
                 return Err(GossipRefusal::Malformed(err.to_string()));
             }
         };
-        match exchange::serve(&self.core, request, from, Timestamp::now) {
+        match exchange::serve(&self.core, request, from, super::now) {
             Ok(response) => {
                 let bytes = serde_json::to_vec(&response).unwrap_or_default();
                 self.metrics
@@ -266,7 +266,7 @@ impl Driver {
             if *shutdown.borrow() {
                 break;
             }
-            let now = Timestamp::now();
+            let now = super::now();
             let (actions, proven, wakeup) = {
                 let mut core = self.core();
                 let actions = core.tick(now, &mut rng);
@@ -311,7 +311,7 @@ impl Driver {
                 saved_shape = shape;
             }
             let sleep = wakeup
-                .duration_since(Timestamp::now())
+                .duration_since(super::now())
                 .clamp(Duration::from_millis(10), MAX_SLEEP);
             tokio::select! {
                 () = tokio::time::sleep(sleep) => {}
@@ -327,7 +327,7 @@ impl Driver {
             &self.core,
             &to,
             request,
-            Timestamp::now,
+            super::now,
             &mut rng,
         )
         .await;
@@ -391,12 +391,12 @@ impl Driver {
             "failed"
         };
         self.metrics.probe(label);
-        self.core().on_probe_result(&url, outcome, Timestamp::now());
+        self.core().on_probe_result(&url, outcome, super::now());
         drop(backlog);
     }
 
     fn update_peer_metrics(&self) -> MemberCounts {
-        let counts = self.core().member_counts(Timestamp::now());
+        let counts = self.core().member_counts(super::now());
         self.metrics.set_peers(&[
             ("listed", counts.listed),
             ("probation", counts.probation),
@@ -421,7 +421,7 @@ impl Driver {
     /// Signs a leave and pushes it to every known node (for at most a few seconds), so each
     /// drops this node from its list at once; then saves the state.
     pub async fn leave(&self) {
-        let actions = self.core().leave(Timestamp::now());
+        let actions = self.core().leave(super::now());
         let mut pushes = tokio::task::JoinSet::new();
         for action in actions {
             if let Action::Gossip { to, request } = action {

@@ -1,7 +1,7 @@
 //! Wall-clock instants as plain values, so the core never reads a clock itself.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,15 +24,6 @@ impl Timestamp {
     /// Milliseconds since the Unix epoch.
     pub const fn as_unix_ms(self) -> u64 {
         self.0
-    }
-
-    /// The system clock, for drivers. A clock set before 1970 reads as the epoch.
-    pub fn now() -> Self {
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        Self(ms)
     }
 
     /// `self + d`, saturating at the end of time.

@@ -7,9 +7,63 @@
 //! - [`pages`]: the HTML front page.
 //! - [`source`]: the source archive served at `/source`.
 
+pub mod badge_memo;
 pub mod memo;
 pub mod pages;
+pub mod response;
+pub mod router;
 pub mod routes;
 pub mod server;
 pub mod source;
 mod watchdog;
+
+use std::sync::Arc;
+
+use self::memo::ResponseMemo;
+use self::response::Cacheable;
+use crate::node::Node;
+
+/// Finished answers the response memo keeps at most. One holds two ready header maps (about
+/// 1 KB each), its target (at most 512 bytes) and often a badge body of its own (1.3 KB, when
+/// its label is not in the badge memo): at most about 4 MB in all. A few hundred popular
+/// badges is what it is for.
+const MEMO_CAPACITY: usize = 1024;
+
+/// What the HTTP side serves from: the node, and the finished answers it keeps for it.
+/// Cloning shares both.
+#[derive(Debug, Clone)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+#[derive(Debug)]
+struct AppInner {
+    node: Node,
+    memo: ResponseMemo<Arc<Cacheable>>,
+}
+
+impl App {
+    pub fn new(node: Node) -> App {
+        App {
+            inner: Arc::new(AppInner {
+                node,
+                memo: ResponseMemo::new(MEMO_CAPACITY),
+            }),
+        }
+    }
+
+    pub fn node(&self) -> &Node {
+        &self.inner.node
+    }
+
+    /// Finished badge and JSON answers by request target, while they stay the same.
+    pub fn memo(&self) -> &ResponseMemo<Arc<Cacheable>> {
+        &self.inner.memo
+    }
+}
+
+impl From<Node> for App {
+    fn from(node: Node) -> App {
+        App::new(node)
+    }
+}

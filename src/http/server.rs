@@ -18,9 +18,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 
+use super::App;
+use super::response::Body;
 use super::routes;
 use super::watchdog::Watchdog;
-use crate::node::Node;
 
 /// How long in-flight requests may take to finish after shutdown begins.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,7 +49,9 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Serves `node` on `listener` until `shutdown` completes, then stops accepting and drains
 /// the open connections for at most [`DRAIN_TIMEOUT`]. Tests bind port 0 and pass their own
 /// shutdown future.
-pub async fn run(listener: TcpListener, node: Node, shutdown: impl Future<Output = ()>) {
+pub async fn run(listener: TcpListener, app: impl Into<App>, shutdown: impl Future<Output = ()>) {
+    let app: App = app.into();
+    let node = app.node().clone();
     let connections = Arc::new(Semaphore::new(node.config().max_connections as usize));
     let graceful = GracefulShutdown::new();
     // hyper's own header_read_timeout is left off (it needs a timer, which it arms for every
@@ -86,7 +89,7 @@ pub async fn run(listener: TcpListener, node: Node, shutdown: impl Future<Output
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let node = node.clone();
+        let app = app.clone();
         let registration = watchdog.register();
         let waiting = Arc::clone(registration.waiting());
         let ip = peer.ip();
@@ -94,17 +97,17 @@ pub async fn run(listener: TcpListener, node: Node, shutdown: impl Future<Output
             // hyper calls this once a whole request head is in.
             waiting.busy();
             let started = tokio::time::Instant::now();
-            if let Some(response) = routes::handle_remembered(&node, &request, started) {
+            if let Some(response) = routes::handle_remembered(&app, &request, started) {
                 // The request's head shares hyper's read buffer; let go of it now, before
                 // hyper reads on, and hyper reuses the buffer instead of allocating another.
                 drop(request);
                 waiting.idle();
                 return Answer::Now(Some(response));
             }
-            let node = node.clone();
+            let app = app.clone();
             let waiting = Arc::clone(&waiting);
             Answer::Later(Box::pin(async move {
-                let response = routes::handle_routed(&node, request, ip, started).await;
+                let response = routes::handle_routed(&app, request, ip, started).await;
                 waiting.idle();
                 response
             }))
@@ -151,12 +154,12 @@ impl Drop for AbortOnDrop {
 /// What the service gives hyper for one request: the answer itself when the response memo
 /// held it, else the handler still to run.
 enum Answer {
-    Now(Option<Response<routes::Body>>),
-    Later(Pin<Box<dyn Future<Output = Response<routes::Body>> + Send>>),
+    Now(Option<Response<Body>>),
+    Later(Pin<Box<dyn Future<Output = Response<Body>> + Send>>),
 }
 
 impl Future for Answer {
-    type Output = Result<Response<routes::Body>, Infallible>;
+    type Output = Result<Response<Body>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.get_mut() {

@@ -10,8 +10,10 @@
 //! a connection is closed at most a tick after its timeout, never before it (up to a clock
 //! read racing the tick).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use slab::Slab;
@@ -110,12 +112,8 @@ impl Drop for Registration {
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connections> {
-        // Nothing under this lock can leave the list half changed, so a panic elsewhere
-        // while holding it does not make it unusable.
-        self.connections
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Connections> {
+        self.connections.lock()
     }
 
     /// The entry of `state`'s connection, if it is still listed.

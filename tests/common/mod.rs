@@ -10,7 +10,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use dockerhub_build_status::config::Config;
-use dockerhub_build_status::http::server;
+use dockerhub_build_status::http::{App, server};
 use dockerhub_build_status::node::Node;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -20,6 +20,8 @@ use tokio::task::JoinHandle;
 pub struct TestNode {
     pub url: String,
     pub node: Node,
+    /// What the server serves from (the node and its response memo).
+    pub app: App,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -56,7 +58,8 @@ pub async fn start_node(hub_url: &str, tweak: impl FnOnce(&mut Config)) -> TestN
     tweak(&mut config);
     let node = Node::new(config).expect("node starts");
     let (stop, stopped) = oneshot::channel::<()>();
-    let served = node.clone();
+    let app = App::new(node.clone());
+    let served = app.clone();
     let task = tokio::spawn(async move {
         server::run(listener, served, async {
             let _ = stopped.await;
@@ -66,6 +69,7 @@ pub async fn start_node(hub_url: &str, tweak: impl FnOnce(&mut Config)) -> TestN
     TestNode {
         url: format!("http://{addr}"),
         node,
+        app,
         stop: Some(stop),
         task: Some(task),
     }

@@ -2,12 +2,10 @@
 //! the fallback to the tag endpoint, the page cap, off-origin `next` links, hostile names
 //! and markup in `text`.
 
-mod common;
-
 use std::io::Read;
 use std::time::Duration;
 
-use common::{client, get, get_json, start_node};
+use crate::common::{client, get, get_json, start_node};
 use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo, Fault};
 use serde_json::json;
 
@@ -249,6 +247,43 @@ async fn the_badge_renders_every_outcome_with_200() {
 }
 
 #[tokio::test]
+async fn every_style_is_drawn_as_asked_in_the_one_palette() {
+    use dockerhub_build_status::badge::{self, Badge, Color, Logo, Style};
+    let hub = hub_with_samples().await;
+    let node = start_node(&hub.url(), |_| {}).await;
+    for style in Style::ALL {
+        for (tag, message, color) in [
+            ("latest", "ok", Color::BrightGreen),
+            ("broken", "error", Color::Red),
+        ] {
+            let query = format!(
+                "organization=acme&repository=app&tag={tag}&style={}&logo=docker",
+                style.as_str()
+            );
+            let (code, _, svg) = get(&format!("{}/status.svg?{query}", node.url)).await;
+            assert_eq!(code, 200, "{query}");
+            // `social` used to fall back to `flat`; each style is now its own.
+            let expected = badge::render(&Badge {
+                style,
+                logo: Some(Logo::Docker),
+                ..Badge::new(badge::DEFAULT_LABEL, message, color)
+            });
+            assert_eq!(svg, expected, "{query}");
+        }
+    }
+    // The endpoint JSON names the colour the SVG fills, from one palette.
+    let (code, body) = get_json(&format!("{}/shields/acme/app", node.url)).await;
+    assert_eq!(code, 200);
+    assert_eq!(body["color"], Color::BrightGreen.name());
+    let (_, _, svg) = get(&format!(
+        "{}/status.svg?organization=acme&repository=app",
+        node.url
+    ))
+    .await;
+    assert!(svg.contains("fill=\"#4b0\""), "{svg}");
+}
+
+#[tokio::test]
 async fn markup_in_text_is_shown_as_text() {
     let hub = hub_with_samples().await;
     let node = start_node(&hub.url(), |_| {}).await;
@@ -431,10 +466,13 @@ async fn health_index_script_and_source() {
                 .unwrap()
                 .starts_with("application/javascript")
         );
-        assert_eq!(script, include_str!("../status.js"));
+        assert_eq!(script, include_str!("../../status.js"));
     }
     let (code, _, svg) = get(&format!("{}/static/status.svg", node.url)).await;
-    assert_eq!((code, svg.as_str()), (200, include_str!("../status.svg")));
+    assert_eq!(
+        (code, svg.as_str()),
+        (200, include_str!("../../status.svg"))
+    );
 
     let response = client()
         .get(format!("{}/source", node.url))
@@ -454,7 +492,7 @@ async fn health_index_script_and_source() {
             entry.read_to_string(&mut text).unwrap();
             assert_eq!(
                 text,
-                include_str!("../src/lib.rs"),
+                include_str!("../../src/lib.rs"),
                 "the archive holds this very source"
             );
         }

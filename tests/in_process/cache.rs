@@ -2,11 +2,9 @@
 //! stampede, stale-while-revalidate, stale-if-error up to `--max-stale`, silence after a 429,
 //! and a bounded cache.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{client, get_json, start_node, wait_until};
+use crate::common::{client, get_json, start_node, wait_until};
 use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo, Fault};
 
 async fn hub() -> FakeHub {
@@ -221,7 +219,7 @@ async fn remembered_answers_follow_the_clock_and_never_outlive_freshness() {
     let mut saw_stale = false;
     while sent.elapsed() < ttl + Duration::from_millis(600) {
         let before = Instant::now();
-        let (code, headers, text) = common::get(&url).await;
+        let (code, headers, text) = crate::common::get(&url).await;
         let after = Instant::now();
         assert_eq!(code, 200, "{text}");
         let body: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -258,7 +256,7 @@ async fn remembered_answers_follow_the_clock_and_never_outlive_freshness() {
     }
     assert!(saw_stale, "the TTL passed during the loop");
     assert!(answers > 50, "only {answers} answers");
-    assert!(!node.node.memo().is_empty(), "the answers were remembered");
+    assert!(!node.app.memo().is_empty(), "the answers were remembered");
     // One fetch, one refresh when the TTL passed.
     wait_until(Duration::from_secs(2), "the one refresh", || async {
         hub.request_count() == 2
@@ -278,11 +276,11 @@ async fn remembered_badges_are_the_same_bytes_and_answer_304() {
     );
     // The first answer waits for the fetch; the second is built from the cache and kept.
     // (Not in the fetch's own millisecond: a freshness of exactly 60 s is "60" only then.)
-    let (_, first_headers, first) = common::get(&url).await;
+    let (_, first_headers, first) = crate::common::get(&url).await;
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let (_, second_headers, second) = common::get(&url).await;
-    assert_eq!(node.node.memo().len(), 1);
-    let (code, third_headers, third) = common::get(&url).await;
+    let (_, second_headers, second) = crate::common::get(&url).await;
+    assert_eq!(node.app.memo().len(), 1);
+    let (code, third_headers, third) = crate::common::get(&url).await;
     assert_eq!(code, 200);
     assert_eq!(first, second);
     assert_eq!(second, third);
@@ -306,7 +304,7 @@ async fn remembered_badges_are_the_same_bytes_and_answer_304() {
     assert_eq!(response.headers()["etag"], third_headers["etag"]);
     assert!(response.headers().contains_key("cache-control"));
     // Another query is another answer.
-    let (_, _, other) = common::get(&format!("{url}&style=flat-square")).await;
+    let (_, _, other) = crate::common::get(&format!("{url}&style=flat-square")).await;
     assert_ne!(other, third);
     assert_eq!(hub.request_count(), 1);
 }

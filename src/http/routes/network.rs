@@ -1,0 +1,126 @@
+//! The network routes: `/health` (what other nodes probe), `/servers` (the healthy nodes)
+//! and `POST /gossip` (the server side of an exchange).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+use crate::driver::loops::GossipRefusal;
+use crate::federation::GossipError;
+use crate::http::response::{Body, api_error, json};
+use crate::node::Node;
+
+/// The longest a peer may take to send a gossip body.
+const GOSSIP_BODY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Serialize)]
+struct HealthAnswer<'a> {
+    status: &'static str,
+    url: &'a str,
+    key: &'a str,
+    version: &'static str,
+    uptime_seconds: u64,
+}
+
+/// `GET /health`: the node's identity, what other nodes probe.
+pub(super) fn health(node: &Node) -> Response<Body> {
+    let body = HealthAnswer {
+        status: "ok",
+        url: node.canonical_url(),
+        key: node.driver().key(),
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: node.started().elapsed().as_secs(),
+    };
+    let mut response = json(StatusCode::OK, &body);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /servers[?all=true]`: the healthy nodes, from this node's own probes.
+pub(super) fn servers(node: &Node, all: bool) -> Response<Body> {
+    let body = node.driver().servers_json(node.canonical_url(), all);
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    // Short: the list is live, but a browser may reuse it for a few seconds.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=5"),
+    );
+    response
+}
+
+/// `POST /gossip`: the server side of an exchange. The body is capped in size and time
+/// before the core sees it.
+pub(super) async fn gossip<B>(node: &Node, body: B, peer: IpAddr) -> Response<Body>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    // A declared length over the cap is refused before reading: `Limited` only counts the
+    // bytes that arrive, so it would wait for the sender (up to the body timeout) and then
+    // answer 408 instead of saying what is wrong.
+    if hyper::body::Body::size_hint(&body).lower() > crate::federation::MAX_GOSSIP_BODY_BYTES as u64
+    {
+        return api_error(StatusCode::PAYLOAD_TOO_LARGE, "gossip body too large");
+    }
+    let limited = http_body_util::Limited::new(body, crate::federation::MAX_GOSSIP_BODY_BYTES);
+    let bytes = match tokio::time::timeout(GOSSIP_BODY_TIMEOUT, limited.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => {
+            return api_error(StatusCode::PAYLOAD_TOO_LARGE, "gossip body too large");
+        }
+        Ok(Err(_)) => return api_error(StatusCode::BAD_REQUEST, "could not read the gossip body"),
+        Err(_) => return api_error(StatusCode::REQUEST_TIMEOUT, "gossip body took too long"),
+    };
+    let Some(slot) = node.driver().try_gossip_slot() else {
+        let mut response = api_error(StatusCode::SERVICE_UNAVAILABLE, "busy; gossip again later");
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    // Off the async workers: checking a message's signatures takes milliseconds of CPU, and
+    // a flood of them must not hold up the badges served on the same threads.
+    let driver = std::sync::Arc::clone(node.driver());
+    let handled = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        driver.handle_gossip(&bytes, peer)
+    })
+    .await;
+    let mut response = match handled {
+        Ok(Ok(body)) => Response::new(Body::from(body)),
+        Ok(Err(refusal)) => api_error(gossip_refusal_status(&refusal), &refusal.to_string()),
+        Err(_) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, "gossip handling failed"),
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The HTTP status of a refused `POST /gossip`.
+fn gossip_refusal_status(refusal: &GossipRefusal) -> StatusCode {
+    match refusal {
+        GossipRefusal::Malformed(_) => StatusCode::BAD_REQUEST,
+        GossipRefusal::Refused(err) => match err {
+            GossipError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            GossipError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GossipError::UnsupportedVersion(_)
+            | GossipError::BadBucket(_)
+            | GossipError::Forged { .. } => StatusCode::BAD_REQUEST,
+        },
+    }
+}

@@ -1,0 +1,241 @@
+//! The status routes: `/build` (the old JSON API), `/status.svg` (the badge) and
+//! `/shields/…` (shields.io endpoint JSON), all from the status cache.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+use super::remember;
+use crate::badge::{self, Color};
+use crate::cache::Lookup;
+use crate::http::App;
+use crate::http::badge_memo::rendered_badge;
+use crate::http::response::{
+    Body, Cacheable, ERROR_MAX_AGE, api_error, etag_of, json, set_cache_control,
+};
+use crate::http::router::Parsed;
+use crate::hub::names::{ImageRef, NameError};
+use crate::hub::{HubError, HubStatus};
+use crate::node::Node;
+
+/// shields.io ignores `cacheSeconds` below its own default of 300.
+const SHIELDS_MIN_CACHE_SECONDS: u64 = 300;
+
+/// The image a status route names (every status route names one).
+fn image_of(parsed: &Parsed<'_>) -> Result<ImageRef, NameError> {
+    parsed
+        .image()
+        .unwrap_or(Err(NameError::Missing { kind: "repository" }))
+}
+
+/// `GET /build/<organization>/<repository>[?tag=]`: the old JSON API.
+pub(super) async fn build(
+    app: &App,
+    parsed: &Parsed<'_>,
+    request: &HeaderMap,
+    target: Option<&str>,
+) -> Response<Body> {
+    let image = match image_of(parsed) {
+        Ok(image) => image,
+        Err(err) => return api_error(StatusCode::BAD_REQUEST, &err.to_string()),
+    };
+    let lookup = app.node().cache().get(&image).await;
+    match &lookup.result {
+        Ok(status) => {
+            let body = BuildAnswer {
+                request: "ok",
+                status: status.status,
+                source: status.source.as_str(),
+                stale: lookup.stale,
+                age_seconds: lookup.age.as_secs(),
+            };
+            let json = serde_json::to_vec(&body).unwrap_or_default();
+            let etag = etag_of(&json);
+            let answer = Arc::new(Cacheable::new(
+                "build",
+                Bytes::from(json),
+                etag,
+                "application/json",
+                lookup.fresh_for,
+            ));
+            remember(app.memo(), target, &answer, &lookup);
+            answer.respond(request)
+        }
+        Err(err) => {
+            let (code, description) = hub_error(err, &image);
+            let mut response = api_error(code, &description);
+            retry_after(&mut response, err);
+            response
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct BuildAnswer {
+    request: &'static str,
+    status: i64,
+    source: &'static str,
+    stale: bool,
+    age_seconds: u64,
+}
+
+/// The one mapping from an upstream error to an HTTP status and a description for clients.
+/// The description says what happened without internals (addresses, bodies).
+fn hub_error(err: &HubError, image: &ImageRef) -> (StatusCode, String) {
+    match err {
+        // The old server's words, kept for its clients.
+        HubError::NotFound => (
+            StatusCode::NOT_FOUND,
+            format!("tag {} not found", image.tag),
+        ),
+        HubError::RateLimited { .. } | HubError::Budget { .. } | HubError::Backoff { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{err}; nothing cached for {image}"),
+        ),
+        _ => (
+            StatusCode::BAD_GATEWAY,
+            format!("{err}; nothing cached for {image}"),
+        ),
+    }
+}
+
+fn retry_after(response: &mut Response<Body>, err: &HubError) {
+    if let HubError::RateLimited { retry_in }
+    | HubError::Budget { retry_in }
+    | HubError::Backoff { retry_in } = err
+        // Rounded up: a client that waits the whole seconds it is told must find the budget
+        // open again.
+        && let Ok(value) = HeaderValue::from_str(
+            &(retry_in.as_secs() + u64::from(retry_in.subsec_nanos() > 0))
+                .max(1)
+                .to_string(),
+        )
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+}
+
+/// What a badge says about a lookup: message and colour.
+fn badge_message(result: &Result<HubStatus, HubError>) -> (&'static str, Color) {
+    match result {
+        Ok(HubStatus { status, .. }) if *status < 0 => ("error", Color::Red),
+        Ok(HubStatus { status, .. }) if *status < 10 => ("building", Color::Blue),
+        Ok(_) => ("ok", Color::BrightGreen),
+        Err(HubError::NotFound) => ("not found", Color::LightGrey),
+        Err(HubError::RateLimited { .. } | HubError::Budget { .. }) => {
+            ("rate limited", Color::LightGrey)
+        }
+        Err(_) => ("unknown", Color::LightGrey),
+    }
+}
+
+/// The badge's freshness: what the cache says for statuses, a short time for errors.
+fn badge_max_age(lookup: &Lookup) -> Duration {
+    match &lookup.result {
+        Ok(_) | Err(HubError::NotFound) => lookup.fresh_for,
+        Err(_) => ERROR_MAX_AGE,
+    }
+}
+
+/// `GET /status.svg?organization=&repository=&tag=&text=[&style=][&logo=]`: the badge.
+pub(super) async fn status_svg(
+    app: &App,
+    parsed: &Parsed<'_>,
+    request: &HeaderMap,
+    target: Option<&str>,
+) -> Response<Body> {
+    let label = parsed.label().unwrap_or(badge::DEFAULT_LABEL);
+    let style = parsed.style().unwrap_or_default();
+    let logo = parsed.logo();
+    let image = image_of(parsed);
+    let (message, color, max_age, lookup) = match &image {
+        Err(_) => ("invalid", Color::LightGrey, ERROR_MAX_AGE, None),
+        Ok(image) => {
+            let lookup = app.node().cache().get(image).await;
+            let (message, color) = badge_message(&lookup.result);
+            (message, color, badge_max_age(&lookup), Some(lookup))
+        }
+    };
+    let badge = rendered_badge(label, message, color, style, logo);
+    let answer = Arc::new(Cacheable::new(
+        "status_svg",
+        badge.svg,
+        badge.etag,
+        "image/svg+xml; charset=utf-8",
+        max_age,
+    ));
+    if let Some(lookup) = &lookup {
+        remember(app.memo(), target, &answer, lookup);
+    }
+    let mut response = answer.respond(request);
+    if let Err(err) = &image {
+        // The reason, for whoever looks at the response rather than the picture.
+        if let Ok(value) = HeaderValue::from_str(&err.to_string()) {
+            response.headers_mut().insert("x-badge-error", value);
+        }
+    }
+    response
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ShieldsEndpoint<'a> {
+    schema_version: u8,
+    label: &'a str,
+    message: &'a str,
+    color: &'a str,
+    cache_seconds: u64,
+}
+
+/// `GET /shields/<organization>/<repository>[?tag=]`: shields.io endpoint-badge JSON.
+pub(super) async fn shields(node: &Node, parsed: &Parsed<'_>) -> Response<Body> {
+    let label = parsed.label().unwrap_or(badge::DEFAULT_LABEL);
+    let label: String = label
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(badge::MAX_TEXT_CHARS)
+        .collect();
+    let (message, color, max_age) = match image_of(parsed) {
+        Err(_) => ("invalid", Color::LightGrey, ERROR_MAX_AGE),
+        Ok(image) => {
+            let lookup = node.cache().get(&image).await;
+            let (message, color) = badge_message(&lookup.result);
+            (message, color, badge_max_age(&lookup))
+        }
+    };
+    let body = ShieldsEndpoint {
+        schema_version: 1,
+        label: &label,
+        message,
+        color: color.name(),
+        cache_seconds: max_age.as_secs().max(SHIELDS_MIN_CACHE_SECONDS),
+    };
+    let mut response = json(StatusCode::OK, &body);
+    set_cache_control(&mut response, max_age);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_follow_docker_hub_status_numbers() {
+        let status = |status| {
+            Ok(HubStatus {
+                status,
+                source: crate::hub::StatusSource::BuildHistory,
+            })
+        };
+        assert_eq!(badge_message(&status(10)).0, "ok");
+        assert_eq!(badge_message(&status(3)).0, "building");
+        assert_eq!(badge_message(&status(0)).0, "building");
+        assert_eq!(badge_message(&status(-1)).0, "error");
+        assert_eq!(badge_message(&Err(HubError::NotFound)).0, "not found");
+        assert_eq!(badge_message(&Err(HubError::Timeout)).0, "unknown");
+    }
+}
