@@ -4,7 +4,7 @@
 //! Everything a node can be told at start lives here, validated once, so the rest of the
 //! code works with checked values and a bad flag stops the node with one clear line.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,6 +19,34 @@ pub enum LogFormat {
     /// One JSON object per line, for log shippers.
     Json,
 }
+
+/// Which answered requests get a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessLog {
+    /// No request lines (`/metrics` still counts every request).
+    Off,
+    /// 4xx and 5xx answers, and answers that took 400 ms or longer.
+    Errors,
+    /// Every request.
+    All,
+}
+
+impl AccessLog {
+    /// Whether an answer with `status` that took `took` gets a line.
+    pub fn wants(self, status: u16, took: Duration) -> bool {
+        match self {
+            AccessLog::Off => false,
+            AccessLog::All => true,
+            AccessLog::Errors => status >= 400 || took >= SLOW_ANSWER,
+        }
+    }
+}
+
+/// An answer that took this long is slow, and gets a line with `--access-log errors`: it is
+/// the delay after which status.js asks another node, so a browser waiting this long for us
+/// has already turned elsewhere. A cached badge takes well under a millisecond; a cold one
+/// waits for Docker Hub.
+pub const SLOW_ANSWER: Duration = Duration::from_millis(400);
 
 /// A value that must never reach a log: `Debug` shows only that it is set.
 #[derive(Clone, PartialEq, Eq)]
@@ -136,6 +164,10 @@ pub struct Config {
     #[arg(long, env = "DBS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Which requests get a log line.
+    #[arg(long, env = "DBS_ACCESS_LOG", value_enum, default_value_t = AccessLog::Errors)]
+    pub access_log: AccessLog,
+
     /// Time a client has to send its request headers, from connecting or from its previous
     /// answer, before the connection is closed (so also how long idle connections stay open).
     #[arg(long, env = "DBS_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
@@ -156,6 +188,44 @@ pub struct Config {
     /// The most requests to Docker Hub per minute (Docker Hub allows about 180 anonymous).
     #[arg(long, env = "DBS_HUB_RATE", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub hub_rate: u32,
+
+    /// The pool name (e.g. pool.badges.example.org): this node serves the pool's badges and
+    /// says so in its signed descriptor, with its --pool-address (docs/POOL.md).
+    #[arg(long, env = "DBS_DNS_ZONE")]
+    pub dns_zone: Option<String>,
+
+    /// Answer DNS for --dns-zone on this address, UDP and TCP (port 53 in a real pool).
+    #[arg(long, env = "DBS_DNS_LISTEN", requires = "dns_zone")]
+    pub dns_listen: Option<SocketAddr>,
+
+    /// TTL of the pool name's address records: how long a resolver may keep giving out a
+    /// node that just died.
+    #[arg(long, env = "DBS_DNS_TTL", default_value = "60s", value_parser = parse_duration)]
+    pub dns_ttl: Duration,
+
+    /// The pool's name servers, for the zone's NS and SOA records (comma-separated names).
+    #[arg(
+        long,
+        env = "DBS_DNS_NAMESERVERS",
+        value_delimiter = ',',
+        requires = "dns_zone"
+    )]
+    pub dns_nameservers: Vec<String>,
+
+    /// DNS answers per second to one source network (IPv4 /24, IPv6 /56) over UDP, after a
+    /// burst of twice as many; past it queries are dropped or answered truncated.
+    #[arg(long, env = "DBS_DNS_RATE_LIMIT", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub dns_rate_limit: u32,
+
+    /// The addresses this node serves the pool's badges on, plain HTTP (comma-separated)
+    /// [default: the public URL's host, if it is an address].
+    #[arg(
+        long,
+        env = "DBS_POOL_ADDRESS",
+        value_delimiter = ',',
+        requires = "dns_zone"
+    )]
+    pub pool_address: Vec<IpAddr>,
 }
 
 impl Config {
@@ -195,7 +265,55 @@ impl Config {
         if self.header_timeout < Duration::from_millis(10) {
             return Err("--header-timeout must be at least 10ms".into());
         }
+        if !(Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&self.dns_ttl)
+            || self.dns_ttl.subsec_nanos() != 0
+        {
+            return Err("--dns-ttl must be whole seconds from 1s to 24h".into());
+        }
+        if let Some(zone) = &self.dns_zone {
+            crate::dns::zone::Zone::new(zone, 1, &self.dns_nameservers, 1, false)
+                .map_err(|e| e.to_string())?;
+        }
+        self.pool_addresses()?;
         Ok(())
+    }
+
+    /// The addresses this node serves the pool on: `--pool-address`, or else the public
+    /// URL's host when it is an IP address; none without `--dns-zone`.
+    pub fn pool_addresses(&self) -> Result<Vec<IpAddr>, String> {
+        if self.dns_zone.is_none() {
+            return Ok(Vec::new());
+        }
+        let addresses = if self.pool_address.is_empty() {
+            let url = self.public_url()?;
+            match url.host() {
+                Some(url::Host::Ipv4(v4)) => vec![IpAddr::V4(v4)],
+                Some(url::Host::Ipv6(v6)) => vec![IpAddr::V6(v6)],
+                _ => {
+                    return Err(
+                        "--dns-zone needs --pool-address when the public URL's host is a name"
+                            .into(),
+                    );
+                }
+            }
+        } else {
+            self.pool_address
+                .iter()
+                .map(|ip| crate::federation::address::canonical_ip(*ip))
+                .collect()
+        };
+        let max = crate::federation::descriptor::MAX_POOL_ADDRESSES;
+        if addresses.len() > max {
+            return Err(format!("--pool-address takes at most {max} addresses"));
+        }
+        for (i, ip) in addresses.iter().enumerate() {
+            if ip.is_unspecified() || ip.is_multicast() || addresses[..i].contains(ip) {
+                return Err(format!(
+                    "--pool-address: {ip} is unspecified, multicast or given twice"
+                ));
+            }
+        }
+        Ok(addresses)
     }
 
     /// The peers file to read, if any: `--peers`, or `peers.toml` when the working directory
@@ -295,7 +413,123 @@ mod tests {
         assert_eq!(config.probe_interval, Duration::from_secs(30));
         assert!(!config.allow_private_peers);
         assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.dns_ttl, Duration::from_secs(60));
+        assert_eq!(config.dns_listen, None);
+        assert_eq!(config.dns_rate_limit, 50);
+        assert_eq!(config.pool_addresses(), Ok(Vec::new()));
+        assert_eq!(config.access_log, AccessLog::Errors);
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn pool_flags() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["x"];
+            all.extend_from_slice(args);
+            Config::try_parse_from(all)
+        };
+        // The pool address defaults to the public URL's host when it is an address.
+        let c = parse(&[
+            "--dns-zone",
+            "pool.example.org",
+            "--public-url",
+            "http://192.0.2.7",
+        ])
+        .unwrap();
+        assert_eq!(c.pool_addresses(), Ok(vec!["192.0.2.7".parse().unwrap()]));
+        let c = parse(&[
+            "--dns-zone",
+            "pool.example.org",
+            "--public-url",
+            "http://[2001:db8::7]:80",
+        ])
+        .unwrap();
+        assert_eq!(c.pool_addresses(), Ok(vec!["2001:db8::7".parse().unwrap()]));
+        let c = parse(&[
+            "--dns-zone",
+            "pool.example.org",
+            "--public-url",
+            "https://a.example",
+        ])
+        .unwrap();
+        assert!(c.validate().unwrap_err().contains("--pool-address"));
+        let c = parse(&[
+            "--dns-zone",
+            "pool.example.org",
+            "--public-url",
+            "https://a.example",
+            "--pool-address",
+            "192.0.2.7,::ffff:192.0.2.8",
+            "--dns-nameservers",
+            "ns1.example.org,ns2.example.org",
+            "--dns-listen",
+            "0.0.0.0:53",
+            "--dns-ttl",
+            "30s",
+        ])
+        .unwrap();
+        assert!(c.validate().is_ok());
+        assert_eq!(
+            c.pool_addresses(),
+            Ok(vec![
+                "192.0.2.7".parse().unwrap(),
+                "192.0.2.8".parse().unwrap()
+            ])
+        );
+        assert_eq!(c.dns_nameservers, ["ns1.example.org", "ns2.example.org"]);
+        // Flags that make no sense without a zone, and bad values.
+        assert!(parse(&["--dns-listen", "127.0.0.1:53"]).is_err());
+        assert!(parse(&["--pool-address", "192.0.2.7"]).is_err());
+        assert!(parse(&["--dns-zone", "p.example", "--pool-address", "nope"]).is_err());
+        for bad in [
+            vec!["--dns-zone", "p..example"],
+            vec!["--dns-zone", "p.example", "--dns-ttl", "0s"],
+            vec!["--dns-zone", "p.example", "--dns-ttl", "1500ms"],
+            vec!["--dns-zone", "p.example", "--dns-nameservers", "a..b"],
+            vec![
+                "--dns-zone",
+                "p.example",
+                "--pool-address",
+                "192.0.2.1,192.0.2.1",
+            ],
+            vec!["--dns-zone", "p.example", "--pool-address", "0.0.0.0"],
+        ] {
+            let c = parse(&bad).unwrap();
+            assert!(c.validate().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn access_log_modes_pick_their_requests() {
+        let fast = Duration::from_micros(300);
+        let slow = SLOW_ANSWER;
+        let just_under = SLOW_ANSWER - Duration::from_micros(1);
+        for (mode, status, took, wanted) in [
+            (AccessLog::Off, 500, slow, false),
+            (AccessLog::All, 200, fast, true),
+            (AccessLog::Errors, 200, fast, false),
+            (AccessLog::Errors, 304, just_under, false),
+            (AccessLog::Errors, 200, slow, true),
+            (AccessLog::Errors, 404, fast, true),
+            (AccessLog::Errors, 429, fast, true),
+            (AccessLog::Errors, 503, fast, true),
+        ] {
+            assert_eq!(
+                mode.wants(status, took),
+                wanted,
+                "{mode:?} {status} {took:?}"
+            );
+        }
+        let parsed = |args: &[&str]| Config::try_parse_from(args).map(|c| c.access_log);
+        assert_eq!(
+            parsed(&["x", "--access-log", "all"]).unwrap(),
+            AccessLog::All
+        );
+        assert_eq!(
+            parsed(&["x", "--access-log", "off"]).unwrap(),
+            AccessLog::Off
+        );
+        assert!(parsed(&["x", "--access-log", "some"]).is_err());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The `dockerhub-build-status` binary: parse flags, set up logging, bind, run the node.
+//! The `dockerhub-build-status` binary: parse flags, set up logging, bind, run the node, and
+//! write out the last log lines before it exits.
 
 use std::process::ExitCode;
 
@@ -6,6 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use dockerhub_build_status::config::{Command, Config, LogFormat};
 use dockerhub_build_status::demo;
+use dockerhub_build_status::dns;
 use dockerhub_build_status::http::server;
 use dockerhub_build_status::node::Node;
 
@@ -33,10 +35,13 @@ fn main() -> ExitCode {
     } else {
         "info"
     };
-    dockerhub_build_status::logging::install_stderr(log_format, default_level);
+    // Kept until the end of main: dropping it writes out what the log writer still holds,
+    // after the server has drained and said so.
+    let log = dockerhub_build_status::logging::install_stderr(log_format, default_level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
+            drop(log);
             eprintln!("dockerhub-build-status: error: cannot start the runtime: {err}");
             return ExitCode::FAILURE;
         }
@@ -47,14 +52,26 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from),
         None => runtime.block_on(serve(config)),
     };
+    // Background tasks may still log while the runtime winds down.
+    drop(runtime);
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            drop(log);
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             // One line naming the problem, in the format the operator chose: a JSON log
-            // stream stays all JSON.
+            // stream stays all JSON. A text line goes straight to stderr, after every line
+            // the log writer still holds.
             match log_format {
-                LogFormat::Json => tracing::error!(error = format!("{err:#}"), "node stopped"),
-                LogFormat::Text => eprintln!("dockerhub-build-status: error: {err:#}"),
+                LogFormat::Json => {
+                    tracing::error!(error = format!("{err:#}"), "node stopped");
+                    drop(log);
+                }
+                LogFormat::Text => {
+                    drop(log);
+                    eprintln!("dockerhub-build-status: error: {err:#}");
+                }
             }
             ExitCode::FAILURE
         }
@@ -87,9 +104,56 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     config.listen = listener
         .local_addr()
         .context("cannot read the listening address")?;
+    let dns_sockets = match config.dns_listen {
+        Some(addr) => Some(
+            dns::Sockets::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for DNS on {addr} (UDP and TCP)"))?,
+        ),
+        None => None,
+    };
     let node = Node::new(config)?;
     tracing::info!(listen = %node.config().listen, url = %node.canonical_url(), key = %node.driver().key(), "node started");
+    let dns = match dns_sockets {
+        Some(sockets) => Some(start_dns(&node, sockets)?),
+        None => None,
+    };
     server::run(listener, node, server::shutdown_signal()).await;
+    if let Some(dns) = dns {
+        dns.shutdown().await;
+    }
     tracing::info!("node stopped");
     Ok(())
+}
+
+/// Answers DNS for the pool zone with the nodes this node's probes found healthy.
+fn start_dns(node: &Node, sockets: dns::Sockets) -> anyhow::Result<dns::DnsServer> {
+    let config = node.config();
+    let zone_name = config.dns_zone.as_deref().unwrap_or_default();
+    let serial = u32::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(1),
+    )
+    .unwrap_or(1);
+    let zone = dns::zone::Zone::new(
+        zone_name,
+        u32::try_from(config.dns_ttl.as_secs()).unwrap_or(60),
+        &config.dns_nameservers,
+        serial,
+        config.allow_private_peers,
+    )?;
+    let server = dns::DnsServer::start(
+        sockets,
+        zone,
+        node.driver().clone(),
+        dns::Limits {
+            rate: config.dns_rate_limit,
+        },
+        node.metrics().clone(),
+    )
+    .context("cannot start the DNS server")?;
+    tracing::info!(listen = %server.local_addr(), zone = %zone_name, "answering DNS for the pool");
+    Ok(server)
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use hyper::StatusCode;
 
+use prometheus::core::{Collector, Desc};
 use prometheus::process_collector::ProcessCollector;
+use prometheus::proto::MetricFamily;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -33,6 +35,11 @@ pub const ROUTES: [&str; 11] = [
 /// Every value of the cache lookups' `result` label.
 const CACHE_RESULTS: [&str; 4] = ["hit", "stale", "miss", "coalesced"];
 
+/// Nodes with their own series of `dbs_dns_answers_total`; the answers for any further
+/// node are counted under `node="other"`, so a network of thousands, or a flood of made-up
+/// descriptors, cannot grow the exposition without bound.
+pub const MAX_DNS_ANSWER_SERIES: usize = 64;
+
 /// The node's metrics. Cloning shares them (every metric is an `Arc` inside).
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -54,6 +61,11 @@ pub struct Metrics {
     gossip_bytes: IntCounterVec,
     probes: IntCounterVec,
     probe_retries: IntCounterVec,
+    dns_queries: IntCounterVec,
+    dns_rate_limited: IntCounterVec,
+    dns_answers: IntCounterVec,
+    /// Node URLs that have a series of `dbs_dns_answers_total`.
+    dns_answer_nodes: Arc<parking_lot::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// One route's request-duration histogram and its count of `200` answers.
@@ -118,6 +130,22 @@ impl Metrics {
             &["outcome"],
         )?;
 
+        let dns_queries = counters(
+            "dbs_dns_queries_total",
+            "DNS queries answered, by question type (A, AAAA, SOA, NS, ANY, other) and response code.",
+            &["qtype", "rcode"],
+        )?;
+        let dns_rate_limited = counters(
+            "dbs_dns_rate_limited_total",
+            "DNS queries over their source network's rate limit: dropped, or slipped (a truncated empty answer).",
+            &["action"],
+        )?;
+        let dns_answers = counters(
+            "dbs_dns_answers_total",
+            "Addresses given in DNS answers, by node URL (the first 64 nodes; the rest as other).",
+            &["node"],
+        )?;
+
         let http_duration = HistogramVec::new(
             HistogramOpts::new(
                 "dbs_http_request_duration_seconds",
@@ -156,6 +184,10 @@ impl Metrics {
             .set(1);
         registry.register(Box::new(build_info))?;
         registry.register(Box::new(ProcessCollector::for_self()))?;
+        registry.register(Box::new(LogLinesDropped(IntCounter::new(
+            "dbs_log_lines_dropped_total",
+            "Log lines dropped because the log output fell behind (the process's, like process_*).",
+        )?)))?;
         // Every series exists from the start at 0, so a node that has not gossiped or probed
         // yet still shows each metric of the design, and rate() sees the first increase.
         let per_cache_result = CACHE_RESULTS
@@ -185,6 +217,9 @@ impl Metrics {
         for outcome in ["recovered", "confirmed"] {
             probe_retries.with_label_values(&[outcome]);
         }
+        for action in ["dropped", "slipped"] {
+            dns_rate_limited.with_label_values(&[action]);
+        }
         Ok(Metrics {
             registry,
             http_requests,
@@ -201,6 +236,10 @@ impl Metrics {
             gossip_bytes,
             probes,
             probe_retries,
+            dns_queries,
+            dns_rate_limited,
+            dns_answers,
+            dns_answer_nodes: Arc::default(),
         })
     }
 
@@ -283,6 +322,28 @@ impl Metrics {
         self.probe_retries.with_label_values(&[outcome]).inc();
     }
 
+    /// Counts one DNS query answered (labels from a fixed set: `dns::handler`).
+    pub fn dns_query(&self, qtype: &'static str, rcode: &'static str) {
+        self.dns_queries.with_label_values(&[qtype, rcode]).inc();
+    }
+
+    /// Counts one DNS query over its network's rate limit (`dropped` or `slipped`).
+    pub fn dns_rate_limited(&self, action: &'static str) {
+        self.dns_rate_limited.with_label_values(&[action]).inc();
+    }
+
+    /// The series counting the DNS answers that give the node at `url`: its own for the
+    /// first [`MAX_DNS_ANSWER_SERIES`] nodes, `other` beyond.
+    pub fn dns_answer_counter(&self, url: &str) -> IntCounter {
+        let mut nodes = self.dns_answer_nodes.lock();
+        if nodes.contains(url) || nodes.len() < MAX_DNS_ANSWER_SERIES {
+            nodes.insert(url.to_owned());
+            self.dns_answers.with_label_values(&[url])
+        } else {
+            self.dns_answers.with_label_values(&["other"])
+        }
+    }
+
     /// The text exposition of every metric.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 * 1024);
@@ -290,6 +351,27 @@ impl Metrics {
             tracing::warn!(error = %err, "cannot encode metrics");
         }
         out
+    }
+}
+
+/// The log writer's count of dropped lines, read when scraped. The log belongs to the process,
+/// not to a node, so every node in a process shows the same count, as with `process_*`.
+#[derive(Debug, Clone)]
+struct LogLinesDropped(IntCounter);
+
+impl Collector for LogLinesDropped {
+    fn desc(&self) -> Vec<&Desc> {
+        self.0.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        // A counter only rises; the count it mirrors only rises too.
+        let dropped = crate::logging::dropped_lines();
+        let shown = self.0.get();
+        if dropped > shown {
+            self.0.inc_by(dropped - shown);
+        }
+        self.0.collect()
     }
 }
 
@@ -308,6 +390,8 @@ mod tests {
         metrics.set_peers(&[("listed", 2)]);
         metrics.gossip_exchange("ok", 100, 200);
         metrics.probe("ok");
+        metrics.dns_query("A", "NOERROR");
+        metrics.dns_answer_counter("http://a.example").inc();
         let text = String::from_utf8(metrics.encode()).unwrap();
         for name in [
             "dbs_http_requests_total{code=\"200\",route=\"build\"} 1",
@@ -325,7 +409,11 @@ mod tests {
             "dbs_gossip_exchanges_total{outcome=\"ok\"} 1",
             "dbs_gossip_bytes_total{direction=\"sent\"} 100",
             "dbs_probes_total{outcome=\"ok\"} 1",
+            "dbs_dns_queries_total{qtype=\"A\",rcode=\"NOERROR\"} 1",
+            "dbs_dns_rate_limited_total{action=\"dropped\"} 0",
+            "dbs_dns_answers_total{node=\"http://a.example\"} 1",
             "dbs_build_info{version=",
+            "dbs_log_lines_dropped_total ",
             "process_resident_memory_bytes",
             "process_cpu_seconds_total",
         ] {
@@ -340,5 +428,25 @@ mod tests {
         a.cache_lookup("miss");
         let text = String::from_utf8(b.encode()).unwrap();
         assert!(!text.contains("dbs_cache_lookups_total{result=\"miss\"} 1"));
+    }
+
+    #[test]
+    fn dns_answer_series_are_bounded() {
+        let metrics = Metrics::new().unwrap();
+        for i in 0..1000 {
+            metrics
+                .dns_answer_counter(&format!("http://n{i}.example"))
+                .inc();
+        }
+        // A node that has a series keeps it.
+        metrics.dns_answer_counter("http://n0.example").inc();
+        let text = String::from_utf8(metrics.encode()).unwrap();
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("dbs_dns_answers_total{"))
+            .count();
+        assert_eq!(series, MAX_DNS_ANSWER_SERIES + 1);
+        assert!(text.contains("dbs_dns_answers_total{node=\"other\"} 936"));
+        assert!(text.contains("dbs_dns_answers_total{node=\"http://n0.example\"} 2"));
     }
 }

@@ -30,6 +30,7 @@ const DESIGN_METRICS: &[&str] = &[
     "dbs_probes_total",
     "dbs_probe_retries_total",
     "dbs_build_info",
+    "dbs_log_lines_dropped_total",
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",
 ];

@@ -39,7 +39,7 @@ pub mod time;
 pub use self::address::is_forbidden_probe_target;
 pub use self::core::{
     Action, AdmittedGossip, Core, GossipError, MemberCounts, MemberState, MemberView, MergeError,
-    MergeOutcome, PROBE_RETRIES, ProbeOutcome, ProbeVerdict, RestoreReport, ServerView,
+    MergeOutcome, PROBE_RETRIES, PoolNode, ProbeOutcome, ProbeVerdict, RestoreReport, ServerView,
     SignatureChecks, State, Stats,
 };
 pub use self::descriptor::{
