@@ -5,6 +5,7 @@
 
 pub mod harness;
 pub mod process;
+pub mod proxy;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

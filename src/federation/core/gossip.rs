@@ -7,7 +7,15 @@ impl Core {
     /// Up to `fanout` nodes: mostly nodes whose last probe was good (and `peers.toml` nodes
     /// not heard of yet), one not yet probed (so newcomers are reached before their first
     /// probe), and now and then one whose probes fail (so a healed partition reconnects).
-    pub(super) fn gossip_targets<R: Rng + ?Sized>(&self, rng: &mut R) -> Vec<PeerUrl> {
+    ///
+    /// A `peers.toml` node not heard of yet whose exchanges failed is asked again only
+    /// after its backoff ([`Core::on_gossip_result`]), so a node whose seeds are all down
+    /// keeps trying them, ever less often, while it talks to the nodes of its saved state.
+    pub(super) fn gossip_targets<R: Rng + ?Sized>(
+        &self,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Vec<PeerUrl> {
         let mut verified = Vec::new();
         let mut unprobed = Vec::new();
         let mut failing = Vec::new();
@@ -20,7 +28,11 @@ impl Core {
             }
         }
         for url in self.seeds.keys() {
-            if !self.by_url.contains_key(url) {
+            let backed_off = self
+                .seed_backoff
+                .get(url)
+                .is_some_and(|backoff| backoff.retry_at > now);
+            if !self.by_url.contains_key(url) && !backed_off {
                 verified.push(url);
             }
         }
@@ -35,6 +47,39 @@ impl Core {
             picks.extend(sample(rng, &mut failing, 1));
         }
         picks.into_iter().cloned().collect()
+    }
+
+    /// How an exchange this node started with `to` went: `reached` if the first request
+    /// got an answer. A `peers.toml` node that can't be reached is asked every round for
+    /// three failures in a row (a lossy link loses one now and then), then twice as
+    /// rarely after each further failure, up to every 32 intervals;
+    /// an answer ends its backoff. Returns the number of failures in a row so far (0 when
+    /// reached), for the driver's logs.
+    pub fn on_gossip_result(&mut self, to: &PeerUrl, reached: bool, now: Timestamp) -> u32 {
+        if !self.seeds.contains_key(to) {
+            return 0;
+        }
+        if reached {
+            self.seed_backoff.remove(to);
+            return 0;
+        }
+        let interval = self.settings.gossip_interval;
+        let backoff = self.seed_backoff.entry(to.clone()).or_insert(SeedBackoff {
+            failures: 0,
+            retry_at: now,
+        });
+        backoff.failures = backoff.failures.saturating_add(1);
+        let shift = backoff
+            .failures
+            .saturating_sub(SEED_BACKOFF_AFTER_FAILURES)
+            .min(SEED_BACKOFF_MAX_SHIFT);
+        backoff.retry_at = now.saturating_add(interval.saturating_mul(1 << shift));
+        backoff.failures
+    }
+
+    /// Whether `url` is named in `peers.toml`.
+    pub fn is_seed(&self, url: &PeerUrl) -> bool {
+        self.seeds.contains_key(url)
     }
 
     /// The server side of `POST /gossip`; `from_ip` is the connection's peer address.

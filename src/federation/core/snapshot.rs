@@ -79,8 +79,10 @@ impl Core {
             .map(|(key, _)| *key)
             .collect();
         for key in expired {
+            self.keep_record(key, now);
             self.remove(&key);
         }
+        self.prune_records(now);
         self.forgotten
             .prune(now.saturating_sub(self.settings.descriptor_max_age));
         self.limiter.prune(now);
