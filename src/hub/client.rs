@@ -1,13 +1,14 @@
 //! The Docker Hub client: build status from build history, with the tag endpoint as
 //! fallback, every request through the budget.
 
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::{StatusCode, redirect};
 use serde::Deserialize;
 use url::Url;
 
-use super::budget::{Budget, retry_after};
+use super::budget::{Budget, ClientKey, ClientShares, RATE_WINDOW, retry_after};
 use super::build_history::{BuildHistoryPage, PageVerdict, page_verdict};
 use super::names::ImageRef;
 use super::tag::{TagObject, tag_verdict};
@@ -37,6 +38,10 @@ pub struct HubClient {
     http: reqwest::Client,
     base: Url,
     budget: Budget,
+    /// Each client's share of `budget` for cold misses.
+    shares: ClientShares,
+    /// Repositories whose build history the hub answered 404 for.
+    no_history: NoHistory,
     credentials: Option<(String, String)>,
     // A tokio mutex: renewing the token awaits a request, and concurrent requests should wait
     // for that one renewal rather than each fetch a token of their own.
@@ -80,6 +85,12 @@ impl HubClient {
             http,
             base,
             budget: Budget::new(settings.concurrency, settings.rate_per_minute),
+            shares: ClientShares::new(
+                ClientShares::quarter_of(settings.rate_per_minute),
+                RATE_WINDOW,
+                MAX_CLIENTS,
+            ),
+            no_history: NoHistory::default(),
             credentials: settings.credentials,
             token: tokio::sync::Mutex::new(None),
             metrics,
@@ -87,23 +98,46 @@ impl HubClient {
     }
 
     /// The status of one image tag: build history first (at most [`MAX_PAGES`] pages, `next`
-    /// followed on the hub's own origin only), then the tag endpoint.
+    /// followed on the hub's own origin only, skipped for a repository the hub said has
+    /// none), then the tag endpoint.
     pub async fn status(&self, image: &ImageRef) -> Result<HubStatus, HubError> {
+        self.status_for(image, None).await
+    }
+
+    /// [`HubClient::status`] on behalf of `client`, whose share of the budget pays for each
+    /// request (a cold miss); `None` for the node's own refreshes.
+    pub async fn status_for(
+        &self,
+        image: &ImageRef,
+        client: Option<ClientKey>,
+    ) -> Result<HubStatus, HubError> {
+        let charge = || match client {
+            Some(client) => self
+                .shares
+                .spend(client, 1, Instant::now())
+                .map_err(|retry_in| HubError::ClientShare { retry_in }),
+            None => Ok(()),
+        };
+        let repository = format!("{}/{}", image.organization, image.repository);
         let first = self.endpoint(&format!(
-            "v2/repositories/{}/{}/buildhistory/?page_size=100",
-            image.organization, image.repository
+            "v2/repositories/{repository}/buildhistory/?page_size=100"
         ))?;
-        let mut next = Some(first);
+        let mut next = (!self.no_history.contains(&repository, Instant::now())).then_some(first);
         let mut pages = 0;
         while let Some(url) = next.take() {
             if pages == MAX_PAGES {
                 break;
             }
             pages += 1;
+            charge()?;
             let page: BuildHistoryPage = match self.get_json("buildhistory", url).await {
                 Ok(page) => page,
-                // Build history is gone for most repositories: ask the tag itself.
-                Err(HubError::NotFound) => break,
+                // Build history is gone for most repositories: ask the tag itself, and for
+                // this repository's other tags ask it first.
+                Err(HubError::NotFound) => {
+                    self.no_history.insert(repository.clone(), Instant::now());
+                    break;
+                }
                 Err(err) => return Err(err),
             };
             match page_verdict(page, &self.base, image.tag.as_str())? {
@@ -115,6 +149,7 @@ impl HubClient {
             "v2/namespaces/{}/repositories/{}/tags/{}",
             image.organization, image.repository, image.tag
         ))?;
+        charge()?;
         let tag: TagObject = self.get_json("tag", tag_url).await?;
         tracing::debug!(image = %image, tag_status = %tag.tag_status, "status from the tag endpoint");
         tag_verdict(tag, image.tag.as_str())
@@ -220,6 +255,55 @@ impl HubClient {
             })?;
         *slot = Some((token.access_token.clone(), Instant::now()));
         Ok(Some(token.access_token))
+    }
+}
+
+/// Clients whose share of the budget is tracked at once: 65,536 entries of about 40 bytes.
+const MAX_CLIENTS: usize = 65_536;
+/// Repositories remembered as having no build history: 16,384 names of at most 512 bytes,
+/// typically 30, so about a megabyte, for an hour (a repository that gains an automated
+/// build is seen with it within the hour).
+const NO_HISTORY_CAPACITY: usize = 16_384;
+const NO_HISTORY_TTL: Duration = Duration::from_secs(3600);
+
+/// Repositories the hub said have no build history, oldest first, bounded in count and age.
+#[derive(Debug, Default)]
+struct NoHistory {
+    state: parking_lot::Mutex<NoHistoryState>,
+}
+
+#[derive(Debug, Default)]
+struct NoHistoryState {
+    since: HashMap<String, Instant>,
+    order: VecDeque<(String, Instant)>,
+}
+
+impl NoHistory {
+    fn contains(&self, repository: &str, now: Instant) -> bool {
+        self.state
+            .lock()
+            .since
+            .get(repository)
+            .is_some_and(|&at| now.saturating_duration_since(at) < NO_HISTORY_TTL)
+    }
+
+    fn insert(&self, repository: String, now: Instant) {
+        let mut state = self.state.lock();
+        state.since.insert(repository.clone(), now);
+        state.order.push_back((repository, now));
+        while state.order.len() > NO_HISTORY_CAPACITY
+            || state
+                .order
+                .front()
+                .is_some_and(|(_, at)| now.saturating_duration_since(*at) >= NO_HISTORY_TTL)
+        {
+            let Some((old, at)) = state.order.pop_front() else {
+                break;
+            };
+            if state.since.get(&old) == Some(&at) {
+                state.since.remove(&old);
+            }
+        }
     }
 }
 
