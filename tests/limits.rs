@@ -441,6 +441,52 @@ async fn one_address_cannot_hold_every_connection() {
     drop(slow);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_labels_leave_memory_bounded_and_popular_badges_memoized() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let (_hub, node) = lone_node("limits-labels", &[]).await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let badge = |text: &str| {
+        format!(
+            "{}/status.svg?organization=library&repository=nginx&text={text}",
+            node.url()
+        )
+    };
+    let popular = badge("docker");
+    let ask = |url: String| {
+        let http = http.clone();
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    };
+    assert_eq!(ask(popular.clone()).await, 200);
+    let before = node.rss_kib();
+    // 1,100 unique labels of 15,000 characters (the request head is capped at 16 KiB).
+    let filler = "x".repeat(15_000);
+    for i in 0..1_100 {
+        assert_eq!(ask(badge(&format!("{i:05}{filler}"))).await, 200);
+        if i % 100 == 0 {
+            assert_eq!(ask(popular.clone()).await, 200);
+        }
+    }
+    let after = node.rss_kib();
+    eprintln!(
+        "junk labels: RSS {before} KiB before 1,100 labels of 15,000 characters, {after} KiB after"
+    );
+    assert!(
+        after < before + 8 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+}
+
 async fn read_answer(stream: &mut TcpStream) -> Option<u16> {
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
