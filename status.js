@@ -45,10 +45,10 @@
   var MAX_WEIGHT = 1000;
 
   var COLORS = {
-    green: "#4c1",
+    green: "#4b0",
     blue: "#007ec6",
-    red: "#e05d44",
-    grey: "#9f9f9f",
+    red: "#dd4343",
+    grey: "#939393",
   };
 
   var MESSAGES = {

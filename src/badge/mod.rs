@@ -1,44 +1,56 @@
-//! Badge rendering: a label, a message and a colour in, the SVG document that
-//! `/status.svg` answers with out, laid out the way shields.io lays it out.
+//! Badge rendering: a label, a message and colours in, the SVG document that
+//! `/status.svg` answers with out, byte for byte as shields.io's badge-maker
+//! (6.0) draws it.
 //!
-//! # Why this wraps the `shields` crate instead of owning the width tables
+//! # Why the markup is ours and the width tables are the `shields` crate's
 //!
-//! A badge sits next to shields.io badges in a README, so it must have their
-//! geometry to the pixel. shields.io's badge-maker measures text with Verdana
-//! 11px width tables (anafanafo) and rounds each side up to an odd number of
-//! pixels; `shields` 1.8 carries the same tables, compiled into statics, and
-//! emits markup its authors diff byte for byte against img.shields.io. Our
-//! tests (`src/badge/tests.rs`) hold it to figures shields.io itself
-//! produced, in every style, and it matches all of them. It renders a badge
-//! in under a microsecond on one core (`benches/badge_render.rs`), with no
-//! locks and no I/O. Owning the tables would mean copying the same data and
-//! keeping it in step with upstream by hand, for no gain.
+//! A badge sits next to shields.io badges in a README, so it must be theirs to
+//! the pixel, and a node's SVG and its endpoint JSON (drawn by shields.io from
+//! the colour's name) must show the same colours. badge-maker measures text
+//! with Verdana and Helvetica width tables (anafanafo); `shields` 1.8 carries
+//! the same tables compiled into statics, and [`text_width`] is theirs.
 //!
-//! What the crate does not do, and this module adds, follows from what a
+//! The crate's markup is not used. Held byte for byte against badge-maker 6.0
+//! (`tests/badge_maker.rs`, which runs badge-maker itself), it differs in three
+//! ways no parameter of the crate reaches:
+//! - its named colours are the pre-6.0 palette (`brightgreen` `#4c1`, not
+//!   `#4b0`); passing hex around it works only for colours we name;
+//! - it picks dark or white text on an unrounded brightness, badge-maker on one
+//!   rounded to two decimals: on `#b1b1b1` (0.694) the crate writes `#333`,
+//!   badge-maker white; and it makes text on a translucent fill white;
+//! - it takes CSS colours badge-maker rejects (`RED`, `hwb(…)`,
+//!   `transparent`), which badge-maker replaces with its default.
+//!
+//! So `badge/svg.rs` writes the five styles the way badge-maker writes them,
+//! and `badge/css.rs` reads colours the way badge-maker reads them. Rendering
+//! stays under a microsecond or two per badge, without locks or I/O
+//! (`benches/badge_render.rs`).
+//!
+//! What badge-maker does not do, and this module adds, follows from what a
 //! hostile `text=` could do:
-//! - The crate escapes the five XML special characters but passes control
+//! - badge-maker escapes the five XML special characters but passes control
 //!   characters through, and XML 1.0 forbids most of them even as character
 //!   references: one `%01` in a URL would make the whole image unreadable.
 //!   They are removed here, with the bidirectional overrides that could
 //!   reorder the accessible name around them and the two non-characters XML
 //!   rejects.
-//! - The crate lays out text of any length; a label of a few kilobytes would
+//! - badge-maker lays out text of any length; a label of a few kilobytes would
 //!   be copied five times into every answer. Text is capped at
 //!   [`MAX_TEXT_CHARS`].
 //!
 //! The Docker logo is our own copy of the Simple Icons glyph
-//! (`src/badge/docker.svg`, CC0), handed to the crate as raw SVG rather than
-//! as the `docker` slug. The output is the same bytes (a test compares them
-//! while the crate's `simple-icons` feature is on), and the node does not
-//! need that feature, which embeds all ~3,300 icons: 5 MB of SVG, 12.7 MB of
-//! release binary.
+//! (`src/badge/docker.svg`, CC0), coloured as shields.io colours named logos.
 //!
 //! docs/BADGES.md shows the result and says how to regenerate the examples.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
-use shields::{BadgeParams, BadgeStyle, Font, RenderOptions};
+use base64::Engine as _;
+use shields::Font;
 
+mod css;
+mod svg;
 #[cfg(test)]
 mod tests;
 
@@ -56,6 +68,12 @@ pub const MAX_TEXT_CHARS: usize = 64;
 /// The Simple Icons Docker glyph, as shields.io embeds it for `logo=docker`.
 const DOCKER_SVG: &str = include_str!("docker.svg");
 
+/// Docker's brand colour in Simple Icons. shields.io draws a named logo in its
+/// brand colour unless that is too dark for the grey label (brightness at most
+/// 0.4) or, in `social`, too light for its white (at least 0.6); this one's is
+/// 0.49, so every style keeps it.
+const DOCKER_HEX: &str = "#2496ED";
+
 /// Badge styles, named as shields.io's `style=` parameter names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Style {
@@ -68,20 +86,23 @@ pub enum Style {
     Plastic,
     /// 28 px high, upper-case, letter-spaced, bold message.
     ForTheBadge,
+    /// 20 px high, GitHub's button look: a capitalised label and the message
+    /// in a speech bubble, dark bold Helvetica; colours do not apply.
+    Social,
 }
 
 impl Style {
     /// Every style, default first.
-    pub const ALL: [Style; 4] = [
+    pub const ALL: [Style; 5] = [
         Style::Flat,
         Style::FlatSquare,
         Style::Plastic,
         Style::ForTheBadge,
+        Style::Social,
     ];
 
-    /// Reads a `style=` value. ASCII case does not matter; styles shields.io
-    /// has and we do not (`social`) are `None`, like any unknown name, so the
-    /// caller decides the fallback.
+    /// Reads a `style=` value. ASCII case does not matter; an unknown name is
+    /// `None`, so the caller decides the fallback.
     pub fn parse(s: &str) -> Option<Style> {
         Style::ALL
             .into_iter()
@@ -95,48 +116,57 @@ impl Style {
             Style::FlatSquare => "flat-square",
             Style::Plastic => "plastic",
             Style::ForTheBadge => "for-the-badge",
-        }
-    }
-
-    fn to_shields(self) -> BadgeStyle {
-        match self {
-            Style::Flat => BadgeStyle::Flat,
-            Style::FlatSquare => BadgeStyle::FlatSquare,
-            Style::Plastic => BadgeStyle::Plastic,
-            Style::ForTheBadge => BadgeStyle::ForTheBadge,
+            Style::Social => "social",
         }
     }
 }
 
-/// Message colours, from shields.io's palette so our badges match theirs.
+/// shields.io's named colours, with badge-maker 6.0's fills, so our badges
+/// match theirs and the endpoint JSON's `color` names the colour we draw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Color {
     /// `ok`.
     BrightGreen,
+    Green,
+    YellowGreen,
+    Yellow,
+    Orange,
     /// `error`.
     Red,
     /// `building`.
     Blue,
+    /// The default label colour.
+    Grey,
     /// `unknown`, `not found` and other answers that say nothing about the build.
     LightGrey,
 }
 
 impl Color {
-    /// Every colour.
-    pub const ALL: [Color; 4] = [
+    /// Every colour, in badge-maker's order.
+    pub const ALL: [Color; 9] = [
         Color::BrightGreen,
+        Color::Green,
+        Color::Yellow,
+        Color::YellowGreen,
+        Color::Orange,
         Color::Red,
         Color::Blue,
+        Color::Grey,
         Color::LightGrey,
     ];
 
-    /// The fill shields.io uses for this colour, e.g. `#4c1`.
+    /// The fill badge-maker 6.0 uses for this colour, e.g. `#4b0`.
     pub fn hex(self) -> &'static str {
         match self {
-            Color::BrightGreen => "#4c1",
-            Color::Red => "#e05d44",
+            Color::BrightGreen => "#4b0",
+            Color::Green => "#67ac09",
+            Color::Yellow => "#d8b800",
+            Color::YellowGreen => "#95991a",
+            Color::Orange => "#ea7233",
+            Color::Red => "#dd4343",
             Color::Blue => "#007ec6",
-            Color::LightGrey => "#9f9f9f",
+            Color::Grey => "#555",
+            Color::LightGrey => "#939393",
         }
     }
 
@@ -145,17 +175,47 @@ impl Color {
     pub fn name(self) -> &'static str {
         match self {
             Color::BrightGreen => "brightgreen",
+            Color::Green => "green",
+            Color::Yellow => "yellow",
+            Color::YellowGreen => "yellowgreen",
+            Color::Orange => "orange",
             Color::Red => "red",
             Color::Blue => "blue",
+            Color::Grey => "grey",
             Color::LightGrey => "lightgrey",
         }
     }
+
+    /// A colour by its shields.io name or alias (`success`, `critical`,
+    /// `gray`, …). Case matters, as it does to badge-maker.
+    pub fn from_name(s: &str) -> Option<Color> {
+        Some(match s {
+            "brightgreen" | "success" => Color::BrightGreen,
+            "green" => Color::Green,
+            "yellow" => Color::Yellow,
+            "yellowgreen" => Color::YellowGreen,
+            "orange" | "important" => Color::Orange,
+            "red" | "critical" => Color::Red,
+            "blue" | "informational" => Color::Blue,
+            "grey" | "gray" => Color::Grey,
+            "lightgrey" | "lightgray" | "inactive" => Color::LightGrey,
+            _ => return None,
+        })
+    }
+}
+
+/// Whether badge-maker takes `s` as a colour (a name or alias, three or six hex
+/// digits, or a CSS colour it parses). A `color=` it does not take still
+/// replaces the badge's colour on shields.io, with badge-maker's default
+/// `brightgreen`; see [`Badge::color_override`].
+pub fn is_color(s: &str) -> bool {
+    css::to_svg_color(s).is_some()
 }
 
 /// Logos a badge can carry left of its label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Logo {
-    /// Docker's whale, drawn in whitesmoke as shields.io draws `logo=docker`.
+    /// Docker's whale, in Docker blue unless `logoColor` says otherwise.
     Docker,
 }
 
@@ -178,23 +238,56 @@ impl Logo {
             Logo::Docker => DOCKER_SVG,
         }
     }
+
+    /// The data URI a badge embeds: the glyph filled with `logo_color` when
+    /// badge-maker takes it as a colour, else with the logo's default, written
+    /// as shields.io writes it (`fill` added to the root, base64 of the text).
+    pub fn data_uri(self, logo_color: Option<&str>) -> Cow<'static, str> {
+        static DOCKER_DEFAULT: OnceLock<String> = OnceLock::new();
+        match logo_color.and_then(css::to_svg_color) {
+            Some(fill) => Cow::Owned(coloured_data_uri(self.svg(), &fill)),
+            None => Cow::Borrowed(
+                DOCKER_DEFAULT.get_or_init(|| coloured_data_uri(DOCKER_SVG, DOCKER_HEX)),
+            ),
+        }
+    }
+}
+
+fn coloured_data_uri(svg: &str, fill: &str) -> String {
+    let coloured = svg
+        .trim()
+        .replacen("<svg", &format!("<svg fill=\"{fill}\""), 1);
+    let mut uri = String::from("data:image/svg+xml;base64,");
+    base64::engine::general_purpose::STANDARD.encode_string(coloured, &mut uri);
+    uri
 }
 
 /// What one badge shows. Text is taken as the user wrote it: rendering
-/// cleans, caps and escapes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// cleans, caps and escapes it. Colours given as text are read as badge-maker
+/// reads them (see [`is_color`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Badge<'a> {
     /// Left side, on grey; an empty label gives a message-only badge.
     pub label: &'a str,
     /// Right side, on `color`.
     pub message: &'a str,
+    /// The colour the badge's kind gives its message side.
     pub color: Color,
     pub style: Style,
     pub logo: Option<Logo>,
+    /// The request's `color=`, which replaces `color`: as shields.io does, a
+    /// value badge-maker does not take as a colour gives its default
+    /// `brightgreen`. shields.io ignores it on error badges; so should callers.
+    pub color_override: Option<&'a str>,
+    /// The request's `labelColor=`; ignored unless badge-maker takes it. Set,
+    /// it also gives an empty label its own (empty) side.
+    pub label_color: Option<&'a str>,
+    /// The request's `logoColor=`, for the logo's fill.
+    pub logo_color: Option<&'a str>,
 }
 
 impl<'a> Badge<'a> {
-    /// A flat badge without logo.
+    /// A flat badge without logo or colour overrides.
     pub fn new(label: &'a str, message: &'a str, color: Color) -> Self {
         Badge {
             label,
@@ -202,6 +295,9 @@ impl<'a> Badge<'a> {
             color,
             style: Style::Flat,
             logo: None,
+            color_override: None,
+            label_color: None,
+            logo_color: None,
         }
     }
 }
@@ -210,7 +306,8 @@ impl<'a> Badge<'a> {
 ///
 /// The root carries `role="img"`, an `aria-label` of `label: message` (just
 /// `message` when the label is empty) and the same text as `<title>`;
-/// for-the-badge upper-cases both, as shields.io does.
+/// for-the-badge upper-cases both and social capitalises the label, as
+/// shields.io does.
 pub fn render(badge: &Badge<'_>) -> String {
     let mut svg = String::new();
     render_into(badge, &mut svg);
@@ -225,20 +322,20 @@ pub fn render_into(badge: &Badge<'_>, out: &mut String) {
     let upper = badge.style == Style::ForTheBadge;
     let label = clean_text(badge.label, upper);
     let message = clean_text(badge.message, upper);
-    let params = BadgeParams {
-        style: badge.style.to_shields(),
-        label: Some(&label),
-        message: Some(&message),
-        // Left unset rather than "#555" (the same grey): badge-maker treats an
-        // explicit label colour as a label, and would draw a stub for an empty one.
-        label_color: None,
-        message_color: Some(badge.color.hex()),
-        link: None,
-        extra_link: None,
-        logo: badge.logo.map(Logo::svg),
-        logo_color: None,
+    let color = match badge.color_override {
+        Some(color) => css::to_svg_color(color).unwrap_or(Cow::Borrowed(Color::BrightGreen.hex())),
+        None => Cow::Borrowed(badge.color.hex()),
     };
-    shields::render_badge_svg_into(&params, &RenderOptions::default(), out);
+    let label_color = badge.label_color.and_then(css::to_svg_color);
+    let logo = badge.logo.map(|logo| logo.data_uri(badge.logo_color));
+    let parts = svg::Parts {
+        label: &label,
+        message: &message,
+        color: &color,
+        label_color: label_color.as_deref(),
+        logo: logo.as_deref(),
+    };
+    svg::write(out, badge.style, &parts);
 }
 
 /// Width in pixels of `text` in Verdana 11px, as shields.io's badge-maker

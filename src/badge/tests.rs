@@ -19,7 +19,7 @@ const MESSAGES: [&str; 7] = [
 
 /// Elements a badge may contain. Anything else (a `script`, a `foreignObject`)
 /// means text escaped into markup.
-const ELEMENTS: [&str; 11] = [
+const ELEMENTS: [&str; 13] = [
     "svg",
     "title",
     "filter",
@@ -31,12 +31,15 @@ const ELEMENTS: [&str; 11] = [
     "rect",
     "text",
     "image",
+    // social's hover rule and speech-bubble notch.
+    "style",
+    "path",
 ];
 
-/// Height of each style in shields.io (badge-maker's snapshots: 20, 20, 18, 28).
+/// Height of each style in shields.io (badge-maker's snapshots: 20, 20, 18, 28, 20).
 fn expected_height(style: Style) -> f64 {
     match style {
-        Style::Flat | Style::FlatSquare => 20.0,
+        Style::Flat | Style::FlatSquare | Style::Social => 20.0,
         Style::Plastic => 18.0,
         Style::ForTheBadge => 28.0,
     }
@@ -68,16 +71,16 @@ fn title(doc: &Document) -> String {
     first.text().unwrap_or("").to_owned()
 }
 
-fn is_hidden(node: Node) -> bool {
-    node.ancestors()
-        .any(|a| a.attribute("aria-hidden") == Some("true"))
-}
-
-/// The `<text>` elements a reader sees (flat and plastic also draw each text
-/// twice more as an `aria-hidden` shadow), in document order.
+/// The `<text>` elements drawn in the foreground, in document order: flat and
+/// plastic also draw each text twice more as a translucent shadow, social once
+/// more as a white `aria-hidden` emboss.
 fn visible_texts<'a>(doc: &'a Document) -> Vec<Node<'a, 'a>> {
     doc.descendants()
-        .filter(|n| n.has_tag_name("text") && !is_hidden(*n))
+        .filter(|n| {
+            n.has_tag_name("text")
+                && n.attribute("aria-hidden").is_none()
+                && !n.has_attribute("fill-opacity")
+        })
         .collect()
 }
 
@@ -157,18 +160,48 @@ fn expected_for_the_badge_width(label: &str, message: &str, logo: bool) -> f64 {
         + (24.0 + spaced(message, Font::VerdanaBold10))
 }
 
+/// badge-maker's rule for social: the label capitalised, both texts in bold
+/// Helvetica 11px rounded to odd, 5 px padding each side of the label, 4 each
+/// side of the message, a 6 px gap between; a logo adds 14 + 3 px.
+fn expected_social_width(label: &str, message: &str, logo: bool) -> f64 {
+    let odd = |text: &str| {
+        let n = shields::get_text_width(text, Font::HelveticaBold11).floor();
+        if n % 2.0 == 0.0 { n + 1.0 } else { n }
+    };
+    assert!(!label.is_empty() && !message.is_empty());
+    let logo = if logo { 14.0 + 3.0 } else { 0.0 };
+    let mut capitalised = label.to_owned();
+    capitalised[..1].make_ascii_uppercase();
+    (odd(&capitalised) + logo + 10.0 + 1.0) + (6.0 + odd(message) + 8.0)
+}
+
 fn expected_width(style: Style, label: &str, message: &str, logo: bool) -> f64 {
     match style {
         Style::ForTheBadge => expected_for_the_badge_width(label, message, logo),
+        Style::Social => expected_social_width(label, message, logo),
         _ => expected_flat_width(label, message, logo),
     }
 }
 
+/// A message as `style` shows it: only for-the-badge recases messages.
+fn styled_message(message: &str, style: Style) -> String {
+    match style {
+        Style::Social => message.to_owned(),
+        _ => styled(message, style),
+    }
+}
+
+/// A label as `style` shows it.
 fn styled(label: &str, style: Style) -> String {
-    if style == Style::ForTheBadge {
-        label.to_uppercase()
-    } else {
-        label.to_owned()
+    match style {
+        Style::ForTheBadge => label.to_uppercase(),
+        Style::Social => {
+            let mut chars = label.chars();
+            chars.next().map_or(String::new(), |first| {
+                first.to_uppercase().chain(chars).collect()
+            })
+        }
+        _ => label.to_owned(),
     }
 }
 
@@ -179,11 +212,9 @@ fn every_style_colour_and_message_is_well_formed_with_the_expected_size() {
             for message in MESSAGES {
                 for logo in [None, Some(Logo::Docker)] {
                     let badge = Badge {
-                        label: DEFAULT_LABEL,
-                        message,
-                        color,
                         style,
                         logo,
+                        ..Badge::new(DEFAULT_LABEL, message, color)
                     };
                     let svg = render(&badge);
                     let doc = parse(&svg);
@@ -193,13 +224,15 @@ fn every_style_colour_and_message_is_well_formed_with_the_expected_size() {
                     let expected = expected_width(style, DEFAULT_LABEL, message, logo.is_some());
                     assert_eq!(width, expected, "{badge:?}");
                     assert_text_fits(&doc, &svg);
-                    assert!(
+                    // social draws no colours, as shields.io's does not.
+                    assert_eq!(
                         svg.contains(&format!("fill=\"{}\"", color.hex())),
+                        style != Style::Social,
                         "{badge:?}: {svg}"
                     );
                     assert_eq!(
                         visible_strings(&doc),
-                        [styled(DEFAULT_LABEL, style), styled(message, style)]
+                        [styled(DEFAULT_LABEL, style), styled_message(message, style)]
                     );
                     let images = doc.descendants().filter(|n| n.has_tag_name("image"));
                     assert_eq!(images.count(), usize::from(logo.is_some()), "{badge:?}");
@@ -258,11 +291,9 @@ fn widths_match_shields_io() {
     ];
     for c in cases {
         let badge = Badge {
-            label: c.label,
-            message: c.message,
-            color: Color::BrightGreen,
             style: c.style,
             logo: c.logo.then_some(Logo::Docker),
+            ..Badge::new(c.label, c.message, Color::BrightGreen)
         };
         let svg = render(&badge);
         let doc = parse(&svg);
@@ -325,7 +356,7 @@ fn markup_in_text_stays_text() {
                 let svg = render(&badge);
                 let doc = parse(&svg);
                 assert_only_badge_markup(&doc, &svg);
-                let shown = [styled(label, style), styled(message, style)];
+                let shown = [styled(label, style), styled_message(message, style)];
                 assert_eq!(visible_strings(&doc), shown, "{svg}");
                 assert_eq!(title(&doc), format!("{}: {}", shown[0], shown[1]));
                 assert!(!svg.contains("<script"), "{svg}");
@@ -351,7 +382,7 @@ fn control_and_bidi_characters_are_removed() {
             ..Badge::new(label, "o\u{8}k", Color::BrightGreen)
         });
         let doc = parse(&svg);
-        let shown = [styled("abc[31mdefghij", style), styled("ok", style)];
+        let shown = [styled("abc[31mdefghij", style), styled_message("ok", style)];
         assert_eq!(visible_strings(&doc), shown);
         assert_eq!(title(&doc), format!("{}: {}", shown[0], shown[1]));
     }
@@ -374,8 +405,10 @@ fn text_is_capped_at_max_text_chars() {
                 ..Badge::new(input, input, Color::Blue)
             });
             let doc = parse(&svg);
-            let shown = styled(shown, style);
-            assert_eq!(visible_strings(&doc), [shown.clone(), shown]);
+            assert_eq!(
+                visible_strings(&doc),
+                [styled(shown, style), styled_message(shown, style)]
+            );
             assert_text_fits(&doc, &svg);
             // Five copies of each text (three for the shadows, the title and
             // the aria-label) plus markup: the answer stays small.
@@ -496,28 +529,55 @@ fn the_docker_logo_is_embedded_not_linked() {
     );
 }
 
+/// The logo's SVG inside a badge's data URI.
+fn embedded_logo(svg: &str) -> String {
+    use base64::Engine as _;
+    let doc = parse(svg);
+    let href = doc
+        .descendants()
+        .find(|n| n.has_tag_name("image"))
+        .and_then(|n| n.attribute("href"))
+        .expect("an <image href>");
+    let data = href
+        .strip_prefix("data:image/svg+xml;base64,")
+        .expect("an SVG data URI");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .expect("base64");
+    String::from_utf8(bytes).expect("UTF-8")
+}
+
 #[test]
-fn the_docker_logo_matches_simple_icons() {
-    // The same badge with the crate's own `docker` slug, which resolves only
-    // while the crate's `simple-icons` feature is on.
+fn the_docker_logo_is_coloured_as_shields_io_colours_it() {
+    // shields.io adds `fill` to the Simple Icons glyph's root: the brand colour
+    // by default (Docker's 0.49 brightness suits every style), or `logoColor`
+    // read as badge-maker reads colours; a value it does not take is ignored.
+    let glyph = |fill: &str| DOCKER_SVG.replacen("<svg", &format!("<svg fill=\"{fill}\""), 1);
+    let cases = [
+        (None, "#2496ED"),
+        (Some("white"), "white"),
+        (Some("brightgreen"), "#4b0"),
+        (Some("success"), "#4b0"),
+        (Some("ABC"), "#abc"),
+        (Some("#FF0000"), "#ff0000"),
+        (Some("not a colour"), "#2496ED"),
+        (Some("RED"), "#2496ED"),
+    ];
     for style in Style::ALL {
-        let ours = render(&Badge {
-            style,
-            logo: Some(Logo::Docker),
-            ..Badge::new("Docker", "ok", Color::BrightGreen)
-        });
-        let theirs = shields::render_badge_svg(&BadgeParams {
-            style: style.to_shields(),
-            message_color: Some(Color::BrightGreen.hex()),
-            logo: Some("docker"),
-            ..BadgeParams::new("Docker", "ok")
-        });
-        if !theirs.contains("<image") {
-            eprintln!("shields built without simple-icons: nothing to compare");
-            return;
+        for (logo_color, fill) in cases {
+            let svg = render(&Badge {
+                style,
+                logo: Some(Logo::Docker),
+                logo_color,
+                ..Badge::new("Docker", "ok", Color::BrightGreen)
+            });
+            assert_eq!(embedded_logo(&svg), glyph(fill), "{style:?} {logo_color:?}");
         }
-        assert_eq!(ours, theirs);
     }
+    // Docker's brand colour and its brightness, from Simple Icons' `hex`.
+    assert_eq!(DOCKER_HEX, "#2496ED");
+    let brightness = (0x24 * 299 + 0x96 * 587 + 0xED * 114) as f64 / 255_000.0;
+    assert!((0.4..0.6).contains(&brightness), "{brightness}");
 }
 
 #[test]
@@ -528,24 +588,50 @@ fn style_colour_and_logo_names() {
         ("plastic", Style::Plastic),
         ("for-the-badge", Style::ForTheBadge),
         ("FOR-THE-BADGE", Style::ForTheBadge),
+        ("social", Style::Social),
+        ("Social", Style::Social),
     ] {
         assert_eq!(Style::parse(name), Some(style), "{name}");
         assert_eq!(style.as_str(), name.to_ascii_lowercase());
     }
-    for name in ["", "social", "flat ", "flat_square", "forthebadge"] {
+    for name in ["", "popout", "flat ", "flat_square", "forthebadge"] {
         assert_eq!(Style::parse(name), None, "{name:?}");
     }
     assert_eq!(Style::default(), Style::Flat);
 
-    // shields.io's palette (badge-maker/lib/color.js).
+    // badge-maker 6.0's palette (badge-maker/lib/color.js); tests/badge_maker.rs
+    // checks each against the package itself.
     let palette = [
-        (Color::BrightGreen, "#4c1", "brightgreen"),
-        (Color::Red, "#e05d44", "red"),
+        (Color::BrightGreen, "#4b0", "brightgreen"),
+        (Color::Green, "#67ac09", "green"),
+        (Color::Yellow, "#d8b800", "yellow"),
+        (Color::YellowGreen, "#95991a", "yellowgreen"),
+        (Color::Orange, "#ea7233", "orange"),
+        (Color::Red, "#dd4343", "red"),
         (Color::Blue, "#007ec6", "blue"),
-        (Color::LightGrey, "#9f9f9f", "lightgrey"),
+        (Color::Grey, "#555", "grey"),
+        (Color::LightGrey, "#939393", "lightgrey"),
     ];
+    assert_eq!(palette.map(|(color, ..)| color), Color::ALL);
     for (color, hex, name) in palette {
         assert_eq!((color.hex(), color.name()), (hex, name));
+        assert_eq!(Color::from_name(name), Some(color));
+    }
+    for (alias, color) in [
+        ("success", Color::BrightGreen),
+        ("important", Color::Orange),
+        ("critical", Color::Red),
+        ("informational", Color::Blue),
+        ("gray", Color::Grey),
+        ("lightgray", Color::LightGrey),
+        ("inactive", Color::LightGrey),
+    ] {
+        assert_eq!(Color::from_name(alias), Some(color), "{alias}");
+    }
+    // Case matters to badge-maker, and `constructor` is no colour to us.
+    for name in ["Red", "BRIGHTGREEN", "", "constructor", "toString"] {
+        assert_eq!(Color::from_name(name), None, "{name:?}");
+        assert!(!is_color(name), "{name:?}");
     }
 
     assert_eq!(Logo::parse("docker"), Some(Logo::Docker));
@@ -613,6 +699,27 @@ fn example_badges_in_docs_are_current() {
             "{} is stale or missing; regenerate with \
              `DBS_WRITE_BADGE_EXAMPLES=1 cargo test --lib badge::`",
             path.display()
+        );
+    }
+}
+
+#[test]
+fn status_js_draws_with_the_same_palette() {
+    // The browser script recolours its own SVG; a badge must not change colour
+    // depending on whether the node or status.js drew it.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("status.js");
+    let script = std::fs::read_to_string(&path).expect("read status.js");
+    for (key, color) in [
+        ("green", Color::BrightGreen),
+        ("blue", Color::Blue),
+        ("red", Color::Red),
+        ("grey", Color::LightGrey),
+    ] {
+        let line = format!("    {key}: \"{}\",", color.hex());
+        assert!(
+            script.lines().any(|l| l == line),
+            "status.js's COLORS.{key} is not {} ({color:?})",
+            color.hex()
         );
     }
 }

@@ -195,11 +195,9 @@ impl BadgeMemo {
             return rendered;
         }
         let svg = Bytes::from(badge::render(&Badge {
-            label,
-            message,
-            color,
             style,
             logo,
+            ..Badge::new(label, message, color)
         }));
         let rendered = RenderedBadge {
             etag: etag_of(&svg),

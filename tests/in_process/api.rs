@@ -247,6 +247,43 @@ async fn the_badge_renders_every_outcome_with_200() {
 }
 
 #[tokio::test]
+async fn every_style_is_drawn_as_asked_in_the_one_palette() {
+    use dockerhub_build_status::badge::{self, Badge, Color, Logo, Style};
+    let hub = hub_with_samples().await;
+    let node = start_node(&hub.url(), |_| {}).await;
+    for style in Style::ALL {
+        for (tag, message, color) in [
+            ("latest", "ok", Color::BrightGreen),
+            ("broken", "error", Color::Red),
+        ] {
+            let query = format!(
+                "organization=acme&repository=app&tag={tag}&style={}&logo=docker",
+                style.as_str()
+            );
+            let (code, _, svg) = get(&format!("{}/status.svg?{query}", node.url)).await;
+            assert_eq!(code, 200, "{query}");
+            // `social` used to fall back to `flat`; each style is now its own.
+            let expected = badge::render(&Badge {
+                style,
+                logo: Some(Logo::Docker),
+                ..Badge::new(badge::DEFAULT_LABEL, message, color)
+            });
+            assert_eq!(svg, expected, "{query}");
+        }
+    }
+    // The endpoint JSON names the colour the SVG fills, from one palette.
+    let (code, body) = get_json(&format!("{}/shields/acme/app", node.url)).await;
+    assert_eq!(code, 200);
+    assert_eq!(body["color"], Color::BrightGreen.name());
+    let (_, _, svg) = get(&format!(
+        "{}/status.svg?organization=acme&repository=app",
+        node.url
+    ))
+    .await;
+    assert!(svg.contains("fill=\"#4b0\""), "{svg}");
+}
+
+#[tokio::test]
 async fn markup_in_text_is_shown_as_text() {
     let hub = hub_with_samples().await;
     let node = start_node(&hub.url(), |_| {}).await;

@@ -21,10 +21,10 @@ test("Docker Hub status numbers map to ok, building and error", () => {
   for (const [n, message, color] of cases) {
     assert.deepEqual(status.statusMessage(n), { message, color }, String(n));
   }
-  assert.equal(COLORS.green, "#4c1");
-  assert.equal(COLORS.red, "#e05d44");
+  assert.equal(COLORS.green, "#4b0");
+  assert.equal(COLORS.red, "#dd4343");
   assert.equal(COLORS.blue, "#007ec6");
-  assert.equal(COLORS.grey, "#9f9f9f");
+  assert.equal(COLORS.grey, "#939393");
 });
 
 test("which /build answers count, and which send the script on to the next node", () => {

@@ -46,7 +46,7 @@ test("the top-ranked healthy node is asked, and only it when it answers in time"
   assert.deepEqual(network.buildCalls().map((c) => c.url), [order[0] + "/build/acme/app?tag=v1"]);
   assert.equal(network.serversCalls().length, 3, "asks three bootstrap nodes for /servers");
   assert.equal(doc.byId.status.textContent, "ok");
-  assert.equal(doc.byId["status-color"].getAttribute("fill"), "#4c1");
+  assert.equal(doc.byId["status-color"].getAttribute("fill"), "#4b0");
   assert.equal(doc.documentElement.getAttribute("data-state"), "done");
   assert.equal(doc.documentElement.getAttribute("data-message"), "ok");
   assert.equal(doc.documentElement.getAttribute("data-server"), order[0]);
@@ -110,11 +110,11 @@ test("a node's 404 is believed: not found, and nobody else is asked", async () =
   assert.equal(result.message, "not found");
   assert.equal(result.server, order[0]);
   assert.equal(network.buildCalls().length, 1);
-  assert.equal(doc.byId["status-color"].getAttribute("fill"), "#9f9f9f");
+  assert.equal(doc.byId["status-color"].getAttribute("fill"), "#939393");
 });
 
 test("building and failed builds are shown in their colours", async () => {
-  for (const [n, message, color] of [[2, "building", "#007ec6"], [-1, "error", "#e05d44"]]) {
+  for (const [n, message, color] of [[2, "building", "#007ec6"], [-1, "error", "#dd4343"]]) {
     const network = fakeNetwork(cluster(NODES, { status: 200, json: { request: "ok", status: n } }));
     const doc = fakeSvgDocument();
     const result = await runBadge({ search: SEARCH, network, bootstrap: NODES, document: doc });
