@@ -124,6 +124,13 @@ impl Budget {
         Ok(())
     }
 
+    /// Gives back the request [`Budget::admit`] just took: it did not go out after all.
+    pub(crate) fn refund(&self) {
+        let mut state = self.lock();
+        state.sent.pop_back();
+        state.trial_in_flight = false;
+    }
+
     /// Learns from the outcome of one request sent at `started`.
     pub(crate) fn record<T>(&self, result: &Result<T, HubError>, started: Instant, now: Instant) {
         let mut state = self.lock();

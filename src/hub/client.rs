@@ -111,13 +111,6 @@ impl HubClient {
         image: &ImageRef,
         client: Option<ClientKey>,
     ) -> Result<HubStatus, HubError> {
-        let charge = || match client {
-            Some(client) => self
-                .shares
-                .spend(client, 1, Instant::now())
-                .map_err(|retry_in| HubError::ClientShare { retry_in }),
-            None => Ok(()),
-        };
         let repository = format!("{}/{}", image.organization, image.repository);
         let first = self.endpoint(&format!(
             "v2/repositories/{repository}/buildhistory/?page_size=100"
@@ -129,8 +122,7 @@ impl HubClient {
                 break;
             }
             pages += 1;
-            charge()?;
-            let page: BuildHistoryPage = match self.get_json("buildhistory", url).await {
+            let page: BuildHistoryPage = match self.get_json("buildhistory", url, client).await {
                 Ok(page) => page,
                 // Build history is gone for most repositories: ask the tag itself, and for
                 // this repository's other tags ask it first.
@@ -149,8 +141,7 @@ impl HubClient {
             "v2/namespaces/{}/repositories/{}/tags/{}",
             image.organization, image.repository, image.tag
         ))?;
-        charge()?;
-        let tag: TagObject = self.get_json("tag", tag_url).await?;
+        let tag: TagObject = self.get_json("tag", tag_url, client).await?;
         tracing::debug!(image = %image, tag_status = %tag.tag_status, "status from the tag endpoint");
         tag_verdict(tag, image.tag.as_str())
     }
@@ -166,6 +157,7 @@ impl HubClient {
         &self,
         endpoint: &'static str,
         url: Url,
+        client: Option<ClientKey>,
     ) -> Result<T, HubError> {
         let bearer = self.bearer().await?;
         let request = || {
@@ -175,7 +167,7 @@ impl HubClient {
                 None => request,
             }
         };
-        self.send(endpoint, request, decode_json).await
+        self.send(endpoint, request, decode_json, client).await
     }
 
     /// The one place a request goes to the hub: budget, permit, send, classify, decode, then
@@ -185,6 +177,7 @@ impl HubClient {
         endpoint: &'static str,
         request: impl Fn() -> reqwest::RequestBuilder,
         decode: impl FnOnce(&[u8]) -> Result<T, HubError>,
+        client: Option<ClientKey>,
     ) -> Result<T, HubError> {
         // A slot first, then the rate budget: the budget counts a request when it goes out,
         // not when it started waiting for a slot. The semaphore is never closed, so
@@ -198,6 +191,16 @@ impl HubClient {
             self.metrics
                 .upstream_request(endpoint, "held_back", Duration::ZERO);
             return Err(err);
+        }
+        // Then the asking client's share, charged only for a request that goes out (a
+        // muted or spent budget says so first, and costs the client nothing).
+        if let Some(client) = client
+            && let Err(retry_in) = self.shares.spend(client, 1, started)
+        {
+            self.budget.refund();
+            self.metrics
+                .upstream_request(endpoint, "held_back", Duration::ZERO);
+            return Err(HubError::ClientShare { retry_in });
         }
         let result = async {
             let response = request().send().await.map_err(classify_reqwest)?;
@@ -246,6 +249,7 @@ impl HubClient {
                 "auth",
                 || self.http.post(url.clone()).json(&body),
                 decode_json,
+                None,
             )
             .await
             .map_err(|err| match err {
