@@ -7,11 +7,12 @@
 //! its JSON), and each node run is compared with the baseline run of its own round; a row's
 //! ratio is the median over the rounds. On two cores shared with wrk one run can land in a
 //! bad scheduling pattern (±15 % from run to run, for either server), and paired rounds keep
-//! that and the machine's drift from deciding the result. The node is measured with its
-//! per-request log line off (no subscriber) and on (the binary's text subscriber at `info`,
-//! writing to `io::sink`), since production logs every request. Besides wrk's figures it
-//! prints the server's own CPU time per request, which moves far less than req/s when other
-//! programs share the machine, and the CPU time of the node's handler alone, without sockets.
+//! that and the machine's drift from deciding the result. The node runs as the binary ships:
+//! the binary's log subscriber (text, `info`, the non-blocking writer) writing to a real file,
+//! with each `--access-log` setting in turn, `errors` (the default), `off` and `all`; each row
+//! prints the log bytes written per request. Besides wrk's figures it prints the server's own
+//! CPU time per request, which moves far less than req/s when other programs share the
+//! machine, and the CPU time of the node's handler alone, without sockets.
 //!
 //! Without `--bench` (as `cargo test --benches` runs it) it only checks that both servers
 //! answer and that the wrk report parser reads a sample report; it needs no wrk then.
@@ -23,7 +24,7 @@ mod wrk;
 
 use std::time::Duration;
 
-use dockerhub_build_status::config::{Config, LogFormat};
+use dockerhub_build_status::config::{AccessLog, Config, LogFormat};
 use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo};
 use dockerhub_build_status::http::{routes, server};
 use dockerhub_build_status::logging;
@@ -37,7 +38,7 @@ use tokio::task::JoinHandle;
 const WRK_THREADS: u32 = 2;
 const CONNECTIONS: u32 = 64;
 const SECONDS: u64 = 5;
-/// Rounds per logging setting: each a baseline run and the node's two runs.
+/// Rounds per access-log setting: each a baseline run and the node's two runs.
 const ROUNDS: usize = 3;
 /// A short unmeasured run first, so connection setup and first-touch costs fall outside.
 const WARMUP_SECONDS: u64 = 1;
@@ -92,8 +93,9 @@ impl Server {
         }
     }
 
-    /// The node in front of a fake hub, with the benchmark's key in its cache.
-    fn node() -> Server {
+    /// The node in front of a fake hub, with the benchmark's key in its cache, writing
+    /// request lines as `access_log` says.
+    fn node(access_log: AccessLog) -> Server {
         let runtime = runtime();
         let (stop, stopped) = oneshot::channel::<()>();
         let (origin, task, hub, node) = runtime.block_on(async {
@@ -108,6 +110,7 @@ impl Server {
             let mut config = Config::for_tests(hub.url().parse().expect("hub URL"));
             config.listen = addr;
             config.public_url = Some(format!("http://{addr}").parse().expect("public URL"));
+            config.access_log = access_log;
             let node = Node::new(config).expect("node starts");
             let task = tokio::spawn(server::run(listener, node.clone(), async {
                 let _ = stopped.await;
@@ -212,6 +215,8 @@ struct Run {
     /// Context switches of this process's threads per request answered: how often the
     /// server gave up a core (or had it taken) to wrk, the other half of the machine.
     switches_per_request: f64,
+    /// Bytes the log file grew by, per request answered.
+    log_bytes_per_request: f64,
 }
 
 /// Context switches, voluntary and not, of every thread of this process so far.
@@ -260,14 +265,23 @@ fn thread_cpu() -> Duration {
 }
 
 /// Loads `url` with wrk: a warm-up, then the measured run. Warns about dirty runs.
-fn load(url: &str) -> Run {
+fn load(url: &str, log: &Log) -> Run {
     wrk::run(url, WRK_THREADS, CONNECTIONS, WARMUP_SECONDS).unwrap_or_else(|e| panic!("{e}"));
     let cpu = process_cpu();
     let switches = context_switches();
+    let log_bytes = log.bytes();
+    let dropped = log.guard.dropped_lines();
     let figures =
         wrk::run(url, WRK_THREADS, CONNECTIONS, SECONDS).unwrap_or_else(|e| panic!("{e}"));
     let cpu = process_cpu() - cpu;
     let switches = context_switches().saturating_sub(switches);
+    // The writer thread may still hold the run's last lines for a moment: a few out of
+    // hundreds of thousands.
+    let log_bytes = log.bytes().saturating_sub(log_bytes);
+    let dropped = log.guard.dropped_lines() - dropped;
+    if dropped > 0 {
+        println!("  warning: {url}: {dropped} log lines dropped");
+    }
     if figures.non_2xx > 0 || figures.socket_errors > 0 {
         println!(
             "  warning: {url}: {} non-2xx answers, {} socket errors",
@@ -278,14 +292,44 @@ fn load(url: &str) -> Run {
         wrk: figures,
         cpu_per_request: cpu / u32::try_from(figures.requests.max(1)).unwrap_or(u32::MAX),
         switches_per_request: switches as f64 / figures.requests.max(1) as f64,
+        log_bytes_per_request: log_bytes as f64 / figures.requests.max(1) as f64,
     }
 }
 
-/// The subscriber `main.rs` installs (text, `info`, no colour as in a journal or `docker
-/// logs`), writing to a sink instead of stderr: formatting every line is measured, the
-/// terminal or journal behind stderr is not.
-fn install_log_subscriber() {
-    logging::install(LogFormat::Text, "info", false, std::io::sink);
+/// The log as `main.rs` sets it up (text, `info`, no colour as in a journal or `docker logs`,
+/// the non-blocking writer with the binary's queue), writing to a real file, as stderr does
+/// when systemd, Docker or a shell redirect puts it in one.
+struct Log {
+    path: std::path::PathBuf,
+    guard: logging::LogGuard,
+}
+
+impl Log {
+    fn install() -> Log {
+        let path = std::env::temp_dir().join(format!(
+            "dockerhub-build-status-throughput-{}.log",
+            std::process::id()
+        ));
+        let file = std::fs::File::create(&path).expect("create the log file");
+        let settings = logging::LogSettings {
+            format: LogFormat::Text,
+            default_level: "info",
+            ansi: false,
+            buffered_lines: logging::BUFFERED_LINES,
+        };
+        let guard = logging::install(settings, file).expect("the only subscriber");
+        Log { path, guard }
+    }
+
+    /// The log file's size now.
+    fn bytes(&self) -> u64 {
+        std::fs::metadata(&self.path).map_or(0, |m| m.len())
+    }
+
+    fn remove(self) {
+        drop(self.guard);
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 fn ms(duration: Duration) -> String {
@@ -298,12 +342,12 @@ fn us(duration: Duration) -> String {
 
 fn header() {
     println!(
-        "{:<28} {:>9} {:>9} {:>9} {:>9} {:>7}   {:>7} {:>7} {:>7}",
-        "server", "req/s", "p50", "p99", "cpu/req", "cs/req", "req/s", "p99", "cpu/req"
+        "{:<36} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}   {:>7} {:>7} {:>7}",
+        "server", "req/s", "p50", "p99", "cpu/req", "cs/req", "log B/r", "req/s", "p99", "cpu/req"
     );
     println!(
-        "{:<28} {:>9} {:>9} {:>9} {:>9} {:>7}   {:>7} {:>7} {:>7}",
-        "", "", "", "", "", "", "ratio", "ratio", "ratio"
+        "{:<36} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}   {:>7} {:>7} {:>7}",
+        "", "", "", "", "", "", "", "ratio", "ratio", "ratio"
     );
 }
 
@@ -323,12 +367,13 @@ fn row(name: &str, run: &Run, reference: Option<&Run>) {
         }
     };
     println!(
-        "{name:<28} {:>9.0} {:>9} {:>9} {:>9} {:>7.3}   {ratios}",
+        "{name:<36} {:>9.0} {:>9} {:>9} {:>9} {:>7.3} {:>7.1}   {ratios}",
         run.wrk.requests_per_second,
         ms(run.wrk.p50),
         ms(run.wrk.p99),
         us(run.cpu_per_request),
         run.switches_per_request,
+        run.log_bytes_per_request,
     );
 }
 
@@ -356,19 +401,23 @@ impl Paired {
     }
 }
 
-/// Runs [`ROUNDS`] rounds against one node (started here, warm cache) and one baseline,
-/// printing every run as it ends; returns the node's two rows, its handler times and the
-/// sizes of its two bodies.
-fn rounds(log: &str) -> (Vec<Paired>, (Duration, Duration), (usize, usize)) {
+/// Runs [`ROUNDS`] rounds against one node (started here with `access_log`, warm cache) and
+/// one baseline, printing every run as it ends; returns the node's two rows, its handler
+/// times and the sizes of its two bodies.
+fn rounds(
+    name: &str,
+    access_log: AccessLog,
+    log: &Log,
+) -> (Vec<Paired>, (Duration, Duration), (usize, usize)) {
     let base = Server::baseline();
-    let node = Server::node();
+    let node = Server::node(access_log);
     let bodies = (
         node.check(&svg_path(), "image/svg+xml", "ok"),
         node.check(&build_path(), "application/json", "\"status\":10"),
     );
     let targets = [
-        (format!("node /status.svg, log {log}"), svg_path()),
-        (format!("node /build, log {log}"), build_path()),
+        (format!("node /status.svg, log {name}"), svg_path()),
+        (format!("node /build, log {name}"), build_path()),
     ];
     let mut rows: Vec<Paired> = targets
         .iter()
@@ -380,22 +429,30 @@ fn rounds(log: &str) -> (Vec<Paired>, (Duration, Duration), (usize, usize)) {
     for round in 1..=ROUNDS {
         // The badge's target, though the baseline answers any: both servers parse the same
         // request line, so the ratio leaves out only what the node does with it.
-        let reference = load(&format!("{}{}", base.origin, svg_path()));
+        let reference = load(&format!("{}{}", base.origin, svg_path()), log);
         row(
             &format!("baseline 1 KB SVG (round {round})"),
             &reference,
             None,
         );
         for ((name, path), paired) in targets.iter().zip(&mut rows) {
-            let run = load(&format!("{}{path}", node.origin));
+            let run = load(&format!("{}{path}", node.origin), log);
             row(&format!("{name} ({round})"), &run, Some(&reference));
             paired.runs.push((run, reference));
         }
     }
+    // One thread calling the handler in a loop logs far faster than any load that goes
+    // through sockets, so `all` may overflow the log's queue here; those drops are not a
+    // run's.
+    let dropped = log.guard.dropped_lines();
     let handler = (
         node.handler_time(&svg_path()),
         node.handler_time(&build_path()),
     );
+    let dropped = log.guard.dropped_lines() - dropped;
+    if dropped > 0 {
+        println!("  (the handler loop, log {name}: {dropped} log lines dropped)");
+    }
     base.stop();
     node.stop();
     (rows, handler, bodies)
@@ -421,7 +478,7 @@ fn smoke() {
         baseline::SVG_BYTES
     );
     baseline.stop();
-    let node = Server::node();
+    let node = Server::node(AccessLog::Errors);
     node.stop();
     println!("throughput: smoke run only; `cargo bench --bench throughput` measures");
 }
@@ -446,39 +503,74 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!("load average before: {}", load_average());
+    let log = Log::install();
+    println!(
+        "log: text lines at info through the non-blocking writer ({} lines queued at most) to {}; \
+         rows by --access-log (errors is the default)",
+        logging::BUFFERED_LINES,
+        log.path.display()
+    );
     header();
 
-    let (mut rows, handler_off, (svg_bytes, json_bytes)) = rounds("off");
-    install_log_subscriber();
-    let (more, handler_on, _) = rounds("on");
-    rows.extend(more);
+    // The default first: the row that says what a node costs as shipped.
+    let settings = [
+        ("errors", AccessLog::Errors),
+        ("off", AccessLog::Off),
+        ("all", AccessLog::All),
+    ];
+    let mut rows = Vec::new();
+    let mut handlers = Vec::new();
+    let mut bodies = (0, 0);
+    for (name, access_log) in settings {
+        let (more, handler, sizes) = rounds(name, access_log, &log);
+        rows.extend(more);
+        handlers.push((name, handler));
+        bodies = sizes;
+    }
+    let (svg_bytes, json_bytes) = bodies;
 
     println!();
     println!("median over {ROUNDS} rounds, each node run against the baseline run of its round:");
     println!(
-        "{:<28} {:>9} {:>9} {:>9}",
-        "server", "req/s", "p99", "cpu/req"
+        "{:<36} {:>9} {:>9} {:>9} {:>9}",
+        "server", "req/s", "p99", "cpu/req", "log B/r"
     );
-    println!("{:<28} {:>9} {:>9} {:>9}", "", "ratio", "ratio", "ratio");
+    println!(
+        "{:<36} {:>9} {:>9} {:>9} {:>9}",
+        "", "ratio", "ratio", "ratio", "median"
+    );
     for paired in &rows {
         let ratio = paired.ratio(|r| r.wrk.requests_per_second);
         let p99_ratio = paired.ratio(|r| r.wrk.p99.as_secs_f64());
         let cpu_ratio = paired.ratio(|r| r.cpu_per_request.as_secs_f64());
+        let bytes = median(
+            paired
+                .runs
+                .iter()
+                .map(|(node, _)| node.log_bytes_per_request)
+                .collect(),
+        );
         let met = ratio >= GOAL_RATIO && p99_ratio <= GOAL_P99_RATIO;
         println!(
-            "{:<28} {ratio:>8.2}x {p99_ratio:>8.2}x {cpu_ratio:>8.2}x  {}",
+            "{:<36} {ratio:>8.2}x {p99_ratio:>8.2}x {cpu_ratio:>8.2}x {bytes:>9.1}  {}",
             paired.name,
             if met { "met" } else { "MISSED" }
         );
     }
     println!("load average after: {}", load_average());
     println!(
-        "node handler alone (routes::handle in a loop, no sockets; CPU time per call): /status.svg {} log off, {} log on; /build {} log off, {} log on",
-        us(handler_off.0),
-        us(handler_on.0),
-        us(handler_off.1),
-        us(handler_on.1),
+        "log: {} bytes written in all, {} lines dropped",
+        log.bytes(),
+        log.guard.dropped_lines()
     );
+    for (name, (svg, build)) in handlers {
+        println!(
+            "node handler alone, log {name} (routes::handle in a loop, no sockets; CPU time per call): /status.svg {}, /build {}",
+            us(svg),
+            us(build),
+        );
+    }
+    log.remove();
     println!(
         "bodies: baseline {} B, node badge {svg_bytes} B, node JSON {json_bytes} B",
         baseline::SVG_BYTES

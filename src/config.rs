@@ -20,6 +20,34 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which answered requests get a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessLog {
+    /// No request lines (`/metrics` still counts every request).
+    Off,
+    /// 4xx and 5xx answers, and answers that took 400 ms or longer.
+    Errors,
+    /// Every request.
+    All,
+}
+
+impl AccessLog {
+    /// Whether an answer with `status` that took `took` gets a line.
+    pub fn wants(self, status: u16, took: Duration) -> bool {
+        match self {
+            AccessLog::Off => false,
+            AccessLog::All => true,
+            AccessLog::Errors => status >= 400 || took >= SLOW_ANSWER,
+        }
+    }
+}
+
+/// An answer that took this long is slow, and gets a line with `--access-log errors`: it is
+/// the delay after which status.js asks another node, so a browser waiting this long for us
+/// has already turned elsewhere. A cached badge takes well under a millisecond; a cold one
+/// waits for Docker Hub.
+pub const SLOW_ANSWER: Duration = Duration::from_millis(400);
+
 /// A value that must never reach a log: `Debug` shows only that it is set.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -135,6 +163,10 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "DBS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Which requests get a log line.
+    #[arg(long, env = "DBS_ACCESS_LOG", value_enum, default_value_t = AccessLog::Errors)]
+    pub access_log: AccessLog,
 
     /// Time a client has to send its request headers, from connecting or from its previous
     /// answer, before the connection is closed (so also how long idle connections stay open).
@@ -304,7 +336,41 @@ mod tests {
         assert_eq!(config.probe_interval, Duration::from_secs(30));
         assert!(!config.allow_private_peers);
         assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.access_log, AccessLog::Errors);
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn access_log_modes_pick_their_requests() {
+        let fast = Duration::from_micros(300);
+        let slow = SLOW_ANSWER;
+        let just_under = SLOW_ANSWER - Duration::from_micros(1);
+        for (mode, status, took, wanted) in [
+            (AccessLog::Off, 500, slow, false),
+            (AccessLog::All, 200, fast, true),
+            (AccessLog::Errors, 200, fast, false),
+            (AccessLog::Errors, 304, just_under, false),
+            (AccessLog::Errors, 200, slow, true),
+            (AccessLog::Errors, 404, fast, true),
+            (AccessLog::Errors, 429, fast, true),
+            (AccessLog::Errors, 503, fast, true),
+        ] {
+            assert_eq!(
+                mode.wants(status, took),
+                wanted,
+                "{mode:?} {status} {took:?}"
+            );
+        }
+        let parsed = |args: &[&str]| Config::try_parse_from(args).map(|c| c.access_log);
+        assert_eq!(
+            parsed(&["x", "--access-log", "all"]).unwrap(),
+            AccessLog::All
+        );
+        assert_eq!(
+            parsed(&["x", "--access-log", "off"]).unwrap(),
+            AccessLog::Off
+        );
+        assert!(parsed(&["x", "--access-log", "some"]).is_err());
     }
 
     #[test]

@@ -1,54 +1,249 @@
-//! Log set-up: `tracing` events as text or JSON lines, one per request and one per notable
-//! event, filtered by `RUST_LOG` (default `info`).
+//! Log set-up: `tracing` events as text or JSON lines, filtered by `RUST_LOG` (default
+//! `info`), written by a thread of their own so that no request waits on the log.
+//!
+//! Lines go to [`tracing_appender::non_blocking`]: a request only formats its line and hands
+//! it to a bounded queue; the writer thread empties the queue into a buffer, writes it out
+//! whenever the queue runs dry (one write for a whole batch of lines) and rests a moment
+//! before it looks again. When the output cannot
+//! keep up (a stalled journal, a full pipe, a slow disk), new lines are dropped rather than
+//! held or waited for: [`dropped_lines`] counts them for `dbs_log_lines_dropped_total`, and
+//! the writer says how many in a line of its own as soon as it has caught up. Dropping the
+//! [`LogGuard`] writes out what is still queued.
 //!
 //! Text lines without colour (a journal, `docker logs`, a file) come from [`TextLines`], a
 //! formatter of our own that writes what tracing-subscriber's default format writes in about
-//! a third of the time (0.25 µs against 0.8 µs for a request line): every request logs a
-//! line, and formatting it through `core::fmt` (padding, colour-code styles, RFC 3339 dates)
-//! had become the largest single cost of a cached badge (docs/PERFORMANCE.md). A person at a
-//! terminal gets the default format with colours; JSON is tracing-subscriber's own.
+//! a third of the time (0.25 µs against 0.8 µs for a request line), since formatting through
+//! `core::fmt` (padding, colour-code styles) was the largest single cost of a logged cached
+//! badge (docs/PERFORMANCE.md). A person at a terminal gets the default format with colours;
+//! JSON is tracing-subscriber's own.
 
 use std::fmt::{self, Write as _};
 use std::io;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tracing::dispatcher::WeakDispatch;
 use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
+use tracing::{Dispatch, Event, Level, Subscriber};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_log::NormalizeEvent;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::{Format, Writer};
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::LogFormat;
 
-/// Installs the process-wide subscriber: `format` lines on `writer`, at the level `RUST_LOG`
-/// asks for or else `default_level`, with colours when `ansi` (a terminal). Does nothing if
-/// one is installed already.
-pub fn install<W>(format: LogFormat, default_level: &str, ansi: bool, writer: W)
+/// Lines the queue holds while the output is slower than the node: about 2.5 MB of request
+/// lines, 0.1 s of `--access-log all` at 150,000 requests a second. Past that a stall costs
+/// lines, never memory or a request's time.
+pub const BUFFERED_LINES: usize = 16_384;
+
+/// The writer thread's buffer: lines gathered between two writes to the output.
+const OUTPUT_BUFFER: usize = 64 * 1024;
+
+/// How long the writer thread rests after each write. Lines queue up meanwhile and go out
+/// together, and a thread that is not waiting on the queue needs no waking: without the rest,
+/// `--access-log all` woke it every few lines, a system call on the request's side each time,
+/// and took the server 1.4–1.8 times the baseline's CPU per request instead of 1.1–1.3
+/// (docs/PERFORMANCE.md). A line waits about this long at most; the queue holds 0.2 s of
+/// lines at 80,000 a second.
+const WRITE_PAUSE: Duration = Duration::from_millis(20);
+
+/// How the log is written: the format, the level when `RUST_LOG` says none, colour codes,
+/// and how many lines may wait for the output.
+#[derive(Debug, Clone, Copy)]
+pub struct LogSettings<'a> {
+    pub format: LogFormat,
+    pub default_level: &'a str,
+    pub ansi: bool,
+    pub buffered_lines: usize,
+}
+
+/// Keeps the writer thread: dropping it writes out every line still queued (waiting at
+/// most about a second for a stalled output), and ends the thread.
+#[derive(Debug)]
+#[must_use = "dropping the guard stops the log writer"]
+pub struct LogGuard {
+    watch: Arc<OnceLock<Watch>>,
+    worker: Option<WorkerGuard>,
+}
+
+impl LogGuard {
+    /// Lines this writer has dropped so far.
+    pub fn dropped_lines(&self) -> u64 {
+        self.watch.get().map_or(0, |watch| {
+            u64::try_from(watch.counter.dropped_lines()).unwrap_or(u64::MAX)
+        })
+    }
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        // The writer thread tells of drops when it catches up; lines dropped since then
+        // would go untold once it stops, so they are told here, ahead of the final flush.
+        if let Some(watch) = self.watch.get() {
+            watch.tell_of_drops();
+        }
+        drop(self.worker.take());
+    }
+}
+
+/// Every writer's count of dropped lines, for [`dropped_lines`].
+static DROP_COUNTERS: Mutex<Vec<ErrorCounter>> = Mutex::new(Vec::new());
+
+/// Log lines this process has dropped because the output fell behind, over all its writers.
+pub fn dropped_lines() -> u64 {
+    let counters = DROP_COUNTERS.lock().unwrap_or_else(|e| e.into_inner());
+    counters
+        .iter()
+        .map(|c| u64::try_from(c.dropped_lines()).unwrap_or(u64::MAX))
+        .fold(0, u64::saturating_add)
+}
+
+/// A subscriber writing `settings.format` lines to `output` on a thread of its own, with the
+/// guard that keeps that thread. Nothing is installed: [`install`] does that, tests use the
+/// dispatch in a scope of their own.
+pub fn dispatch<W>(settings: LogSettings<'_>, output: W) -> (Dispatch, LogGuard)
 where
-    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+    W: io::Write + Send + 'static,
 {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let watch = Arc::new(OnceLock::new());
+    let output = Output {
+        out: io::BufWriter::with_capacity(OUTPUT_BUFFER, output),
+        watch: Arc::clone(&watch),
+    };
+    let (writer, worker) = NonBlockingBuilder::default()
+        .buffered_lines_limit(settings.buffered_lines.max(1))
+        .lossy(true)
+        .thread_name("log-writer")
+        .finish(output);
+    let counter = writer.error_counter();
+    DROP_COUNTERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(counter.clone());
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(settings.default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .with_ansi(ansi);
-    let installed = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text if ansi => builder.try_init(),
-        LogFormat::Text => builder.event_format(TextLines).try_init(),
+        .with_ansi(settings.ansi);
+    let dispatch = match settings.format {
+        LogFormat::Json => Dispatch::new(builder.json().flatten_event(true).finish()),
+        LogFormat::Text if settings.ansi => Dispatch::new(builder.finish()),
+        LogFormat::Text => Dispatch::new(builder.event_format(TextLines).finish()),
     };
-    // A second call (tests, benchmarks) keeps the first subscriber.
-    drop(installed);
+    // A weak handle: the subscriber owns the writer thread's queue, so a strong one here
+    // would keep the thread alive for ever.
+    let _ = watch.set(Watch {
+        counter,
+        dispatch: dispatch.downgrade(),
+        noted: AtomicUsize::new(0),
+    });
+    let guard = LogGuard {
+        watch,
+        worker: Some(worker),
+    };
+    (dispatch, guard)
+}
+
+/// Installs the process-wide subscriber of [`dispatch`], and the bridge for records of the
+/// `log` crate. Returns the guard to keep until the last line is logged, or `None` if a
+/// subscriber is installed already (tests, benchmarks): the first one stays.
+pub fn install<W>(settings: LogSettings<'_>, output: W) -> Option<LogGuard>
+where
+    W: io::Write + Send + 'static,
+{
+    let (dispatch, guard) = dispatch(settings, output);
+    tracing::dispatcher::set_global_default(dispatch).ok()?;
+    let _ = tracing_log::LogTracer::builder()
+        .with_max_level(tracing_log::AsLog::as_log(
+            &tracing::level_filters::LevelFilter::current(),
+        ))
+        .init();
+    Some(guard)
 }
 
 /// Installs the binary's subscriber on stderr, with colours only for a person at a
 /// terminal, never into journald or `docker logs`.
-pub fn install_stderr(format: LogFormat, default_level: &str) {
+pub fn install_stderr(format: LogFormat, default_level: &str) -> Option<LogGuard> {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    install(format, default_level, ansi, io::stderr);
+    let settings = LogSettings {
+        format,
+        default_level,
+        ansi,
+        buffered_lines: BUFFERED_LINES,
+    };
+    install(settings, io::stderr())
+}
+
+/// The writer thread's side: a buffer in front of the real output, which also notices lines
+/// dropped since it last looked.
+struct Output<W: io::Write> {
+    out: io::BufWriter<W>,
+    watch: Arc<OnceLock<Watch>>,
+}
+
+/// What [`Output`] and [`LogGuard`] learn once the subscriber exists: the count of dropped
+/// lines, the subscriber to tell of them through, and how many were told of already.
+#[derive(Debug)]
+struct Watch {
+    counter: ErrorCounter,
+    dispatch: WeakDispatch,
+    noted: AtomicUsize,
+}
+
+impl Watch {
+    /// Logs one line saying how many lines were dropped since the last such line, if any.
+    fn tell_of_drops(&self) {
+        let noted = self.noted.load(Ordering::Acquire);
+        let dropped = self.counter.dropped_lines();
+        if dropped <= noted
+            || self
+                .noted
+                .compare_exchange(noted, dropped, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return;
+        }
+        let Some(dispatch) = self.dispatch.upgrade() else {
+            return;
+        };
+        // Logged like any line, so it has the operator's format.
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::warn!(
+                dropped = u64::try_from(dropped - noted).unwrap_or(u64::MAX),
+                "log lines dropped: the log output fell behind"
+            );
+        });
+        if self.counter.dropped_lines() != dropped {
+            // This line may have been dropped too (or another one was): the next look
+            // tells of the whole range again, this line counted among the dropped.
+            let _ =
+                self.noted
+                    .compare_exchange(dropped, noted, Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+}
+
+impl<W: io::Write> io::Write for Output<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.out.write(bytes)
+    }
+
+    /// Called by the writer thread each time it has emptied the queue: the log has caught
+    /// up, and the queue has room for the line that says what it lost on the way, which is
+    /// queued before the batch goes out (the write may take long, and the queue fill up).
+    fn flush(&mut self) -> io::Result<()> {
+        if let Some(watch) = self.watch.get() {
+            watch.tell_of_drops();
+        }
+        let flushed = self.out.flush();
+        std::thread::sleep(WRITE_PAUSE);
+        flushed
+    }
 }
 
 /// tracing-subscriber's default text line, without colour:
@@ -253,51 +448,20 @@ impl fmt::Write for Escaping<'_> {
 /// `2026-11-27T06:37:45.123456Z`: RFC 3339 in UTC with microseconds, as the default format
 /// writes it.
 fn write_timestamp(writer: &mut impl fmt::Write, now: SystemTime) -> fmt::Result {
-    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seconds = since_epoch.as_secs();
-    let (year, month, day) = civil_from_days(seconds / 86_400);
-    let of_day = seconds % 86_400;
-    let mut out = *b"0000-00-00T00:00:00.000000Z";
-    let mut put = |at: usize, width: usize, mut value: u64| {
-        for slot in out[at..at + width].iter_mut().rev() {
-            *slot = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    };
-    put(0, 4, year);
-    put(5, 2, month);
-    put(8, 2, day);
-    put(11, 2, of_day / 3600);
-    put(14, 2, of_day / 60 % 60);
-    put(17, 2, of_day % 60);
-    put(20, 6, u64::from(since_epoch.subsec_micros()));
-    writer.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+    // humantime writes the years 1970 to 9999 and panics before them: a clock set that far
+    // off still gets its line, with the nearest time it can write.
+    let now = now.clamp(UNIX_EPOCH, UNIX_EPOCH + LAST_WRITABLE);
+    write!(writer, "{}", humantime::format_rfc3339_micros(now))
 }
 
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`, for days on or after the epoch).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
-}
+/// The last microsecond of the year 9999, as time since the epoch.
+const LAST_WRITABLE: Duration = Duration::new(253_402_300_799, 999_999_000);
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
+    use std::sync::mpsc;
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::time::{Duration, Instant};
 
     use tracing_subscriber::fmt::time::SystemTime as DefaultClock;
 
@@ -400,25 +564,46 @@ mod tests {
         let at = UNIX_EPOCH + Duration::new(951_868_799, 123_456_789);
         write_timestamp(&mut ours, at).unwrap();
         assert_eq!(ours, "2000-02-29T23:59:59.123456Z");
-        for seconds in [
+        // Day, month, leap-year and century edges, then instants spread over every year
+        // that can be written.
+        let edges = [
             0,
             86_399,
             86_400,
             4_107_542_400,
             1_795_678_665,
             253_402_300_799,
-        ] {
-            let at = UNIX_EPOCH + Duration::new(seconds, 7_000);
-            let mut ours = String::new();
-            write_timestamp(&mut ours, at).unwrap();
-            let theirs = format!("{}", SlowDate(at));
-            assert_eq!(ours, theirs, "{seconds}");
+        ];
+        let spread = (0..1_000u64).map(|i| i * 253_400_000 + i * 7_919 % 86_400);
+        for seconds in edges.into_iter().chain(spread) {
+            for nanos in [0, 7_000, 999_999_999] {
+                let at = UNIX_EPOCH + Duration::new(seconds, nanos);
+                let mut ours = String::new();
+                write_timestamp(&mut ours, at).unwrap();
+                let theirs = format!("{}", SlowDate(at));
+                assert_eq!(ours, theirs, "{seconds}.{nanos:09}");
+            }
         }
     }
 
+    #[test]
+    fn a_clock_outside_the_writable_years_still_gets_a_timestamp() {
+        let mut before = String::new();
+        write_timestamp(&mut before, UNIX_EPOCH - Duration::from_secs(5)).unwrap();
+        assert_eq!(before, "1970-01-01T00:00:00.000000Z");
+        let mut after = String::new();
+        write_timestamp(
+            &mut after,
+            UNIX_EPOCH + Duration::from_secs(300_000_000_000),
+        )
+        .unwrap();
+        assert_eq!(after, "9999-12-31T23:59:59.999999Z");
+    }
+
     /// The same instant written the slow way, counting days from 1970 year by year and
-    /// month by month: an independent reference for `civil_from_days`. (tracing-subscriber
-    /// only formats the current time; the test below compares with that.)
+    /// month by month: an independent reference for the timestamps, which the line format
+    /// must keep. (tracing-subscriber only formats the current time; a test below compares
+    /// with that.)
     struct SlowDate(SystemTime);
 
     impl fmt::Display for SlowDate {
@@ -490,5 +675,225 @@ mod tests {
             ours[..19] == before[..19] || ours[..19] == after[..19],
             "{ours} vs {before} / {after}"
         );
+    }
+
+    /// An output that takes nothing until it is opened: a stalled journal, a full pipe.
+    #[derive(Clone, Default)]
+    struct Stalled {
+        /// (open, a write is waiting), and the condition both change under.
+        state: Arc<(Mutex<(bool, bool)>, Condvar)>,
+        taken: Captured,
+    }
+
+    impl Stalled {
+        fn open(&self) {
+            let (state, changed) = &*self.state;
+            state.lock().unwrap().0 = true;
+            changed.notify_all();
+        }
+
+        /// Waits until a write is blocked here, up to `deadline`.
+        fn wait_for_a_writer(&self, deadline: Duration) -> bool {
+            let (state, changed) = &*self.state;
+            let state = state.lock().unwrap();
+            let (state, _) = changed
+                .wait_timeout_while(state, deadline, |(_, waiting)| !*waiting)
+                .unwrap();
+            state.1
+        }
+    }
+
+    impl io::Write for Stalled {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            let (state, changed) = &*self.state;
+            let mut state = state.lock().unwrap();
+            state.1 = true;
+            changed.notify_all();
+            while !state.0 {
+                state = changed.wait(state).unwrap();
+            }
+            drop(state);
+            self.taken.write(bytes)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The value of `dbs_log_lines_dropped_total` in a node registry's exposition.
+    fn dropped_metric(metrics: &crate::metrics::Metrics) -> u64 {
+        let text = String::from_utf8(metrics.encode()).unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix("dbs_log_lines_dropped_total "))
+            .unwrap_or_else(|| panic!("no dbs_log_lines_dropped_total in\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
+    /// Waits for `condition`, checking every few milliseconds, up to `deadline`.
+    fn wait_until(deadline: Duration, what: &str, condition: impl Fn() -> bool) {
+        let started = Instant::now();
+        while !condition() {
+            assert!(started.elapsed() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn text_settings(buffered_lines: usize) -> LogSettings<'static> {
+        LogSettings {
+            format: LogFormat::Text,
+            default_level: "info",
+            ansi: false,
+            buffered_lines,
+        }
+    }
+
+    #[test]
+    fn a_stalled_output_costs_lines_not_waiting_and_the_metric_and_the_log_say_so() {
+        const QUEUE: usize = 8;
+        const BURST: u64 = 1_000;
+        let output = Stalled::default();
+        let metrics = crate::metrics::Metrics::new().unwrap();
+        let shown_before = dropped_metric(&metrics);
+        let (dispatch, guard) = super::dispatch(text_settings(QUEUE), output.clone());
+        tracing::dispatcher::with_default(&dispatch, || tracing::info!("first"));
+        // The writer thread has the first line and is stuck writing it; the queue is empty.
+        assert!(
+            output.wait_for_a_writer(Duration::from_secs(10)),
+            "the writer thread reaches the output"
+        );
+        // On a thread of its own, so a writer that made its callers wait fails this test at
+        // a deadline instead of hanging it.
+        let (done, finished) = mpsc::channel();
+        let burst = dispatch.clone();
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&burst, || {
+                for n in 1..=BURST {
+                    tracing::info!(n, "burst");
+                }
+            });
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("logging never waits for a stalled output");
+        // The queue took as many as it holds; the rest were dropped and counted.
+        let dropped = BURST - QUEUE as u64;
+        assert_eq!(guard.dropped_lines(), dropped);
+        let shown = dropped_metric(&metrics);
+        assert!(
+            shown >= shown_before + dropped,
+            "the metric moved by {dropped}: {shown_before} -> {shown}"
+        );
+
+        // Once the output takes lines again, the queued ones go out, then the line telling
+        // of the drops; a line logged after that has room again.
+        output.open();
+        let text = || output.taken.text();
+        wait_until(Duration::from_secs(10), "the log to catch up", || {
+            text().contains("log lines dropped")
+        });
+        tracing::dispatcher::with_default(&dispatch, || tracing::info!("after the stall"));
+        wait_until(Duration::from_secs(10), "a line after the stall", || {
+            text().contains("after the stall")
+        });
+        drop(guard);
+        let text = text();
+        let lines: Vec<&str> = text.lines().collect();
+        let note = format!(
+            "WARN dockerhub_build_status::logging: log lines dropped: the log output fell behind dropped={dropped}"
+        );
+        assert_eq!(
+            lines.iter().filter(|l| l.ends_with(&note)).count(),
+            1,
+            "one line tells of the drops: {text}"
+        );
+        let kept: Vec<String> = (1..=QUEUE).map(|n| format!("burst n={n}")).collect();
+        for wanted in ["first", "after the stall"]
+            .into_iter()
+            .chain(kept.iter().map(String::as_str))
+        {
+            assert_eq!(
+                lines.iter().filter(|l| l.ends_with(wanted)).count(),
+                1,
+                "{wanted} in {text}"
+            );
+        }
+        assert_eq!(lines.len(), 2 + QUEUE + 1, "{text}");
+    }
+
+    #[test]
+    fn a_line_still_reaches_the_file_after_a_burst() {
+        const THREADS: u64 = 2;
+        // Each thread alone logs more than the queue holds.
+        const LINES: u64 = 2 * BUFFERED_LINES as u64;
+        let path = std::env::temp_dir().join(format!(
+            "dockerhub-build-status-burst-{}.log",
+            std::process::id()
+        ));
+        let file = std::fs::File::create(&path).unwrap();
+        let settings = LogSettings {
+            format: LogFormat::Json,
+            ..text_settings(BUFFERED_LINES)
+        };
+        let (dispatch, guard) = super::dispatch(settings, file);
+        let burst: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let dispatch = dispatch.clone();
+                std::thread::spawn(move || {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        for n in 0..LINES {
+                            tracing::info!(
+                                message = "request",
+                                method = "GET",
+                                route = "status_svg",
+                                status = 200u16,
+                                latency_us = n,
+                            );
+                        }
+                    });
+                })
+            })
+            .collect();
+        for thread in burst {
+            thread.join().unwrap();
+        }
+        // Once the writer has caught up, lines reach the file again; a marker is logged until
+        // one is there.
+        let read = || std::fs::read_to_string(&path).unwrap();
+        wait_until(Duration::from_secs(20), "a line after the burst", || {
+            tracing::dispatcher::with_default(&dispatch, || tracing::info!("after the burst"));
+            read().contains("after the burst")
+        });
+        let dropped = guard.dropped_lines();
+        drop(guard);
+        let text = read();
+        let _ = std::fs::remove_file(&path);
+        assert!(text.ends_with('\n'), "the last line is whole");
+        let (mut requests, mut notes) = (0, 0);
+        for line in text.lines() {
+            // Whole lines, never torn or run together, with the fields of the format.
+            let json: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            for field in ["timestamp", "level", "message", "target"] {
+                assert!(json.get(field).is_some(), "no {field}: {line}");
+            }
+            match json["message"].as_str() {
+                Some("request") => {
+                    assert_eq!(json["route"], "status_svg", "{line}");
+                    assert_eq!(json["status"], 200, "{line}");
+                    requests += 1;
+                }
+                Some(m) if m.starts_with("log lines dropped") => notes += 1,
+                _ => {}
+            }
+        }
+        // Every request line was written or counted as dropped (a dropped marker counts too).
+        assert!(requests <= THREADS * LINES);
+        assert!(
+            requests + dropped >= THREADS * LINES,
+            "{requests} written, {dropped} dropped"
+        );
+        assert_eq!(dropped > 0, notes > 0, "{dropped} dropped, {notes} notes");
     }
 }

@@ -1,4 +1,5 @@
-//! The `dockerhub-build-status` binary: parse flags, set up logging, bind, run the node.
+//! The `dockerhub-build-status` binary: parse flags, set up logging, bind, run the node, and
+//! write out the last log lines before it exits.
 
 use std::process::ExitCode;
 
@@ -33,10 +34,13 @@ fn main() -> ExitCode {
     } else {
         "info"
     };
-    dockerhub_build_status::logging::install_stderr(log_format, default_level);
+    // Kept until the end of main: dropping it writes out what the log writer still holds,
+    // after the server has drained and said so.
+    let log = dockerhub_build_status::logging::install_stderr(log_format, default_level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
+            drop(log);
             eprintln!("dockerhub-build-status: error: cannot start the runtime: {err}");
             return ExitCode::FAILURE;
         }
@@ -47,14 +51,26 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from),
         None => runtime.block_on(serve(config)),
     };
+    // Background tasks may still log while the runtime winds down.
+    drop(runtime);
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            drop(log);
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             // One line naming the problem, in the format the operator chose: a JSON log
-            // stream stays all JSON.
+            // stream stays all JSON. A text line goes straight to stderr, after every line
+            // the log writer still holds.
             match log_format {
-                LogFormat::Json => tracing::error!(error = format!("{err:#}"), "node stopped"),
-                LogFormat::Text => eprintln!("dockerhub-build-status: error: {err:#}"),
+                LogFormat::Json => {
+                    tracing::error!(error = format!("{err:#}"), "node stopped");
+                    drop(log);
+                }
+                LogFormat::Text => {
+                    drop(log);
+                    eprintln!("dockerhub-build-status: error: {err:#}");
+                }
             }
             ExitCode::FAILURE
         }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use hyper::StatusCode;
 
+use prometheus::core::{Collector, Desc};
 use prometheus::process_collector::ProcessCollector;
+use prometheus::proto::MetricFamily;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -150,6 +152,10 @@ impl Metrics {
             .set(1);
         registry.register(Box::new(build_info))?;
         registry.register(Box::new(ProcessCollector::for_self()))?;
+        registry.register(Box::new(LogLinesDropped(IntCounter::new(
+            "dbs_log_lines_dropped_total",
+            "Log lines dropped because the log output fell behind (the process's, like process_*).",
+        )?)))?;
         // Every series exists from the start at 0, so a node that has not gossiped or probed
         // yet still shows each metric of the design, and rate() sees the first increase.
         let per_cache_result = CACHE_RESULTS
@@ -278,6 +284,27 @@ impl Metrics {
     }
 }
 
+/// The log writer's count of dropped lines, read when scraped. The log belongs to the process,
+/// not to a node, so every node in a process shows the same count, as with `process_*`.
+#[derive(Debug, Clone)]
+struct LogLinesDropped(IntCounter);
+
+impl Collector for LogLinesDropped {
+    fn desc(&self) -> Vec<&Desc> {
+        self.0.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        // A counter only rises; the count it mirrors only rises too.
+        let dropped = crate::logging::dropped_lines();
+        let shown = self.0.get();
+        if dropped > shown {
+            self.0.inc_by(dropped - shown);
+        }
+        self.0.collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +338,7 @@ mod tests {
             "dbs_gossip_bytes_total{direction=\"sent\"} 100",
             "dbs_probes_total{outcome=\"ok\"} 1",
             "dbs_build_info{version=",
+            "dbs_log_lines_dropped_total ",
             "process_resident_memory_bytes",
             "process_cpu_seconds_total",
         ] {

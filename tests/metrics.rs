@@ -29,6 +29,7 @@ const DESIGN_METRICS: &[&str] = &[
     "dbs_gossip_bytes_total",
     "dbs_probes_total",
     "dbs_build_info",
+    "dbs_log_lines_dropped_total",
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",
 ];

@@ -1,7 +1,8 @@
 //! The node as operators run it: the real binary in a child process. Bad flags stop it with
 //! one line and exit code 2; a taken port is one line too; `--log-format json` is one JSON
-//! object per line with a line per request; the Docker Hub token never reaches a log; and
-//! SIGTERM drains a request in flight, refuses new connections and exits 0.
+//! object per line, with a line per request under `--access-log all` and, by default, for
+//! errors and slow answers only; the Docker Hub token never reaches a log; and SIGTERM drains
+//! a request in flight, refuses new connections and exits 0.
 
 mod common;
 
@@ -166,7 +167,7 @@ async fn json_logs_are_one_object_per_line_with_a_line_per_request() {
     let (mut node, url) = start(
         &dir,
         &["--log-format", "json", "--hub-url", &hub.url()],
-        &[],
+        &[("DBS_ACCESS_LOG", "all")],
     )
     .await;
     let expected = [
@@ -231,6 +232,72 @@ async fn json_logs_are_one_object_per_line_with_a_line_per_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_only_errors_and_slow_answers_get_a_request_line() {
+    const HUB_DELAY: Duration = Duration::from_millis(600);
+    let hub = hub_with_app().await;
+    hub.set_repo("acme/slow", FakeRepo::with_builds(&[("latest", 10)]));
+    let dir = TempDir::new("access-log");
+    let (mut node, url) = start(&dir, &["--hub-url", &hub.url()], &[]).await;
+    for path in [
+        "/build/acme/app",
+        "/build/acme/app",
+        "/status.svg?organization=acme&repository=app",
+        "/health",
+        "/servers",
+    ] {
+        let (code, _, _) = common::get(&format!("{url}{path}")).await;
+        assert_eq!(code, 200, "{path}");
+    }
+    let (code, _, _) = common::get(&format!("{url}/no/such/route")).await;
+    assert_eq!(code, 404);
+    // A cold key while Docker Hub is slow: a 200, but past the slow mark.
+    hub.set_fault(Some(Fault::Slow(HUB_DELAY)));
+    let (code, _, _) = common::get(&format!("{url}/build/acme/slow")).await;
+    assert_eq!(code, 200);
+    node.signal("TERM");
+    let status = node.wait_exit(DRAIN_TIMEOUT + Duration::from_secs(5)).await;
+    assert!(status.success(), "exit {status}");
+
+    let lines = node.stderr();
+    let requests: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains(" request method="))
+        .collect();
+    let latency = |line: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix("latency_us="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no latency in {line}"))
+    };
+    assert!(
+        requests
+            .iter()
+            .any(|l| l.contains("route=\"not_found\" status=404")),
+        "the 404 has a line: {lines:#?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|l| l.contains("route=\"build\" status=200")
+                && latency(l) >= HUB_DELAY.as_micros() as u64),
+        "the slow answer has a line: {lines:#?}"
+    );
+    // Every other 200 was fast (a cold fetch from a loopback hub can only be slow on a
+    // machine far busier than a test should run on, and then it is rightly logged).
+    for line in &requests {
+        if line.contains("status=200") {
+            assert!(latency(line) >= 400_000, "a fast 200 has a line: {line}");
+        }
+    }
+    assert_eq!(requests.len(), 2, "{lines:#?}");
+    // What was logged last before the exit reached stderr: the writer is flushed at the end.
+    assert!(
+        lines.last().is_some_and(|l| l.contains("node stopped")),
+        "the last line says the node stopped: {lines:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hub_token_never_reaches_a_log_line() {
     const USER: &str = "ops-user";
     const SECRET: &str = "dckr_pat_never-log-me-7f3a9c1e";
@@ -249,7 +316,14 @@ async fn the_hub_token_never_reaches_a_log_line() {
     for (args, env) in runs {
         let dir = TempDir::new("secret");
         let hub_url = hub.url();
-        let mut all_args = vec!["--hub-url", &hub_url, "--hub-username", USER];
+        let mut all_args = vec![
+            "--hub-url",
+            &hub_url,
+            "--hub-username",
+            USER,
+            "--access-log",
+            "all",
+        ];
         all_args.extend_from_slice(args);
         let (mut node, url) = start(&dir, &all_args, env).await;
         // The token is really used: the fake hub answers only with a valid one.

@@ -85,7 +85,7 @@ where
     response
 }
 
-/// Counts an answered request and writes its log line.
+/// Counts an answered request and writes its log line, if `--access-log` wants one.
 fn finish(
     node: &Node,
     method: &Method,
@@ -94,14 +94,18 @@ fn finish(
     started: tokio::time::Instant,
 ) {
     let took = started.elapsed();
-    node.metrics().http_request(route, response.status(), took);
+    let status = response.status();
+    node.metrics().http_request(route, status, took);
+    if !node.config().access_log.wants(status.as_u16(), took) {
+        return;
+    }
     // The message and the method as plain strings: recorded as they are, where a message
-    // literal or `%method` would go through `core::fmt` on every request.
+    // literal or `%method` would go through `core::fmt` on every line.
     tracing::info!(
         message = "request",
         method = method.as_str(),
         route,
-        status = response.status().as_u16(),
+        status = status.as_u16(),
         latency_us = took.as_micros() as u64,
     );
 }
