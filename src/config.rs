@@ -4,7 +4,7 @@
 //! Everything a node can be told at start lives here, validated once, so the rest of the
 //! code works with checked values and a bad flag stops the node with one clear line.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -197,6 +197,44 @@ pub struct Config {
     /// The most requests to Docker Hub per minute (Docker Hub allows about 180 anonymous).
     #[arg(long, env = "DBS_HUB_RATE", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub hub_rate: u32,
+
+    /// The pool name (e.g. pool.badges.example.org): this node serves the pool's badges and
+    /// says so in its signed descriptor, with its --pool-address (docs/POOL.md).
+    #[arg(long, env = "DBS_DNS_ZONE")]
+    pub dns_zone: Option<String>,
+
+    /// Answer DNS for --dns-zone on this address, UDP and TCP (port 53 in a real pool).
+    #[arg(long, env = "DBS_DNS_LISTEN", requires = "dns_zone")]
+    pub dns_listen: Option<SocketAddr>,
+
+    /// TTL of the pool name's address records: how long a resolver may keep giving out a
+    /// node that just died.
+    #[arg(long, env = "DBS_DNS_TTL", default_value = "60s", value_parser = parse_duration)]
+    pub dns_ttl: Duration,
+
+    /// The pool's name servers, for the zone's NS and SOA records (comma-separated names).
+    #[arg(
+        long,
+        env = "DBS_DNS_NAMESERVERS",
+        value_delimiter = ',',
+        requires = "dns_zone"
+    )]
+    pub dns_nameservers: Vec<String>,
+
+    /// DNS answers per second to one source network (IPv4 /24, IPv6 /56) over UDP, after a
+    /// burst of twice as many; past it queries are dropped or answered truncated.
+    #[arg(long, env = "DBS_DNS_RATE_LIMIT", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub dns_rate_limit: u32,
+
+    /// The addresses this node serves the pool's badges on, plain HTTP (comma-separated)
+    /// [default: the public URL's host, if it is an address].
+    #[arg(
+        long,
+        env = "DBS_POOL_ADDRESS",
+        value_delimiter = ',',
+        requires = "dns_zone"
+    )]
+    pub pool_address: Vec<IpAddr>,
 }
 
 impl Config {
@@ -236,7 +274,55 @@ impl Config {
         if self.header_timeout < Duration::from_millis(10) {
             return Err("--header-timeout must be at least 10ms".into());
         }
+        if !(Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&self.dns_ttl)
+            || self.dns_ttl.subsec_nanos() != 0
+        {
+            return Err("--dns-ttl must be whole seconds from 1s to 24h".into());
+        }
+        if let Some(zone) = &self.dns_zone {
+            crate::dns::zone::Zone::new(zone, 1, &self.dns_nameservers, 1, false)
+                .map_err(|e| e.to_string())?;
+        }
+        self.pool_addresses()?;
         Ok(())
+    }
+
+    /// The addresses this node serves the pool on: `--pool-address`, or else the public
+    /// URL's host when it is an IP address; none without `--dns-zone`.
+    pub fn pool_addresses(&self) -> Result<Vec<IpAddr>, String> {
+        if self.dns_zone.is_none() {
+            return Ok(Vec::new());
+        }
+        let addresses = if self.pool_address.is_empty() {
+            let url = self.public_url()?;
+            match url.host() {
+                Some(url::Host::Ipv4(v4)) => vec![IpAddr::V4(v4)],
+                Some(url::Host::Ipv6(v6)) => vec![IpAddr::V6(v6)],
+                _ => {
+                    return Err(
+                        "--dns-zone needs --pool-address when the public URL's host is a name"
+                            .into(),
+                    );
+                }
+            }
+        } else {
+            self.pool_address
+                .iter()
+                .map(|ip| crate::federation::address::canonical_ip(*ip))
+                .collect()
+        };
+        let max = crate::federation::descriptor::MAX_POOL_ADDRESSES;
+        if addresses.len() > max {
+            return Err(format!("--pool-address takes at most {max} addresses"));
+        }
+        for (i, ip) in addresses.iter().enumerate() {
+            if ip.is_unspecified() || ip.is_multicast() || addresses[..i].contains(ip) {
+                return Err(format!(
+                    "--pool-address: {ip} is unspecified, multicast or given twice"
+                ));
+            }
+        }
+        Ok(addresses)
     }
 
     /// The peers file to read, if any: `--peers`, or `peers.toml` when the working directory
@@ -336,8 +422,90 @@ mod tests {
         assert_eq!(config.probe_interval, Duration::from_secs(30));
         assert!(!config.allow_private_peers);
         assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.dns_ttl, Duration::from_secs(60));
+        assert_eq!(config.dns_listen, None);
+        assert_eq!(config.dns_rate_limit, 50);
+        assert_eq!(config.pool_addresses(), Ok(Vec::new()));
         assert_eq!(config.access_log, AccessLog::Errors);
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn pool_flags() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["x"];
+            all.extend_from_slice(args);
+            Config::try_parse_from(all)
+        };
+        // The pool address defaults to the public URL's host when it is an address.
+        let c = parse(&[
+            "--dns-zone",
+            "pool.example.org",
+            "--public-url",
+            "http://192.0.2.7",
+        ])
+        .unwrap();
+        assert_eq!(c.pool_addresses(), Ok(vec!["192.0.2.7".parse().unwrap()]));
+        let c = parse(&[
+            "--dns-zone",
+            "pool.example.org",
+            "--public-url",
+            "http://[2001:db8::7]:80",
+        ])
+        .unwrap();
+        assert_eq!(c.pool_addresses(), Ok(vec!["2001:db8::7".parse().unwrap()]));
+        let c = parse(&[
+            "--dns-zone",
+            "pool.example.org",
+            "--public-url",
+            "https://a.example",
+        ])
+        .unwrap();
+        assert!(c.validate().unwrap_err().contains("--pool-address"));
+        let c = parse(&[
+            "--dns-zone",
+            "pool.example.org",
+            "--public-url",
+            "https://a.example",
+            "--pool-address",
+            "192.0.2.7,::ffff:192.0.2.8",
+            "--dns-nameservers",
+            "ns1.example.org,ns2.example.org",
+            "--dns-listen",
+            "0.0.0.0:53",
+            "--dns-ttl",
+            "30s",
+        ])
+        .unwrap();
+        assert!(c.validate().is_ok());
+        assert_eq!(
+            c.pool_addresses(),
+            Ok(vec![
+                "192.0.2.7".parse().unwrap(),
+                "192.0.2.8".parse().unwrap()
+            ])
+        );
+        assert_eq!(c.dns_nameservers, ["ns1.example.org", "ns2.example.org"]);
+        // Flags that make no sense without a zone, and bad values.
+        assert!(parse(&["--dns-listen", "127.0.0.1:53"]).is_err());
+        assert!(parse(&["--pool-address", "192.0.2.7"]).is_err());
+        assert!(parse(&["--dns-zone", "p.example", "--pool-address", "nope"]).is_err());
+        for bad in [
+            vec!["--dns-zone", "p..example"],
+            vec!["--dns-zone", "p.example", "--dns-ttl", "0s"],
+            vec!["--dns-zone", "p.example", "--dns-ttl", "1500ms"],
+            vec!["--dns-zone", "p.example", "--dns-nameservers", "a..b"],
+            vec![
+                "--dns-zone",
+                "p.example",
+                "--pool-address",
+                "192.0.2.1,192.0.2.1",
+            ],
+            vec!["--dns-zone", "p.example", "--pool-address", "0.0.0.0"],
+        ] {
+            let c = parse(&bad).unwrap();
+            assert!(c.validate().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -17,6 +17,8 @@
 //!   scores, listing, rendezvous hashing. No I/O, no clock, no async.
 //! - [`driver`]: what does I/O for the federation: gossip and probe loops, the transports
 //!   (HTTP, and in memory for tests), state, key and `peers.toml` files.
+//! - [`dns`]: the pool name's authoritative DNS (hickory-server): the zone's answers from
+//!   the nodes this node's probes found healthy, rate limited per source network.
 //! - [`metrics`], [`logging`]: the node's Prometheus registry and its log lines.
 //! - [`demo`]: the one-command demo network and its sample Docker Hub.
 //! - `testkit` (feature `testkit`, for tests and benchmarks): the federation simulator.
@@ -28,6 +30,7 @@ pub mod badge;
 pub mod cache;
 pub mod config;
 pub mod demo;
+pub mod dns;
 pub mod driver;
 pub mod federation;
 pub mod http;

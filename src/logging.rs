@@ -124,8 +124,23 @@ where
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(counter.clone());
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(settings.default_level));
+    // hickory-server logs every DNS query at INFO: at the node's default level a flood of
+    // queries would be a flood of log lines. Its warnings stay; RUST_LOG naming hickory
+    // decides for itself.
+    let names_hickory = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("hickory"));
+    if !names_hickory {
+        for directive in [
+            "hickory_server=warn",
+            "hickory_proto=warn",
+            "hickory_net=warn",
+        ] {
+            if let Ok(directive) = directive.parse() {
+                filter = filter.add_directive(directive);
+            }
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

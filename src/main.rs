@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use dockerhub_build_status::config::{Command, Config, LogFormat};
 use dockerhub_build_status::demo;
+use dockerhub_build_status::dns;
 use dockerhub_build_status::http::server;
 use dockerhub_build_status::node::Node;
 
@@ -103,9 +104,56 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     config.listen = listener
         .local_addr()
         .context("cannot read the listening address")?;
+    let dns_sockets = match config.dns_listen {
+        Some(addr) => Some(
+            dns::Sockets::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for DNS on {addr} (UDP and TCP)"))?,
+        ),
+        None => None,
+    };
     let node = Node::new(config)?;
     tracing::info!(listen = %node.config().listen, url = %node.canonical_url(), key = %node.driver().key(), "node started");
+    let dns = match dns_sockets {
+        Some(sockets) => Some(start_dns(&node, sockets)?),
+        None => None,
+    };
     server::run(listener, node, server::shutdown_signal()).await;
+    if let Some(dns) = dns {
+        dns.shutdown().await;
+    }
     tracing::info!("node stopped");
     Ok(())
+}
+
+/// Answers DNS for the pool zone with the nodes this node's probes found healthy.
+fn start_dns(node: &Node, sockets: dns::Sockets) -> anyhow::Result<dns::DnsServer> {
+    let config = node.config();
+    let zone_name = config.dns_zone.as_deref().unwrap_or_default();
+    let serial = u32::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(1),
+    )
+    .unwrap_or(1);
+    let zone = dns::zone::Zone::new(
+        zone_name,
+        u32::try_from(config.dns_ttl.as_secs()).unwrap_or(60),
+        &config.dns_nameservers,
+        serial,
+        config.allow_private_peers,
+    )?;
+    let server = dns::DnsServer::start(
+        sockets,
+        zone,
+        node.driver().clone(),
+        dns::Limits {
+            rate: config.dns_rate_limit,
+        },
+        node.metrics().clone(),
+    )
+    .context("cannot start the DNS server")?;
+    tracing::info!(listen = %server.local_addr(), zone = %zone_name, "answering DNS for the pool");
+    Ok(server)
 }

@@ -35,6 +35,11 @@ pub const ROUTES: [&str; 11] = [
 /// Every value of the cache lookups' `result` label.
 const CACHE_RESULTS: [&str; 4] = ["hit", "stale", "miss", "coalesced"];
 
+/// Nodes with their own series of `dbs_dns_answers_total`; the answers for any further
+/// node are counted under `node="other"`, so a network of thousands, or a flood of made-up
+/// descriptors, cannot grow the exposition without bound.
+pub const MAX_DNS_ANSWER_SERIES: usize = 64;
+
 /// The node's metrics. Cloning shares them (every metric is an `Arc` inside).
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -55,6 +60,11 @@ pub struct Metrics {
     gossip_exchanges: IntCounterVec,
     gossip_bytes: IntCounterVec,
     probes: IntCounterVec,
+    dns_queries: IntCounterVec,
+    dns_rate_limited: IntCounterVec,
+    dns_answers: IntCounterVec,
+    /// Node URLs that have a series of `dbs_dns_answers_total`.
+    dns_answer_nodes: Arc<parking_lot::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// One route's request-duration histogram and its count of `200` answers.
@@ -112,6 +122,22 @@ impl Metrics {
             "dbs_probes_total",
             "Health probes of other nodes by outcome.",
             &["outcome"],
+        )?;
+
+        let dns_queries = counters(
+            "dbs_dns_queries_total",
+            "DNS queries answered, by question type (A, AAAA, SOA, NS, ANY, other) and response code.",
+            &["qtype", "rcode"],
+        )?;
+        let dns_rate_limited = counters(
+            "dbs_dns_rate_limited_total",
+            "DNS queries over their source network's rate limit: dropped, or slipped (a truncated empty answer).",
+            &["action"],
+        )?;
+        let dns_answers = counters(
+            "dbs_dns_answers_total",
+            "Addresses given in DNS answers, by node URL (the first 64 nodes; the rest as other).",
+            &["node"],
         )?;
 
         let http_duration = HistogramVec::new(
@@ -182,6 +208,9 @@ impl Metrics {
         for outcome in ["answered", "failed", "forbidden", "skipped"] {
             probes.with_label_values(&[outcome]);
         }
+        for action in ["dropped", "slipped"] {
+            dns_rate_limited.with_label_values(&[action]);
+        }
         Ok(Metrics {
             registry,
             http_requests,
@@ -197,6 +226,10 @@ impl Metrics {
             gossip_exchanges,
             gossip_bytes,
             probes,
+            dns_queries,
+            dns_rate_limited,
+            dns_answers,
+            dns_answer_nodes: Arc::default(),
         })
     }
 
@@ -274,6 +307,28 @@ impl Metrics {
         self.probes.with_label_values(&[outcome]).inc();
     }
 
+    /// Counts one DNS query answered (labels from a fixed set: `dns::handler`).
+    pub fn dns_query(&self, qtype: &'static str, rcode: &'static str) {
+        self.dns_queries.with_label_values(&[qtype, rcode]).inc();
+    }
+
+    /// Counts one DNS query over its network's rate limit (`dropped` or `slipped`).
+    pub fn dns_rate_limited(&self, action: &'static str) {
+        self.dns_rate_limited.with_label_values(&[action]).inc();
+    }
+
+    /// The series counting the DNS answers that give the node at `url`: its own for the
+    /// first [`MAX_DNS_ANSWER_SERIES`] nodes, `other` beyond.
+    pub fn dns_answer_counter(&self, url: &str) -> IntCounter {
+        let mut nodes = self.dns_answer_nodes.lock();
+        if nodes.contains(url) || nodes.len() < MAX_DNS_ANSWER_SERIES {
+            nodes.insert(url.to_owned());
+            self.dns_answers.with_label_values(&[url])
+        } else {
+            self.dns_answers.with_label_values(&["other"])
+        }
+    }
+
     /// The text exposition of every metric.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 * 1024);
@@ -320,6 +375,8 @@ mod tests {
         metrics.set_peers(&[("listed", 2)]);
         metrics.gossip_exchange("ok", 100, 200);
         metrics.probe("ok");
+        metrics.dns_query("A", "NOERROR");
+        metrics.dns_answer_counter("http://a.example").inc();
         let text = String::from_utf8(metrics.encode()).unwrap();
         for name in [
             "dbs_http_requests_total{code=\"200\",route=\"build\"} 1",
@@ -337,6 +394,9 @@ mod tests {
             "dbs_gossip_exchanges_total{outcome=\"ok\"} 1",
             "dbs_gossip_bytes_total{direction=\"sent\"} 100",
             "dbs_probes_total{outcome=\"ok\"} 1",
+            "dbs_dns_queries_total{qtype=\"A\",rcode=\"NOERROR\"} 1",
+            "dbs_dns_rate_limited_total{action=\"dropped\"} 0",
+            "dbs_dns_answers_total{node=\"http://a.example\"} 1",
             "dbs_build_info{version=",
             "dbs_log_lines_dropped_total ",
             "process_resident_memory_bytes",
@@ -353,5 +413,25 @@ mod tests {
         a.cache_lookup("miss");
         let text = String::from_utf8(b.encode()).unwrap();
         assert!(!text.contains("dbs_cache_lookups_total{result=\"miss\"} 1"));
+    }
+
+    #[test]
+    fn dns_answer_series_are_bounded() {
+        let metrics = Metrics::new().unwrap();
+        for i in 0..1000 {
+            metrics
+                .dns_answer_counter(&format!("http://n{i}.example"))
+                .inc();
+        }
+        // A node that has a series keeps it.
+        metrics.dns_answer_counter("http://n0.example").inc();
+        let text = String::from_utf8(metrics.encode()).unwrap();
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("dbs_dns_answers_total{"))
+            .count();
+        assert_eq!(series, MAX_DNS_ANSWER_SERIES + 1);
+        assert!(text.contains("dbs_dns_answers_total{node=\"other\"} 936"));
+        assert!(text.contains("dbs_dns_answers_total{node=\"http://n0.example\"} 2"));
     }
 }

@@ -308,6 +308,7 @@ fn fake(i: u32, issued_at: u64) -> SignedDescriptor {
         weight: 100.0,
         issued_at: Timestamp::from_unix_ms(issued_at),
         leaving: false,
+        pool: Vec::new(),
     }
     .sign(&identity)
     .expect("sign")

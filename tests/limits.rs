@@ -625,6 +625,7 @@ fn fake_descriptors(first: u32, n: usize, forged: bool) -> Vec<SignedDescriptor>
                 weight: 1.0,
                 issued_at: now,
                 leaving: false,
+                pool: Vec::new(),
             }
             .sign(&identity)
             .expect("sign")

@@ -149,6 +149,8 @@ impl Driver {
         // busy machine's scheduling delay reads as a dead node.
         settings.probe_timeout = probe_timeout(config.probe_interval);
         settings.allow_private_peers = config.allow_private_peers;
+        // Checked by Config::validate before a driver is made.
+        settings.pool_addresses = config.pool_addresses().unwrap_or_default();
         let now = super::now();
         let mut core = Core::new(identity, settings, peers, now)?;
         core.set_signature_cache(Arc::new(SignatureCache::with_capacity(
@@ -217,6 +219,11 @@ impl Driver {
             members,
         };
         serde_json::to_vec(&answer).unwrap_or_default()
+    }
+
+    /// The nodes the DNS pool may answer with now ([`Core::pool_nodes`]).
+    pub fn pool_nodes(&self) -> Vec<federation::PoolNode> {
+        self.core().pool_nodes(super::now())
     }
 
     /// One of the [`GOSSIP_SLOTS`], or `None` when all are taken.

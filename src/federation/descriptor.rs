@@ -3,6 +3,7 @@
 
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use ed25519_dalek::Signature;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use super::address::canonical_ip;
 use super::identity::Identity;
 use super::key::PublicKey;
 use super::peer_url::{MAX_URL_LEN, PeerUrl};
@@ -27,6 +29,9 @@ pub const MAX_WEIGHT: f64 = 100.0;
 /// Weights have at most three decimals and are signed as whole thousandths, so that no
 /// JSON parser's last-bit rounding can change the signed bytes.
 pub const WEIGHT_SCALE: f64 = 1000.0;
+/// Most addresses a node may name for the DNS pool: a dual-stacked node needs two, a few
+/// more leave room for a node behind several links, and the bound keeps descriptors small.
+pub const MAX_POOL_ADDRESSES: usize = 8;
 /// Length of a signature in base64 (64 bytes with padding).
 pub const SIGNATURE_B64_LEN: usize = 88;
 
@@ -50,6 +55,10 @@ pub struct Descriptor {
     pub issued_at: Timestamp,
     /// Set in the last descriptor a node sends before it shuts down.
     pub leaving: bool,
+    /// The addresses at which this node serves badges for the pool name (plain HTTP on
+    /// port 80 of each); empty when it does not serve the pool. A node's DNS answers them
+    /// only for nodes its own probes found healthy at one of these addresses.
+    pub pool: Vec<IpAddr>,
 }
 
 /// A descriptor as it travels in JSON: every field exactly as received, nothing trusted
@@ -59,6 +68,10 @@ pub struct Descriptor {
 /// {"url":"https://a.example","key":"<base64, 32 bytes>","version":"0.3.0","weight":1.0,
 ///  "issued_at":1764230400000,"leaving":false,"sig":"<base64, 64 bytes>"}
 /// ```
+///
+/// A node serving the pool adds `"pool":["192.0.2.7","2001:db8::7"]`. The field is left
+/// out when empty, so a descriptor of a node that does not serve the pool is the same JSON
+/// and the same signed bytes as before the field existed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignedDescriptor {
@@ -68,6 +81,8 @@ pub struct SignedDescriptor {
     pub weight: f64,
     pub issued_at: u64,
     pub leaving: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pool: Vec<String>,
     pub sig: String,
 }
 
@@ -148,7 +163,8 @@ impl Descriptor {
     /// Checks the limits every receiver checks (URL form is guaranteed by [`PeerUrl`]).
     pub fn validate(&self) -> Result<(), DescriptorError> {
         validate_version(&self.version)?;
-        validate_weight(self.weight)
+        validate_weight(self.weight)?;
+        validate_pool(&self.pool)
     }
 
     /// The exact bytes that are signed, independent of any JSON spelling:
@@ -161,7 +177,13 @@ impl Descriptor {
     /// leaving    u8, 0 or 1
     /// url        u16 big-endian length, then UTF-8 bytes (canonical form)
     /// version    u8 length, then ASCII bytes
+    /// pool       only when the node serves the pool: u8 1, u8 count, then per address
+    ///            u8 4 + 4 bytes or u8 6 + 16 bytes
     /// ```
+    ///
+    /// The version's length prefix ends the bytes of a descriptor without pool addresses,
+    /// so the pool section is appended without changing those: every signature made
+    /// before it existed still verifies, and nodes without it sign the same bytes.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let url = self.url.as_str().as_bytes();
         let version = self.version.as_bytes();
@@ -178,6 +200,23 @@ impl Descriptor {
         out.extend_from_slice(url);
         out.push(u8::try_from(version.len()).unwrap_or(u8::MAX));
         out.extend_from_slice(version);
+        if !self.pool.is_empty() {
+            out.push(1);
+            // Bounded by MAX_POOL_ADDRESSES, checked like the lengths above.
+            out.push(u8::try_from(self.pool.len()).unwrap_or(u8::MAX));
+            for ip in &self.pool {
+                match ip {
+                    IpAddr::V4(v4) => {
+                        out.push(4);
+                        out.extend_from_slice(&v4.octets());
+                    }
+                    IpAddr::V6(v6) => {
+                        out.push(6);
+                        out.extend_from_slice(&v6.octets());
+                    }
+                }
+            }
+        }
         out
     }
 
@@ -193,6 +232,51 @@ impl Descriptor {
             signature,
         })
     }
+}
+
+/// Pool addresses: at most [`MAX_POOL_ADDRESSES`], each once, in canonical form
+/// (IPv4-mapped IPv6 written as IPv4), none unspecified or multicast.
+fn validate_pool(pool: &[IpAddr]) -> Result<(), DescriptorError> {
+    if pool.len() > MAX_POOL_ADDRESSES {
+        return Err(DescriptorError::malformed(
+            "pool",
+            format!("more than {MAX_POOL_ADDRESSES} addresses"),
+        ));
+    }
+    for (i, ip) in pool.iter().enumerate() {
+        if canonical_ip(*ip) != *ip || ip.is_unspecified() || ip.is_multicast() {
+            return Err(DescriptorError::malformed(
+                "pool",
+                format!("{ip} is not a unicast address in canonical form"),
+            ));
+        }
+        if pool[..i].contains(ip) {
+            return Err(DescriptorError::malformed("pool", format!("{ip} twice")));
+        }
+    }
+    Ok(())
+}
+
+/// Parses the pool addresses of a received descriptor, bounded before anything is parsed.
+fn parse_pool(pool: &[String]) -> Result<Vec<IpAddr>, DescriptorError> {
+    if pool.len() > MAX_POOL_ADDRESSES {
+        return Err(DescriptorError::malformed(
+            "pool",
+            format!("more than {MAX_POOL_ADDRESSES} addresses"),
+        ));
+    }
+    let parsed = pool
+        .iter()
+        .map(|text| {
+            // An address is at most 45 characters (IPv6 with an embedded IPv4).
+            text.get(..46.min(text.len()))
+                .filter(|t| t.len() == text.len())
+                .and_then(|t| t.parse::<IpAddr>().ok())
+                .ok_or_else(|| DescriptorError::malformed("pool", "not an IP address"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    validate_pool(&parsed)?;
+    Ok(parsed)
 }
 
 fn validate_version(version: &str) -> Result<(), DescriptorError> {
@@ -282,6 +366,11 @@ impl SignedDescriptor {
         hasher.update(self.weight.to_bits().to_be_bytes());
         hasher.update(self.issued_at.to_be_bytes());
         hasher.update([u8::from(self.leaving)]);
+        hasher.update((self.pool.len() as u64).to_be_bytes());
+        for ip in &self.pool {
+            hasher.update((ip.len() as u64).to_be_bytes());
+            hasher.update(ip.as_bytes());
+        }
         hasher.finalize().into()
     }
 
@@ -301,6 +390,7 @@ impl SignedDescriptor {
         if self.sig.len() != SIGNATURE_B64_LEN {
             return Err(DescriptorError::malformed("sig", "not base64 of 64 bytes"));
         }
+        let pool = parse_pool(&self.pool)?;
         let key = self.peek_key()?;
         let url = PeerUrl::parse_canonical(&self.url)
             .map_err(|err| DescriptorError::malformed("url", err.to_string()))?;
@@ -322,6 +412,7 @@ impl SignedDescriptor {
             weight: self.weight,
             issued_at,
             leaving: self.leaving,
+            pool,
         };
         let message = descriptor.canonical_bytes();
         let verifying = key
@@ -382,6 +473,10 @@ impl VerifiedDescriptor {
     pub fn version(&self) -> &str {
         &self.descriptor.version
     }
+    /// The addresses this node serves the pool on (empty: it does not).
+    pub fn pool(&self) -> &[IpAddr] {
+        &self.descriptor.pool
+    }
 
     /// The wire form, to gossip on.
     pub fn to_signed(&self) -> SignedDescriptor {
@@ -393,6 +488,7 @@ impl VerifiedDescriptor {
             weight: d.weight,
             issued_at: d.issued_at.as_unix_ms(),
             leaving: d.leaving,
+            pool: d.pool.iter().map(IpAddr::to_string).collect(),
             sig: STANDARD.encode(self.signature),
         }
     }
@@ -505,6 +601,7 @@ mod tests {
             weight: 1.5,
             issued_at: NOW,
             leaving: false,
+            pool: Vec::new(),
         }
         .sign(identity)
         .expect("sign")
@@ -612,6 +709,7 @@ mod tests {
             weight: 0.1 + 0.2,
             issued_at: NOW,
             leaving: false,
+            pool: Vec::new(),
         };
         // 0.30000000000000004 is 300 thousandths as far as signing goes; 0.3005 is refused.
         assert!(d.clone().sign(&identity).is_ok());
@@ -667,6 +765,7 @@ mod tests {
             weight: 1.0,
             issued_at: Timestamp::from_unix_ms(258),
             leaving: true,
+            pool: Vec::new(),
         };
         let bytes = d.canonical_bytes();
         let tail = &bytes[DOMAIN.len() + 32..];
@@ -682,6 +781,100 @@ mod tests {
                 b"1",
             ]
             .concat()
+        );
+    }
+
+    fn pool_descriptor(identity: &Identity, pool: Vec<IpAddr>) -> Descriptor {
+        Descriptor {
+            url: PeerUrl::parse("https://a.example").expect("url"),
+            key: identity.public_key(),
+            version: "1".into(),
+            weight: 1.0,
+            issued_at: Timestamp::from_unix_ms(258),
+            leaving: false,
+            pool,
+        }
+    }
+
+    #[test]
+    fn without_pool_addresses_json_and_bytes_are_those_of_nodes_without_the_field() {
+        let identity = Identity::from_seed([9; 32]);
+        let wire = signed(&identity);
+        let json = serde_json::to_value(&wire).expect("json");
+        assert!(json.get("pool").is_none(), "{json}");
+        // What a node without the field sends parses and verifies.
+        let mut old = json.clone();
+        old.as_object_mut().expect("object").remove("pool");
+        let back: SignedDescriptor = serde_json::from_value(old).expect("parse");
+        assert!(back.verify(NOW, &freshness(), None).is_ok());
+    }
+
+    #[test]
+    fn pool_addresses_are_signed_and_checked() {
+        let identity = Identity::from_seed([10; 32]);
+        let pool: Vec<IpAddr> = vec![
+            "192.0.2.7".parse().expect("ip"),
+            "2001:db8::7".parse().expect("ip"),
+        ];
+        let mut d = pool_descriptor(&identity, pool.clone());
+        d.issued_at = NOW;
+        let wire = d.sign(&identity).expect("sign").to_signed();
+        assert_eq!(wire.pool, ["192.0.2.7", "2001:db8::7"]);
+        let verified = wire.verify(NOW, &freshness(), None).expect("valid");
+        assert_eq!(verified.pool(), &pool[..]);
+        // The signature covers the addresses: change, add or drop one and it breaks.
+        for alter in [
+            vec!["192.0.2.8".to_owned(), "2001:db8::7".to_owned()],
+            vec!["192.0.2.7".to_owned()],
+            Vec::new(),
+        ] {
+            let mut forged = wire.clone();
+            forged.pool = alter;
+            assert_eq!(
+                forged.verify(NOW, &freshness(), None),
+                Err(DescriptorError::BadSignature)
+            );
+        }
+        let malformed = |pool: Vec<&str>| {
+            let mut d = wire.clone();
+            d.pool = pool.into_iter().map(str::to_owned).collect();
+            d.verify(NOW, &freshness(), None)
+                .expect_err("refused")
+                .kind()
+        };
+        assert_eq!(malformed(vec!["example.org"]), "malformed");
+        assert_eq!(malformed(vec!["192.0.2.7", "192.0.2.7"]), "malformed");
+        assert_eq!(malformed(vec!["::ffff:192.0.2.7"]), "malformed");
+        assert_eq!(malformed(vec!["0.0.0.0"]), "malformed");
+        assert_eq!(malformed(vec!["224.0.0.1"]), "malformed");
+        assert_eq!(malformed(vec!["1".repeat(100).as_str()]), "malformed");
+        assert_eq!(
+            malformed(vec!["192.0.2.1"; MAX_POOL_ADDRESSES + 1]),
+            "malformed"
+        );
+        let too_many: Vec<IpAddr> = (1..=9).map(|i| IpAddr::from([192, 0, 2, i])).collect();
+        assert!(
+            pool_descriptor(&identity, too_many)
+                .sign(&identity)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn pool_section_of_the_canonical_bytes_is_pinned() {
+        let identity = Identity::from_seed([7; 32]);
+        let bare = pool_descriptor(&identity, Vec::new()).canonical_bytes();
+        let with_pool = pool_descriptor(
+            &identity,
+            vec!["192.0.2.7".parse().expect("ip"), "::1".parse().expect("ip")],
+        )
+        .canonical_bytes();
+        assert_eq!(&with_pool[..bare.len()], &bare[..]);
+        let mut loopback6 = [0u8; 16];
+        loopback6[15] = 1;
+        assert_eq!(
+            &with_pool[bare.len()..],
+            [&[1, 2, 4, 192, 0, 2, 7, 6][..], &loopback6].concat()
         );
     }
 }

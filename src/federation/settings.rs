@@ -17,6 +17,9 @@ pub struct Settings {
     pub version: String,
     /// This node's capacity hint.
     pub weight: f64,
+    /// The addresses this node serves the DNS pool's badges on (`--pool-address`), signed
+    /// into its descriptor; empty when it does not serve the pool.
+    pub pool_addresses: Vec<std::net::IpAddr>,
     /// Time between gossip rounds (`--gossip-interval`).
     pub gossip_interval: Duration,
     /// Time between probes of each known node (`--probe-interval`).
@@ -76,6 +79,7 @@ impl Settings {
             public_url,
             version: version.into(),
             weight: 1.0,
+            pool_addresses: Vec::new(),
             gossip_interval: Duration::from_secs(10),
             probe_interval: Duration::from_secs(30),
             probe_timeout: Duration::from_secs(5),
@@ -136,6 +140,7 @@ impl Settings {
             weight: self.weight,
             issued_at: Timestamp::default(),
             leaving: false,
+            pool: self.pool_addresses.clone(),
         }
         .validate()?;
         Ok(())

@@ -1,7 +1,19 @@
 //! Listing: which members are healthy enough for `/servers`, within the per-address and
-//! per-subnet limits, and the views of them that `/servers` shows.
+//! per-subnet limits, and the views of them that `/servers` and the DNS pool show.
 
 use super::*;
+
+/// A node the DNS pool may answer with ([`Core::pool_nodes`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolNode {
+    pub key: PublicKey,
+    /// Its public URL, as `/servers` shows it.
+    pub url: String,
+    pub weight: f64,
+    /// The pool addresses it signed that this node's own probes reached it at (all of
+    /// them for this node itself).
+    pub addresses: Vec<IpAddr>,
+}
 
 impl Core {
     /// Keys of the listed nodes (self not included): healthy by this node's own probes,
@@ -94,6 +106,52 @@ impl Core {
                 .filter_map(|k| self.members.get(k))
                 .any(|m| m.last_verdict == Some(ProbeVerdict::Good))
         })
+    }
+
+    /// The nodes the DNS pool may answer with: this node if it serves the pool, then every
+    /// listed node that serves it and whose last probe was good, each with only those of
+    /// its signed pool addresses that the probes connected to. What another node claims is
+    /// never enough: an address that no probe of this node reached is not answered, so no
+    /// descriptor can point the pool's traffic at someone else's server, and a node whose
+    /// last probe failed leaves the answers at once (listing waits for the score to fall).
+    pub fn pool_nodes(&self, now: Timestamp) -> Vec<PoolNode> {
+        let mut out = Vec::new();
+        if !self.own.leaving() && !self.own.pool().is_empty() {
+            out.push(PoolNode {
+                key: self.own.key(),
+                url: self.own.url().to_string(),
+                weight: self.own.weight(),
+                addresses: self.own.pool().to_vec(),
+            });
+        }
+        for key in self.listed_keys(now) {
+            let Some(member) = self.members.get(&key) else {
+                continue;
+            };
+            if member.last_verdict != Some(ProbeVerdict::Good) {
+                continue;
+            }
+            let Some(reached) = member.resolved_ip else {
+                continue;
+            };
+            let addresses: Vec<IpAddr> = member
+                .desc
+                .pool()
+                .iter()
+                .copied()
+                .filter(|ip| canonical_ip(*ip) == reached)
+                .collect();
+            if addresses.is_empty() {
+                continue;
+            }
+            out.push(PoolNode {
+                key,
+                url: member.desc.url().to_string(),
+                weight: self.effective_weight(member),
+                addresses,
+            });
+        }
+        out
     }
 
     /// `/servers`: the listed nodes, this node first (unless it has left), then by URL.

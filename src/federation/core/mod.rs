@@ -566,6 +566,7 @@ impl Core {
             weight: settings.weight,
             issued_at: now,
             leaving: false,
+            pool: settings.pool_addresses.clone(),
         }
         .sign(&identity)?;
         let seeds = peers
@@ -757,6 +758,7 @@ mod merge;
 mod probe;
 mod snapshot;
 
+pub use self::listing::PoolNode;
 use self::merge::{Forgotten, Victims};
 pub use self::snapshot::{RestoreReport, SavedMember, State};
 

@@ -20,6 +20,7 @@ fn flood(core: &mut Core, count: usize, now: Timestamp) -> usize {
                 weight: 1.0,
                 issued_at: now,
                 leaving: false,
+                pool: Vec::new(),
             }
             .sign(&identity)
             .expect("sign")

@@ -72,6 +72,7 @@ fn descriptor(i: usize, url: &PeerUrl, t: Timestamp, leaving: bool) -> SignedDes
         weight: 1.0,
         issued_at: t,
         leaving,
+        pool: Vec::new(),
     }
     .sign(&identity(i))
     .expect("sign")
@@ -116,5 +117,6 @@ fn fingerprint(core: &mut Core) -> (State, SetDigest, Vec<MemberView>) {
 
 mod eviction;
 mod gossip;
+mod pool;
 mod probes;
 mod restarts;
