@@ -177,6 +177,15 @@ pub struct Config {
     #[arg(long, env = "DBS_MAX_CONNECTIONS", default_value_t = 10_000, allow_negative_numbers = true, value_parser = parse_u32::<1, 1_000_000>)]
     pub max_connections: u32,
 
+    /// The most open connections from one client address (an IPv4 address, an IPv6 /64),
+    /// and never more than half of --max-connections; further ones are closed at once.
+    /// Connections from --trusted-proxies are counted only against --max-connections.
+    #[arg(long, env = "DBS_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_client: u32,
+    /// Reverse proxies in front of the node (comma-separated addresses or CIDR blocks):
+    /// only from these is the client address taken from X-Forwarded-For or Forwarded.
+    #[arg(long, env = "DBS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::http::client_addr::parse_cidr)]
+    pub trusted_proxies: Vec<crate::http::client_addr::Cidr>,
     /// Timeout of one request to Docker Hub.
     #[arg(long, env = "DBS_HUB_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub hub_timeout: Duration,

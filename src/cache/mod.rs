@@ -21,18 +21,37 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::hub::names::ImageRef;
-use crate::hub::{HubClient, HubError, HubStatus};
+use crate::hub::{ClientKey, HubClient, HubError, HubStatus};
 use crate::metrics::Metrics;
 
 /// Where statuses come from: Docker Hub in the node, a stand-in in unit tests.
 pub trait Upstream: Send + Sync + 'static {
     /// Asks upstream for the status of one image tag.
     fn fetch(&self, image: &ImageRef) -> impl Future<Output = Result<HubStatus, HubError>> + Send;
+
+    /// Asks on behalf of `client` (a cold miss it caused), whose share of the upstream
+    /// budget pays for it; `None` is the cache's own refresh. Without shares, a fetch.
+    fn fetch_for(
+        &self,
+        image: &ImageRef,
+        client: Option<ClientKey>,
+    ) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
+        let _ = client;
+        self.fetch(image)
+    }
 }
 
 impl Upstream for HubClient {
     fn fetch(&self, image: &ImageRef) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
         self.status(image)
+    }
+
+    fn fetch_for(
+        &self,
+        image: &ImageRef,
+        client: Option<ClientKey>,
+    ) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
+        self.status_for(image, client)
     }
 }
 
@@ -177,6 +196,13 @@ impl<U: Upstream> StatusCache<U> {
     /// The status of `image`: from the cache when fresh, stale while one refresh runs, or
     /// from the one upstream call that all concurrent misses share.
     pub async fn get(&self, image: &ImageRef) -> Lookup {
+        self.get_for(image, None).await
+    }
+
+    /// [`StatusCache::get`] for `client`: a miss it causes is paid from its share of the
+    /// upstream budget ([`Upstream::fetch_for`]); hits, stale answers, joined fetches and
+    /// background refreshes cost it nothing.
+    pub async fn get_for(&self, image: &ImageRef, client: Option<ClientKey>) -> Lookup {
         let key = key_of(image);
         let now = self.now_ms();
         let mut start_refresh = false;
@@ -202,7 +228,7 @@ impl<U: Upstream> StatusCache<U> {
                                 start_refresh = self.claim_refresh(&key, now);
                             }
                             if start_refresh {
-                                self.spawn_fetch(key, image.clone(), None);
+                                self.spawn_fetch(key, image.clone(), None, None);
                             }
                             self.inner.metrics.cache_lookup("stale");
                             return lookup;
@@ -218,7 +244,7 @@ impl<U: Upstream> StatusCache<U> {
                 self.inner.metrics.cache_lookup("coalesced");
                 rx
             }
-            None => match self.begin_miss(key, image, now) {
+            None => match self.begin_miss(key, image, now, client) {
                 Ok(lookup) => return lookup,
                 Err(rx) => rx,
             },
@@ -233,6 +259,7 @@ impl<U: Upstream> StatusCache<U> {
         key: Box<str>,
         image: &ImageRef,
         now: u64,
+        client: Option<ClientKey>,
     ) -> Result<Lookup, watch::Receiver<Option<Fetched>>> {
         let (tx, rx) = watch::channel(None);
         let loading = Entry {
@@ -262,7 +289,7 @@ impl<U: Upstream> StatusCache<U> {
             }
         };
         self.inner.metrics.cache_lookup("miss");
-        self.spawn_fetch(key, image.clone(), Some(tx));
+        self.spawn_fetch(key, image.clone(), Some(tx), client);
         if inserted {
             self.evict_if_full();
         }
@@ -353,10 +380,11 @@ impl<U: Upstream> StatusCache<U> {
         key: Box<str>,
         image: ImageRef,
         tx: Option<watch::Sender<Option<Fetched>>>,
+        client: Option<ClientKey>,
     ) {
         let cache = self.clone();
         tokio::spawn(async move {
-            let result = cache.inner.upstream.fetch(&image).await;
+            let result = cache.inner.upstream.fetch_for(&image, client).await;
             cache.complete(key, &result);
             if let Some(tx) = tx {
                 // Nobody waiting is fine: the answer is in the cache for the next request.

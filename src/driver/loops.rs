@@ -79,6 +79,9 @@ pub enum DriverError {
     Client(#[from] reqwest::Error),
 }
 
+/// The longest excerpt of a parser's message a refusal carries.
+const MAX_REFUSAL_CHARS: usize = 160;
+
 /// Why a `POST /gossip` got no answer.
 #[derive(Debug, Error)]
 pub enum GossipRefusal {
@@ -252,7 +255,12 @@ impl Driver {
             Ok(request) => request,
             Err(err) => {
                 self.metrics.gossip_exchange("malformed", 0, body.len());
-                return Err(GossipRefusal::Malformed(err.to_string()));
+                // serde's message quotes what it could not read (a whole unknown variant
+                // of half a megabyte, say): only a short excerpt goes back.
+                return Err(GossipRefusal::Malformed(crate::http::response::shorten(
+                    &err.to_string(),
+                    MAX_REFUSAL_CHARS,
+                )));
             }
         };
         match exchange::serve(&self.core, request, from, super::now) {

@@ -168,9 +168,15 @@ impl Core {
                 })
             }
             GossipRequest::Sync { push, want } => {
-                if let Err(index) = self.merge_all(&push, now) {
-                    self.limiter.penalize(from_ip, now);
-                    return Err(GossipError::Forged { index });
+                match self.merge_all(&push, now) {
+                    Err((index, err)) => {
+                        // Every descriptor no honest node sends costs the same: the message
+                        // stops there and the sender's bucket is emptied.
+                        self.limiter.penalize(from_ip, now);
+                        return Err(GossipError::rejected(index, &err));
+                    }
+                    // Refusals an honest node may meet cost a request's token each.
+                    Ok(charged) => self.limiter.charge(from_ip, charged, now),
                 }
                 let mut seen = HashSet::new();
                 let descriptors = want
@@ -214,7 +220,7 @@ impl Core {
                     MAX_DESCRIPTORS_PER_MESSAGE,
                 )?;
                 self.merge_all(&descriptors, now)
-                    .map_err(|index| GossipError::Forged { index })?;
+                    .map_err(|(index, err)| GossipError::rejected(index, &err))?;
                 Ok(None)
             }
         }
@@ -268,7 +274,7 @@ impl Core {
                     // A node we don't hold: worth fetching unless we forgot it on purpose
                     // or it is too old anyway.
                     if key != own_key
-                        && !self.forgotten.blocks(&key, t)
+                        && self.worth_fetching(&key, t)
                         && check_freshness(t, now, &self.freshness).is_ok()
                     {
                         want.push(key);
@@ -326,6 +332,9 @@ impl Core {
         if descriptors.len() > MAX_DESCRIPTORS_PER_MESSAGE {
             return SignatureChecks::default();
         }
+        // A full list with nobody to make room refuses newcomers before their check.
+        let room = self.members.len() < self.settings.max_members
+            || self.members.values().any(super::merge::is_evictable);
         let pending = descriptors
             .iter()
             .filter(|descriptor| {
@@ -335,7 +344,7 @@ impl Core {
                 let issued_at = Timestamp::from_unix_ms(descriptor.issued_at);
                 match self.held(&key) {
                     Some(held) => issued_at > held,
-                    None => !self.forgotten.blocks(&key, issued_at),
+                    None => room && !self.forgotten.blocks(&key, issued_at),
                 }
             })
             .cloned()

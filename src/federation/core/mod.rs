@@ -62,8 +62,8 @@ const SEED_BACKOFF_MAX_SHIFT: u32 = 5;
 /// Records kept of nodes whose descriptors expired while they were down (see
 /// `Core::records`), per member the cap allows.
 const RECORDS_PER_MEMBER: usize = 1;
-/// Keys forgotten on eviction are remembered (with their issue time) up to this many times
-/// the member cap, so the same descriptor gossiped back is refused cheaply.
+/// Refused and evicted keys are remembered (with their issue time) up to this many times
+/// the member cap each, so the same descriptor is not fetched again and again.
 const FORGOTTEN_PER_MEMBER: usize = 4;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -272,6 +272,11 @@ pub enum GossipError {
     /// were merged; it and the rest were not; a request's source loses its rate budget.
     #[error("descriptor {index} has a forged signature")]
     Forged { index: usize },
+    /// Descriptor number `index` failed verification in another way no honest node's
+    /// descriptor does (malformed, bad encoding, weight, from the future). Handled like
+    /// [`GossipError::Forged`]: what came before it was merged, the sender loses its budget.
+    #[error("descriptor {index} is invalid ({reason})")]
+    Invalid { index: usize, reason: &'static str },
 }
 
 impl GossipError {
@@ -283,6 +288,18 @@ impl GossipError {
             Self::TooLarge { .. } => "too_large",
             Self::BadBucket(_) => "bad_bucket",
             Self::Forged { .. } => "forged",
+            Self::Invalid { .. } => "invalid",
+        }
+    }
+
+    /// The refusal of a message whose descriptor `index` failed with `err`.
+    pub(super) fn rejected(index: usize, err: &DescriptorError) -> Self {
+        match err {
+            DescriptorError::BadSignature => Self::Forged { index },
+            other => Self::Invalid {
+                index,
+                reason: other.kind(),
+            },
         }
     }
 }
@@ -337,9 +354,9 @@ impl SignatureChecks {
         for descriptor in &self.pending {
             match descriptor.verify(now, freshness, Some(cache)) {
                 Ok(_) => passed += 1,
-                Err(DescriptorError::BadSignature) => break,
-                // Expired, malformed and the like: the merge refuses them with the same
-                // cheap checks that found them here, and goes on with the message.
+                // The merge stops the message there too.
+                Err(err) if err.is_rejection() => break,
+                // Expired: the merge refuses it with the same cheap check and goes on.
                 Err(_) => {}
             }
         }
@@ -392,6 +409,9 @@ struct Member {
     /// up). `None` if it never passed a probe. Kept past the first good probe because the
     /// restarted process often answers a probe before its new descriptor arrives by gossip.
     standing: Option<Score>,
+    /// Was in this node's `/servers` at some point (checked once per gossip round): such a
+    /// node is never evicted for a newcomer.
+    ever_listed: bool,
 }
 
 impl Member {
@@ -549,6 +569,8 @@ pub struct Core {
     by_url: BTreeMap<PeerUrl, UrlSlot>,
     seeds: BTreeMap<PeerUrl, Peer>,
     forgotten: Forgotten,
+    /// Evicted to make room: not fetched back from digests while the list is full.
+    evicted: Forgotten,
     buckets: [[u8; BUCKET_HASH_LEN]; BUCKETS],
     dirty_buckets: u16,
     limiter: RateLimiter,
@@ -613,6 +635,7 @@ impl Core {
             by_url: BTreeMap::new(),
             seeds,
             forgotten: Forgotten::default(),
+            evicted: Forgotten::default(),
             buckets: [[0; BUCKET_HASH_LEN]; BUCKETS],
             dirty_buckets: u16::MAX,
             limiter,
@@ -716,6 +739,7 @@ impl Core {
                 .next_gossip_at
                 .saturating_add(self.settings.gossip_interval)
                 .max(now.saturating_add(self.settings.gossip_interval / 2));
+            self.mark_listed(now);
             let digest = self.digest();
             for to in self.gossip_targets(now, rng) {
                 actions.push(Action::Gossip {
@@ -728,6 +752,17 @@ impl Core {
             }
         }
         actions
+    }
+}
+
+impl Core {
+    /// Remembers which members are listed now: once listed, never evicted for a newcomer.
+    fn mark_listed(&mut self, now: Timestamp) {
+        for key in self.listed_keys(now) {
+            if let Some(member) = self.members.get_mut(&key) {
+                member.ever_listed = true;
+            }
+        }
     }
 }
 

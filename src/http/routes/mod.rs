@@ -135,6 +135,8 @@ where
     let node = app.node();
     let (parts, body) = request.into_parts();
     let request = &parts;
+    // Every per-client limit keys on this address, never on the TCP peer alone.
+    let client = app.trusted_proxies().client_ip(peer, &request.headers);
     let path = request.uri.path();
     let parsed = router::parse(path, request.uri.query().unwrap_or(""));
     let method = &request.method;
@@ -154,9 +156,9 @@ where
     // Only `GET` and `HEAD` get this far on the memoized routes, and both answer alike.
     let target = request.uri.path_and_query().map(|t| t.as_str());
     let response = match route {
-        Route::Build(..) => status::build(app, &parsed, conditional, target).await,
-        Route::StatusSvg => status::status_svg(app, &parsed, conditional, target).await,
-        Route::Shields(..) => status::shields(node, &parsed).await,
+        Route::Build(..) => status::build(app, &parsed, conditional, target, client).await,
+        Route::StatusSvg => status::status_svg(app, &parsed, conditional, target, client).await,
+        Route::Shields(..) => status::shields(node, &parsed, client).await,
         Route::Health => network::health(node),
         Route::Servers => network::servers(node, parsed.all()),
         Route::Metrics => metrics(node),
@@ -164,7 +166,7 @@ where
         Route::StaticSvg => node_status_svg(node),
         Route::Source => source_archive(),
         Route::Index => html(pages::index(node)),
-        Route::Gossip => network::gossip(node, body, peer).await,
+        Route::Gossip => network::gossip(node, body, client).await,
         Route::NotFound => api_error(
             StatusCode::NOT_FOUND,
             &format!("no such route: {}", shorten(path, 100)),

@@ -189,14 +189,11 @@ fn the_member_cap_evicts_only_failing_or_left_nodes() {
     assert!(a.held(&identity(1).public_key()).is_some());
     assert_eq!(a.member_count(), 3);
     assert_eq!(a.stats().evictions, 1);
-    // The evicted descriptor gossiped back is refused; a newer one of that node is not.
+    // Making room is not forgetting: the evicted descriptor pushed back is judged afresh,
+    // and takes the place of node 3, failing now.
     probes(&mut a, &url(3), &ProbeOutcome::unreachable(None), 1);
     assert_eq!(
-        a.merge(&descriptor(2, &url(2), T0, false), T0),
-        Err(MergeError::Forgotten)
-    );
-    assert_eq!(
-        a.merge(&descriptor(2, &url(2), at(1), false), at(1)),
+        a.merge(&descriptor(2, &url(2), T0, false), at(1)),
         Ok(MergeOutcome::Added)
     );
     // A listed node is never evicted: with node 1 listed and nodes 2 and 4 unprobed,
