@@ -137,6 +137,19 @@
     return out;
   }
 
+  // The node that served this status.svg, if one did: a node writes its own URL into the
+  // root element (data-bootstrap), and is then the one asked for /servers, so a badge from
+  // a node's /static/status.svg works wherever that node's network is (the demo, a private
+  // cluster). A copy on any other host has no such attribute and asks the built-in list.
+  function servingNode(doc) {
+    var root = doc && doc.documentElement;
+    if (!root || typeof root.getAttribute !== "function") return null;
+    var url = root.getAttribute("data-bootstrap");
+    if (typeof url !== "string") return null;
+    var urls = filterServerUrls([url]);
+    return urls.length > 0 ? urls : null;
+  }
+
   // One /servers answer → [{url, weight}], or null when it is not a /servers answer at all
   // (an old-style node answers 404 or HTML). Bad entries are dropped, not the whole answer.
   function parseServersAnswer(json) {
@@ -583,8 +596,9 @@
     var opts = Object.assign({}, DEFAULTS, { hedgeMs: params.hedgeMs, budgetMs: params.budgetMs });
     opts.serversTimeoutMs = Math.min(opts.serversTimeoutMs, Math.floor(opts.budgetMs * 0.4));
     Object.assign(opts, env.options || {});
-    var bootstrap = params.servers || filterServerUrls(env.bootstrap || BOOTSTRAP_SERVERS);
     var doc = env.document || null;
+    var bootstrap =
+      params.servers || filterServerUrls(env.bootstrap || servingNode(doc) || BOOTSTRAP_SERVERS);
 
     function show(state) {
       if (doc) {
@@ -658,6 +672,7 @@
     parseParams: parseParams,
     canonicalServerUrl: canonicalServerUrl,
     filterServerUrls: filterServerUrls,
+    servingNode: servingNode,
     parseServersAnswer: parseServersAnswer,
     mergeMajority: mergeMajority,
     majorityDecided: majorityDecided,

@@ -100,6 +100,7 @@ fn main() {
         config.public_url = Some(format!("http://{addr}").parse().expect("public URL"));
         // Room for the whole herd at once, whatever the default becomes.
         config.max_connections = config.max_connections.max(2 * herd as u32);
+        config.max_connections_per_client = config.max_connections;
         let node = Node::new(config).expect("node starts");
         let task = tokio::spawn(server::run(listener, node.clone(), async {
             let _ = stopped.await;

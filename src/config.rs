@@ -145,7 +145,7 @@ pub struct Config {
     pub max_stale: Duration,
 
     /// The most statuses kept in the cache.
-    #[arg(long, env = "DBS_CACHE_CAPACITY", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    #[arg(long, env = "DBS_CACHE_CAPACITY", default_value_t = 100_000, allow_negative_numbers = true, value_parser = parse_u64::<1, 100_000_000>)]
     pub cache_capacity: u64,
 
     /// How often to gossip with a few random known nodes.
@@ -174,19 +174,28 @@ pub struct Config {
     pub header_timeout: Duration,
 
     /// The most open client connections; further ones are closed at once.
-    #[arg(long, env = "DBS_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, env = "DBS_MAX_CONNECTIONS", default_value_t = 10_000, allow_negative_numbers = true, value_parser = parse_u32::<1, 1_000_000>)]
     pub max_connections: u32,
 
+    /// The most open connections from one client address (an IPv4 address, an IPv6 /64),
+    /// and never more than half of --max-connections; further ones are closed at once.
+    /// Connections from --trusted-proxies are counted only against --max-connections.
+    #[arg(long, env = "DBS_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_client: u32,
+    /// Reverse proxies in front of the node (comma-separated addresses or CIDR blocks):
+    /// only from these is the client address taken from X-Forwarded-For or Forwarded.
+    #[arg(long, env = "DBS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::http::client_addr::parse_cidr)]
+    pub trusted_proxies: Vec<crate::http::client_addr::Cidr>,
     /// Timeout of one request to Docker Hub.
     #[arg(long, env = "DBS_HUB_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub hub_timeout: Duration,
 
     /// The most requests to Docker Hub in flight at once.
-    #[arg(long, env = "DBS_HUB_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, env = "DBS_HUB_CONCURRENCY", default_value_t = 8, allow_negative_numbers = true, value_parser = parse_u32::<1, 1000>)]
     pub hub_concurrency: u32,
 
     /// The most requests to Docker Hub per minute (Docker Hub allows about 180 anonymous).
-    #[arg(long, env = "DBS_HUB_RATE", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, env = "DBS_HUB_RATE", default_value_t = 120, allow_negative_numbers = true, value_parser = parse_u32::<1, 100_000>)]
     pub hub_rate: u32,
 
     /// The pool name (e.g. pool.badges.example.org): this node serves the pool's badges and
@@ -358,6 +367,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{e} (write durations like 200ms, 30s, 5m or 24h)"))
 }
 
+/// Parses a count from `min` to `max`. Negative numbers reach it too
+/// (`allow_negative_numbers`), so `-1` is told the valid range instead of being taken for
+/// an unknown flag.
+fn parse_count(text: &str, min: u64, max: u64) -> Result<u64, String> {
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| format!("{text} is not a whole number from {min} to {max}"))
+}
+
+/// [`parse_count`] for a `u64` flag.
+pub fn parse_u64<const MIN: u64, const MAX: u64>(text: &str) -> Result<u64, String> {
+    parse_count(text, MIN, MAX)
+}
+
+/// [`parse_count`] for a `u32` flag.
+pub fn parse_u32<const MIN: u32, const MAX: u32>(text: &str) -> Result<u32, String> {
+    let n = parse_count(text, u64::from(MIN), u64::from(MAX))?;
+    u32::try_from(n).map_err(|_| format!("{text} is not a whole number from {MIN} to {MAX}"))
+}
+
 /// Parses an absolute `http` or `https` URL without credentials.
 pub fn parse_http_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text.trim()).map_err(|e| format!("{e}"))?;
@@ -388,6 +419,16 @@ mod tests {
         assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn counts_name_their_range() {
+        assert_eq!(parse_u32::<1, 1000>("8"), Ok(8));
+        assert_eq!(parse_u64::<1, 100_000_000>("100000000"), Ok(100_000_000));
+        for bad in ["-1", "0", "1001", "many", ""] {
+            let err = parse_u32::<1, 1000>(bad).unwrap_err();
+            assert!(err.contains("whole number from 1 to 1000"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -65,17 +65,22 @@ fn main() -> ExitCode {
             // the log writer still holds.
             match log_format {
                 LogFormat::Json => {
-                    tracing::error!(error = format!("{err:#}"), "node stopped");
+                    tracing::error!(error = one_line(&err), "node stopped");
                     drop(log);
                 }
                 LogFormat::Text => {
                     drop(log);
-                    eprintln!("dockerhub-build-status: error: {err:#}");
+                    eprintln!("dockerhub-build-status: error: {}", one_line(&err));
                 }
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each cause once.
+fn one_line(err: &anyhow::Error) -> String {
+    dockerhub_build_status::logging::cause_chain(err.as_ref())
 }
 
 fn bad_flags(problem: &str) -> ExitCode {
@@ -113,7 +118,8 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let node = Node::new(config)?;
-    tracing::info!(listen = %node.config().listen, url = %node.canonical_url(), key = %node.driver().key(), "node started");
+    let config = node.config();
+    tracing::info!(listen = %config.listen, url = %node.canonical_url(), key = %node.driver().key(), state_dir = %config.state_dir.display(), hub = %config.hub_url, "node started");
     let dns = match dns_sockets {
         Some(sockets) => Some(start_dns(&node, sockets)?),
         None => None,
@@ -156,4 +162,30 @@ fn start_dns(node: &Node, sockets: dns::Sockets) -> anyhow::Result<dns::DnsServe
     .context("cannot start the DNS server")?;
     tracing::info!(listen = %server.local_addr(), zone = %zone_name, "answering DNS for the pool");
     Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read {path}: {source}")]
+    struct Naming {
+        path: &'static str,
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        // A cause the message already names is not repeated...
+        let err = anyhow::Error::from(Naming {
+            path: "p.toml",
+            source: io(),
+        });
+        assert_eq!(one_line(&err), "cannot read p.toml: no such file");
+        // ...and one it does not name is added, as context leaves it.
+        let err = anyhow::Error::from(io()).context("cannot listen on 127.0.0.1:1");
+        assert_eq!(one_line(&err), "cannot listen on 127.0.0.1:1: no such file");
+    }
 }

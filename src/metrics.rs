@@ -61,6 +61,7 @@ pub struct Metrics {
     gossip_exchanges: IntCounterVec,
     gossip_bytes: IntCounterVec,
     probes: IntCounterVec,
+    probe_retries: IntCounterVec,
     dns_queries: IntCounterVec,
     dns_rate_limited: IntCounterVec,
     dns_answers: IntCounterVec,
@@ -122,6 +123,11 @@ impl Metrics {
         let probes = counters(
             "dbs_probes_total",
             "Health probes of other nodes by outcome.",
+            &["outcome"],
+        )?;
+        let probe_retries = counters(
+            "dbs_probe_retries_total",
+            "Retries of failed probes of listed nodes, by what each retry found.",
             &["outcome"],
         )?;
 
@@ -209,6 +215,9 @@ impl Metrics {
         for outcome in ["answered", "failed", "forbidden", "skipped"] {
             probes.with_label_values(&[outcome]);
         }
+        for outcome in ["recovered", "confirmed"] {
+            probe_retries.with_label_values(&[outcome]);
+        }
         for action in ["dropped", "slipped"] {
             dns_rate_limited.with_label_values(&[action]);
         }
@@ -227,6 +236,7 @@ impl Metrics {
             gossip_exchanges,
             gossip_bytes,
             probes,
+            probe_retries,
             dns_queries,
             dns_rate_limited,
             dns_answers,
@@ -306,6 +316,11 @@ impl Metrics {
     /// Counts one health probe of another node.
     pub fn probe(&self, outcome: &'static str) {
         self.probes.with_label_values(&[outcome]).inc();
+    }
+
+    /// Counts one retry of a failed probe: `recovered` (answered) or `confirmed`.
+    pub fn probe_retry(&self, outcome: &'static str) {
+        self.probe_retries.with_label_values(&[outcome]).inc();
     }
 
     /// Counts one DNS query answered (labels from a fixed set: `dns::handler`).

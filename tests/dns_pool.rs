@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::process::{ChildGuard, NODE_BIN, TempDir};
-use common::{require_program, wait_until};
+use common::{harness, wait_until};
 use dockerhub_build_status::demo::sample_hub::FakeHub;
 
 const ZONE: &str = "pool.badges.test";
@@ -155,11 +155,7 @@ async fn fetch_badge(client: &reqwest::Client, addresses: &[Ipv4Addr], port: u16
     false
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn badges_through_the_pool_name_survive_a_killed_node() {
-    if !require_program("dig") {
-        return;
-    }
     let hub = FakeHub::start().await.expect("hub");
     hub.add_samples();
     let hosts = [2u8, 3, 4, 5];
@@ -293,4 +289,12 @@ async fn members_of(host: u8, port: u16) -> Option<(u16, Vec<serde_json::Value>)
     let status = response.status().as_u16();
     let body: serde_json::Value = response.json().await.ok()?;
     Some((status, body["members"].as_array()?.clone()))
+}
+
+fn main() {
+    harness::main(vec![harness::needs(
+        "badges_through_the_pool_name_survive_a_killed_node",
+        &["dig"],
+        || harness::block_on(badges_through_the_pool_name_survive_a_killed_node()),
+    )]);
 }

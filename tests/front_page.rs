@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chromium::Browser;
+use common::harness;
 use dockerhub_build_status::demo::sample_hub::FakeHub;
 use serde_json::Value;
 
@@ -80,11 +81,7 @@ fn field<'a>(facts: &'a Value, name: &str) -> &'a str {
     facts[name].as_str().unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn front_page_on_a_phone() {
-    if !common::require_program("chromium") {
-        return;
-    }
     let hub = FakeHub::start().await.expect("start the fake hub");
     hub.add_samples();
     let node = common::start_node(&hub.url(), |_| {}).await;
@@ -303,4 +300,12 @@ async fn front_page_on_a_phone() {
 
     browser.close_tab(tab).await;
     browser.close().await;
+}
+
+fn main() {
+    harness::main(vec![harness::needs(
+        "front_page_on_a_phone",
+        &["chromium"],
+        || harness::block_on(front_page_on_a_phone()),
+    )]);
 }

@@ -270,7 +270,18 @@ async fn slowloris_connections_leave_requests_fast_and_are_closed_by_the_header_
         );
     }
     let header_timeout = Duration::from_secs(4);
-    let (_hub, node) = lone_node("limits-slowloris", &["--header-timeout", "4s"]).await;
+    // From one address, as the test has only one: what the header timeout does is
+    // measured here, the cap per address in `one_address_cannot_hold_every_connection`.
+    let (_hub, node) = lone_node(
+        "limits-slowloris",
+        &[
+            "--header-timeout",
+            "4s",
+            "--max-connections-per-client",
+            "100000",
+        ],
+    )
+    .await;
     let addr = node.addr();
     let idle_fds = node.open_fds();
 
@@ -378,6 +389,104 @@ async fn slowloris_connections_leave_requests_fast_and_are_closed_by_the_header_
 
 /// Reads one answer with a `Content-Length` body from a kept-alive connection; returns its
 /// status, or `None` if the connection ends first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_every_connection() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let (_hub, node) = lone_node(
+        "limits-per-client",
+        &["--max-connections", "50", "--header-timeout", "30s"],
+    )
+    .await;
+    let addr = node.addr();
+    // 50 half-sent request heads from one address: every slot of --max-connections.
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let _ = stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .await;
+        slow.push(stream);
+    }
+    // The node holds at most half of them for that address (25, the cap per client
+    // under --max-connections 50) and closes the rest at once.
+    let mut closed = 0;
+    for stream in &mut slow {
+        let mut byte = [0u8; 1];
+        // Closed with the request bytes unread: an end of stream or a reset.
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(200), stream.read(&mut byte)).await
+        {
+            closed += 1;
+        }
+    }
+    eprintln!("per-client cap: {closed} of 50 connections from one address closed at once");
+    assert_eq!(closed, 25, "connections beyond the per-client cap");
+    // A bystander on another address is answered.
+    let bystander = reqwest::Client::builder()
+        .no_proxy()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let answer = bystander
+        .get(format!("{}/health", node.url()))
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(
+        answer.as_ref().ok(),
+        Some(&200),
+        "the bystander: {answer:?}"
+    );
+    drop(slow);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_labels_leave_memory_bounded_and_popular_badges_memoized() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let (_hub, node) = lone_node("limits-labels", &[]).await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let badge = |text: &str| {
+        format!(
+            "{}/status.svg?organization=library&repository=nginx&text={text}",
+            node.url()
+        )
+    };
+    let popular = badge("docker");
+    let ask = |url: String| {
+        let http = http.clone();
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    };
+    assert_eq!(ask(popular.clone()).await, 200);
+    let before = node.rss_kib();
+    // 1,100 unique labels of 15,000 characters (the request head is capped at 16 KiB).
+    let filler = "x".repeat(15_000);
+    for i in 0..1_100 {
+        assert_eq!(ask(badge(&format!("{i:05}{filler}"))).await, 200);
+        if i % 100 == 0 {
+            assert_eq!(ask(popular.clone()).await, 200);
+        }
+    }
+    let after = node.rss_kib();
+    eprintln!(
+        "junk labels: RSS {before} KiB before 1,100 labels of 15,000 characters, {after} KiB after"
+    );
+    assert!(
+        after < before + 8 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+}
+
 async fn read_answer(stream: &mut TcpStream) -> Option<u16> {
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];

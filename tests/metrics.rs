@@ -10,6 +10,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::harness;
 use common::process::{ChildGuard, TempDir, free_port};
 use common::{TestNode, client, get, start_node};
 use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo};
@@ -28,6 +29,7 @@ const DESIGN_METRICS: &[&str] = &[
     "dbs_gossip_exchanges_total",
     "dbs_gossip_bytes_total",
     "dbs_probes_total",
+    "dbs_probe_retries_total",
     "dbs_build_info",
     "dbs_log_lines_dropped_total",
     "process_cpu_seconds_total",
@@ -49,11 +51,7 @@ fn families(text: &str) -> Vec<&str> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promtool_finds_nothing_to_complain_about() {
-    if !common::require_program("promtool") {
-        return;
-    }
     let hub = hub_with_samples().await;
     let node = start_node(&hub.url(), |_| {}).await;
     // Traffic on several routes, answers of several codes, and every cache path, so the
@@ -227,11 +225,7 @@ async fn send_builds(nodes: &[TestNode], count: usize) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_three_nodes_and_sees_a_counter_grow() {
-    if !common::require_program("prometheus") {
-        return;
-    }
     let hub = hub_with_samples().await;
     let mut nodes = Vec::new();
     for _ in 0..3 {
@@ -281,8 +275,26 @@ async fn prometheus_scrapes_three_nodes_and_sees_a_counter_grow() {
     assert_eq!(up, at(1.0), "every target up");
 }
 
-#[test]
 fn families_are_read_from_type_lines() {
     let text = "# HELP a_total x\n# TYPE a_total counter\na_total 1\n# TYPE b gauge\nb 2\n";
     assert_eq!(families(text), ["a_total", "b"]);
+}
+
+fn main() {
+    harness::main(vec![
+        harness::needs(
+            "promtool_finds_nothing_to_complain_about",
+            &["promtool"],
+            || harness::block_on(promtool_finds_nothing_to_complain_about()),
+        ),
+        harness::needs(
+            "prometheus_scrapes_three_nodes_and_sees_a_counter_grow",
+            &["prometheus"],
+            || harness::block_on(prometheus_scrapes_three_nodes_and_sees_a_counter_grow()),
+        ),
+        harness::plain(
+            "families_are_read_from_type_lines",
+            families_are_read_from_type_lines,
+        ),
+    ]);
 }

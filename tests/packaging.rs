@@ -1,7 +1,8 @@
 //! The packaging files cannot drift from the binary: every flag and DBS_* variable that the
 //! Dockerfile, docker-compose.yml, the systemd unit and its environment file name is one the
 //! binary accepts (checked against `--help` and parsed with the node's own flag parser), the
-//! operations guide documents every flag, and `systemd-analyze` accepts the unit.
+//! operations guide documents every flag, and `systemd-analyze` accepts the unit. `.ci/run`
+//! installs with services refused for the install only and ends no process by name.
 //!
 //! No Docker engine runs where these tests run, so the container files are checked as text.
 
@@ -10,9 +11,10 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use clap::Parser;
-use common::process::{NODE_BIN, TempDir};
+use common::process::{ChildGuard, NODE_BIN, TempDir};
 use dockerhub_build_status::config::Config;
 use dockerhub_build_status::http::server::DRAIN_TIMEOUT;
 
@@ -607,4 +609,174 @@ fn the_operations_guide_documents_every_flag_and_no_other() {
         read("README.md").contains("(docs/OPERATIONS.md)"),
         "the README links the guide"
     );
+}
+
+/// The install step of `.ci/run`, cut out of the script: from `packages=` to the `fi` that
+/// ends the root-only install.
+fn ci_install_step() -> String {
+    let script = read(".ci/run");
+    let start = script.find("\npackages=").expect(".ci/run sets packages=");
+    let end = start
+        + script[start..]
+            .find("\nfi\n")
+            .expect("the install step ends with fi")
+        + 4;
+    script[start..end].to_owned()
+}
+
+/// `.ci/run` ends no process by name: on a developer's machine that would be their own
+/// Prometheus (it used to run `pkill -x prometheus` after the install).
+#[test]
+fn ci_ends_no_process_by_name() {
+    for (number, line) in read(".ci/run").lines().enumerate() {
+        let code = line.split('#').next().unwrap_or_default();
+        for word in ["pkill", "killall", "pgrep", "pidof"] {
+            assert!(
+                !code.split_whitespace().any(|w| w == word),
+                ".ci/run line {}: {line}",
+                number + 1
+            );
+        }
+    }
+}
+
+/// The install runs under a policy-rc.d that refuses every service start, and the file is
+/// gone again afterwards, or back as it was when there was one. Run for real in bash, with
+/// `id` and `apt-get` stood in for by shell functions and the policy in a temp folder.
+#[test]
+fn ci_installs_with_services_refused_for_the_install_only() {
+    let dir = TempDir::new("policy-rc");
+    let policy = dir.path().join("policy-rc.d");
+    let step = ci_install_step().replace("/usr/sbin/policy-rc.d", &policy.display().to_string());
+    assert_ne!(
+        step,
+        ci_install_step(),
+        "the step writes /usr/sbin/policy-rc.d"
+    );
+    let during = dir.path().join("during");
+    let stubs = format!(
+        r#"id() {{ echo 0; }}
+apt-get() {{
+  if [ "$1" = install ]; then
+    if [ -x "{policy}" ]; then code=0; "{policy}" start prometheus || code=$?; echo "exit $code" >"{during}"; else echo absent >"{during}"; fi
+  fi
+}}
+"#,
+        policy = policy.display(),
+        during = during.display()
+    );
+    for before in [None, Some("#!/bin/sh\nexit 0\n")] {
+        if let Some(text) = before {
+            dir.write("policy-rc.d", text);
+        }
+        let output = Command::new("bash")
+            .arg("-c")
+            .arg(format!("set -euo pipefail\n{stubs}{step}"))
+            .output()
+            .expect("run bash");
+        assert!(
+            output.status.success(),
+            "{before:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let seen = std::fs::read_to_string(&during).unwrap_or_default();
+        assert_eq!(
+            seen.trim(),
+            "exit 101",
+            "{before:?}: services refused during the install"
+        );
+        match before {
+            None => assert!(!policy.exists(), "the policy is removed after the install"),
+            Some(text) => assert_eq!(read_file(&policy), text, "the earlier policy is back"),
+        }
+    }
+}
+
+fn read_file(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// The README serves both of its readers from a fresh clone: it opens with the badge user,
+/// then the node runner; says the first build takes minutes, what a node started in the
+/// checkout reads and writes, and how to start alone; points only at files a clone has;
+/// and its two set-up commands are the ones the binary and cargo take.
+#[test]
+fn the_readme_opens_with_both_readers_and_points_only_inside_the_clone() {
+    let readme = read("README.md");
+    let headings: Vec<&str> = readme.lines().filter(|l| l.starts_with("## ")).collect();
+    assert_eq!(
+        headings.get(..2),
+        Some(&["## You want a badge", "## You run a node"][..]),
+        "{headings:?}"
+    );
+    for needed in [
+        "/status.svg?organization=",
+        "few minutes",
+        "`./peers.toml`",
+        "`./state/`",
+        "--peers /dev/null",
+        "docs/DESIGN.md",
+    ] {
+        assert!(readme.contains(needed), "the README says {needed}");
+    }
+    for banned in ["../shared", "design.md section", "/work/", "/tmp/"] {
+        assert!(!readme.contains(banned), "the README names {banned}");
+    }
+    let lower = readme.to_lowercase();
+    assert!(
+        !lower.contains("issue ") && !lower.contains("issues/"),
+        "no issue numbers"
+    );
+    // Every relative link resolves inside the checkout.
+    for target in readme
+        .split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+    {
+        if target.starts_with("http") || target.starts_with('#') {
+            continue;
+        }
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(target);
+        assert!(path.exists(), "README links {target}, which a clone lacks");
+    }
+    // The set-up block, as written.
+    let setup = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|block| block.split("```").next())
+        .expect("a sh block");
+    let commands: Vec<&str> = setup
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .collect();
+    assert_eq!(commands, ["cargo run --release -- demo", "cargo test"]);
+    // `demo` is the binary's, and starting alone as the README says is accepted.
+    let demo = Command::new(NODE_BIN)
+        .args(["demo", "--help"])
+        .output()
+        .expect("run the binary");
+    assert!(demo.status.success(), "{demo:?}");
+}
+
+/// Starting alone as the README says: `--peers /dev/null` is an empty peers file.
+#[tokio::test]
+async fn a_node_started_alone_as_the_readme_says_has_no_peers() {
+    let dir = TempDir::new("alone");
+    let mut command = Command::new(NODE_BIN);
+    command
+        .args(["--peers", "/dev/null", "--listen", "127.0.0.1:0"])
+        .arg("--state-dir")
+        .arg(dir.path())
+        .env_remove("RUST_LOG");
+    let mut node = ChildGuard::spawn(&mut command);
+    let line = node
+        .wait_for_stderr(Duration::from_secs(15), "the peers file line", |l| {
+            l.contains("peers file read")
+        })
+        .await;
+    assert!(line.contains("peers_file=/dev/null peers=0"), "{line}");
+    node.wait_for_stderr(Duration::from_secs(15), "the node to start", |l| {
+        l.contains("node started")
+    })
+    .await;
 }

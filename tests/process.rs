@@ -7,9 +7,10 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::process::{ChildGuard, TempDir, isolated_node};
+use common::process::{ChildGuard, NODE_BIN, TempDir, isolated_node};
 use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo, Fault};
 use dockerhub_build_status::http::server::DRAIN_TIMEOUT;
 use serde_json::Value;
@@ -114,6 +115,202 @@ async fn bad_flags_stop_the_node_with_one_line_and_exit_code_2() {
         }
         assert!(child.stdout().is_empty(), "nothing on stdout: {shown}");
     }
+}
+
+/// A number flag out of range, negative ones included, says what a valid value is.
+#[tokio::test]
+async fn a_bad_count_says_what_is_valid() {
+    for (flag, value, range) in [
+        ("--max-connections", "-1", "from 1 to 1000000"),
+        ("--max-connections", "0", "from 1 to 1000000"),
+        ("--hub-concurrency", "-8", "from 1 to 1000"),
+        ("--cache-capacity", "lots", "from 1 to 100000000"),
+    ] {
+        let (status, child) = run_to_exit(&[flag, value], &[]).await;
+        let stderr = child.stderr();
+        let shown = format!("{flag} {value}: exit {status}, stderr {stderr:#?}");
+        assert_eq!(status.code(), Some(2), "{shown}");
+        assert_eq!(stderr.len(), 1, "{shown}");
+        assert!(stderr[0].contains(flag), "{shown}");
+        assert!(stderr[0].contains(range), "{shown}");
+    }
+}
+
+/// Each start-up failure is one line that names its cause once: the error's own message
+/// already holds its cause, and printing the chain as well said it two or three times.
+#[tokio::test]
+async fn a_start_up_error_names_its_cause_once() {
+    let dir = TempDir::new("causes");
+    let peers = |name: &str, text: &str| dir.write(name, text).display().to_string();
+    let empty = peers("empty.toml", "");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = taken
+        .local_addr()
+        .expect("local address")
+        .port()
+        .to_string();
+    // (arguments after the state dir, the cause that must be said exactly once)
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--peers".into(), "/nonexistent.toml".into()],
+            "file not found",
+        ),
+        (
+            vec![
+                "--peers".into(),
+                peers("broken.toml", "[[peer]\nurl = \"x\"\n"),
+            ],
+            "unclosed array table",
+        ),
+        (
+            vec![
+                "--peers".into(),
+                peers("url.toml", "[[peer]]\nurl = \"ftp://x\"\n"),
+            ],
+            "scheme `ftp` is not allowed",
+        ),
+        (
+            vec![
+                "--peers".into(),
+                peers(
+                    "key.toml",
+                    "[[peer]]\nurl = \"https://a.example\"\nkey = \"nope\"\n",
+                ),
+            ],
+            "not standard base64",
+        ),
+        (
+            vec![
+                "--peers".into(),
+                peers(
+                    "weight.toml",
+                    "[[peer]]\nurl = \"https://a.example\"\nweight = -3\n",
+                ),
+            ],
+            "weight: -3 is not",
+        ),
+        (
+            vec![
+                "--peers".into(),
+                empty.clone(),
+                "--state-dir".into(),
+                "/proc/nope".into(),
+            ],
+            "No such file or directory",
+        ),
+        (
+            vec!["demo".into(), "--port".into(), port.clone()],
+            "Address already in use",
+        ),
+    ];
+    for (args, cause) in &cases {
+        for format in ["text", "json"] {
+            let mut command = Command::new(NODE_BIN);
+            command.args(["--log-format", format]);
+            if args[0] != "demo" {
+                command.args(["--listen", "127.0.0.1:0"]);
+                if !args.contains(&"--state-dir".to_owned()) {
+                    command.arg("--state-dir").arg(dir.path().join("state"));
+                }
+            }
+            command.args(args).env_remove("RUST_LOG");
+            let mut child = ChildGuard::spawn(&mut command);
+            let status = child.wait_exit(START_DEADLINE).await;
+            let stderr = child.stderr();
+            let shown = format!("{args:?} ({format}): exit {status}, stderr {stderr:#?}");
+            assert!(!status.success(), "{shown}");
+            let said: Vec<&String> = stderr.iter().filter(|l| l.contains(cause)).collect();
+            assert_eq!(said.len(), 1, "one line names the cause: {shown}");
+            assert_eq!(said[0].matches(cause).count(), 1, "said once: {shown}");
+        }
+    }
+    drop(taken);
+}
+
+/// Start-up names the peers file and its peer count, the state directory and the hub; a hub
+/// or a peer that cannot be reached is a WARN naming it and the reason, once a minute per
+/// cause however often it fails meanwhile (it used to be silent, even at debug for gossip).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_and_start_up_are_logged() {
+    let dir = TempDir::new("silence");
+    let dead_hub = format!("http://127.0.0.1:{}", common::process::free_port());
+    let dead_peer = format!("http://127.0.0.1:{}", common::process::free_port());
+    let mut command = isolated_node(&dir);
+    let peers = dir.write("peers.toml", &format!("[[peer]]\nurl = \"{dead_peer}\"\n"));
+    command
+        .args(["--listen", "127.0.0.1:0", "--allow-private-peers"])
+        .args(["--gossip-interval", "100ms", "--hub-url", &dead_hub]);
+    let mut node = ChildGuard::spawn(&mut command);
+    let started = node
+        .wait_for_stderr(START_DEADLINE, "the node to listen", |l| {
+            l.contains("node started") && listen_address(l).is_some()
+        })
+        .await;
+    let url = format!(
+        "http://{}",
+        listen_address(&started).expect("checked above")
+    );
+    let state_dir = dir.path().join("state").display().to_string();
+    assert!(
+        started.contains(&format!("state_dir={state_dir}")),
+        "{started}"
+    );
+    assert!(started.contains(&format!("hub={dead_hub}")), "{started}");
+    let lines = node.stderr();
+    let peers_line = lines
+        .iter()
+        .find(|l| l.contains("INFO") && l.contains(&peers.display().to_string()))
+        .unwrap_or_else(|| panic!("no line names the peers file: {lines:#?}"));
+    assert!(peers_line.contains("peers=1"), "{peers_line}");
+
+    for repository in ["app", "other", "third"] {
+        let (code, _, body) = common::get(&format!("{url}/build/acme/{repository}")).await;
+        assert_eq!(code, 502, "{body}");
+    }
+    let gossip_failures = || async {
+        let (_, _, metrics) = common::get(&format!("{url}/metrics")).await;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("dbs_gossip_exchanges_total{outcome=\"failed\"} "))
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    common::wait_until(
+        Duration::from_secs(15),
+        "three failed gossip exchanges",
+        || async { gossip_failures().await >= 3.0 },
+    )
+    .await;
+
+    let lines = node.stderr();
+    let warnings = |about: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l.contains("WARN") && l.contains(about))
+            .cloned()
+            .collect()
+    };
+    let hub = warnings("Docker Hub request failed");
+    assert_eq!(
+        hub.len(),
+        1,
+        "one hub warning for three failures: {lines:#?}"
+    );
+    assert!(hub[0].contains(&dead_hub), "names the upstream: {}", hub[0]);
+    assert!(hub[0].contains("refused"), "says why: {}", hub[0]);
+    // The peer is a seed (from peers.toml): warned about once per cause.
+    let gossip = warnings("unreachable");
+    assert_eq!(
+        gossip.len(),
+        1,
+        "one gossip warning for three failures: {lines:#?}"
+    );
+    assert!(
+        gossip[0].contains(&dead_peer),
+        "names the peer: {}",
+        gossip[0]
+    );
+    assert!(gossip[0].contains("refused"), "says why: {}", gossip[0]);
 }
 
 #[tokio::test]

@@ -357,6 +357,12 @@ fn is_removed(c: char) -> bool {
         || matches!(c, '\u{FFFE}' | '\u{FFFF}')
 }
 
+/// The label or message text as `style` draws it: what decides the picture, so two
+/// texts that clean to the same are the same badge.
+pub fn drawn_text(text: &str, style: Style) -> Cow<'_, str> {
+    clean_text(text, style == Style::ForTheBadge)
+}
+
 /// Removes what must not reach the SVG and caps the length; upper-cases for
 /// for-the-badge. Escaping is left to the crate: it must measure the text
 /// unescaped, or every `&` would be laid out five characters wide.

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::hub::names::ImageRef;
-use crate::hub::{HubClient, HubError, HubStatus};
+use crate::hub::{ClientKey, HubClient, HubError, HubStatus};
 use crate::metrics::Metrics;
 
 pub mod resources;
@@ -32,6 +32,17 @@ pub mod resources;
 pub trait Upstream: Send + Sync + 'static {
     /// Asks upstream for the status of one image tag.
     fn fetch(&self, image: &ImageRef) -> impl Future<Output = Result<HubStatus, HubError>> + Send;
+
+    /// Asks on behalf of `client` (a cold miss it caused), whose share of the upstream
+    /// budget pays for it; `None` is the cache's own refresh. Without shares, a fetch.
+    fn fetch_for(
+        &self,
+        image: &ImageRef,
+        client: Option<ClientKey>,
+    ) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
+        let _ = client;
+        self.fetch(image)
+    }
 }
 
 /// One upstream resource the cache keeps: how to name a key in the map and how to fetch
@@ -43,8 +54,12 @@ pub trait Resource: Send + Sync + 'static {
     type Value: Clone + std::fmt::Debug + PartialEq + Send + Sync + 'static;
     /// The map key of `key`, in one allocation.
     fn key_of(key: &Self::Key) -> Box<str>;
-    /// Asks upstream for the resource.
-    fn get(&self, key: &Self::Key) -> impl Future<Output = Result<Self::Value, HubError>> + Send;
+    /// Asks upstream for the resource, on behalf of `client` when a client's miss caused it.
+    fn get(
+        &self,
+        key: &Self::Key,
+        client: Option<ClientKey>,
+    ) -> impl Future<Output = Result<Self::Value, HubError>> + Send;
 }
 
 impl<U: Upstream> Resource for U {
@@ -53,14 +68,26 @@ impl<U: Upstream> Resource for U {
     fn key_of(image: &ImageRef) -> Box<str> {
         key_of(image)
     }
-    fn get(&self, image: &ImageRef) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
-        self.fetch(image)
+    fn get(
+        &self,
+        image: &ImageRef,
+        client: Option<ClientKey>,
+    ) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
+        self.fetch_for(image, client)
     }
 }
 
 impl Upstream for HubClient {
     fn fetch(&self, image: &ImageRef) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
         self.status(image)
+    }
+
+    fn fetch_for(
+        &self,
+        image: &ImageRef,
+        client: Option<ClientKey>,
+    ) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
+        self.status_for(image, client)
     }
 }
 
@@ -163,6 +190,7 @@ struct Ready<V> {
 enum Answer<V> {
     Found(V),
     NotFound,
+    RepositoryNotFound,
 }
 
 /// The outcome of one fetch, as sent to the requests waiting on it.
@@ -230,13 +258,22 @@ impl<U: Resource> ResourceCache<U> {
     fn ttl_of(&self, answer: &Answer<U::Value>) -> Duration {
         match answer {
             Answer::Found(_) => self.inner.settings.ttl,
-            Answer::NotFound => self.inner.settings.ttl.min(NOT_FOUND_TTL),
+            Answer::NotFound | Answer::RepositoryNotFound => {
+                self.inner.settings.ttl.min(NOT_FOUND_TTL)
+            }
         }
     }
 
     /// The status of `image`: from the cache when fresh, stale while one refresh runs, or
     /// from the one upstream call that all concurrent misses share.
     pub async fn get(&self, image: &U::Key) -> Lookup<U::Value> {
+        self.get_for(image, None).await
+    }
+
+    /// [`StatusCache::get`] for `client`: a miss it causes is paid from its share of the
+    /// upstream budget ([`Upstream::fetch_for`]); hits, stale answers, joined fetches and
+    /// background refreshes cost it nothing.
+    pub async fn get_for(&self, image: &U::Key, client: Option<ClientKey>) -> Lookup<U::Value> {
         let key = U::key_of(image);
         let now = self.now_ms();
         let mut start_refresh = false;
@@ -262,7 +299,7 @@ impl<U: Resource> ResourceCache<U> {
                                 start_refresh = self.claim_refresh(&key, now);
                             }
                             if start_refresh {
-                                self.spawn_fetch(key, image.clone(), None);
+                                self.spawn_fetch(key, image.clone(), None, None);
                             }
                             self.inner.metrics.cache_lookup("stale");
                             return lookup;
@@ -278,7 +315,7 @@ impl<U: Resource> ResourceCache<U> {
                 self.inner.metrics.cache_lookup("coalesced");
                 rx
             }
-            None => match self.begin_miss(key, image, now) {
+            None => match self.begin_miss(key, image, now, client) {
                 Ok(lookup) => return lookup,
                 Err(rx) => rx,
             },
@@ -293,6 +330,7 @@ impl<U: Resource> ResourceCache<U> {
         key: Box<str>,
         image: &U::Key,
         now: u64,
+        client: Option<ClientKey>,
     ) -> Result<Lookup<U::Value>, Waiting<U::Value>> {
         let (tx, rx) = watch::channel(None);
         let loading = Entry {
@@ -322,7 +360,7 @@ impl<U: Resource> ResourceCache<U> {
             }
         };
         self.inner.metrics.cache_lookup("miss");
-        self.spawn_fetch(key, image.clone(), Some(tx));
+        self.spawn_fetch(key, image.clone(), Some(tx), client);
         if inserted {
             self.evict_if_full();
         }
@@ -339,7 +377,9 @@ impl<U: Resource> ResourceCache<U> {
         };
         let fresh_for = match &result {
             Ok(_) => self.inner.settings.ttl,
-            Err(HubError::NotFound) => self.ttl_of(&Answer::NotFound),
+            Err(HubError::NotFound | HubError::RepositoryNotFound) => {
+                self.ttl_of(&Answer::NotFound)
+            }
             Err(_) => Duration::ZERO,
         };
         Lookup {
@@ -357,6 +397,7 @@ impl<U: Resource> ResourceCache<U> {
         let result = match &ready.answer {
             Answer::Found(status) => Ok(status.clone()),
             Answer::NotFound => Err(HubError::NotFound),
+            Answer::RepositoryNotFound => Err(HubError::RepositoryNotFound),
         };
         if age < ttl {
             let fresh_for = ttl - age;
@@ -412,10 +453,11 @@ impl<U: Resource> ResourceCache<U> {
         key: Box<str>,
         image: U::Key,
         tx: Option<watch::Sender<Option<Fetched<U::Value>>>>,
+        client: Option<ClientKey>,
     ) {
         let cache = self.clone();
         tokio::spawn(async move {
-            let result = cache.inner.upstream.get(&image).await;
+            let result = cache.inner.upstream.get(&image, client).await;
             cache.complete(key, &result);
             if let Some(tx) = tx {
                 // Nobody waiting is fine: the answer is in the cache for the next request.
@@ -431,6 +473,7 @@ impl<U: Resource> ResourceCache<U> {
         let answer = match result {
             Ok(status) => Some(Answer::Found(status.clone())),
             Err(HubError::NotFound) => Some(Answer::NotFound),
+            Err(HubError::RepositoryNotFound) => Some(Answer::RepositoryNotFound),
             Err(_) => None,
         };
         match answer {

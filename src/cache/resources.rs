@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::ClientKey;
 use super::{CacheSettings, Resource, ResourceCache};
 use crate::hub::names::ImageRef;
 use crate::hub::repository::{RepoName, RepositoryInfo};
@@ -40,8 +41,12 @@ impl Resource for RepositoryResource {
     fn key_of(key: &RepoName) -> Box<str> {
         key.key()
     }
-    fn get(&self, key: &RepoName) -> impl Future<Output = Result<RepositoryInfo, HubError>> + Send {
-        self.0.repository(key)
+    fn get(
+        &self,
+        key: &RepoName,
+        client: Option<ClientKey>,
+    ) -> impl Future<Output = Result<RepositoryInfo, HubError>> + Send {
+        self.0.repository(key, client)
     }
 }
 
@@ -51,8 +56,12 @@ impl Resource for TagListResource {
     fn key_of(key: &RepoName) -> Box<str> {
         key.key()
     }
-    fn get(&self, key: &RepoName) -> impl Future<Output = Result<Arc<TagList>, HubError>> + Send {
-        self.0.tag_list(key)
+    fn get(
+        &self,
+        key: &RepoName,
+        client: Option<ClientKey>,
+    ) -> impl Future<Output = Result<Arc<TagList>, HubError>> + Send {
+        self.0.tag_list(key, client)
     }
 }
 
@@ -62,8 +71,12 @@ impl Resource for TagResource {
     fn key_of(key: &ImageRef) -> Box<str> {
         super::key_of(key)
     }
-    fn get(&self, key: &ImageRef) -> impl Future<Output = Result<Arc<TagInfo>, HubError>> + Send {
-        self.0.tag_info(key)
+    fn get(
+        &self,
+        key: &ImageRef,
+        client: Option<ClientKey>,
+    ) -> impl Future<Output = Result<Arc<TagInfo>, HubError>> + Send {
+        self.0.tag_info(key, client)
     }
 }
 

@@ -87,7 +87,6 @@ pub async fn run(port: u16, shutdown: impl Future<Output = ()>) -> Result<(), De
     }
 
     let first = &urls[0];
-    let all = urls.join(",");
     println!("Demo network: a sample Docker Hub and {NODES} badge nodes on loopback.");
     println!();
     println!("  sample Docker Hub: {}", hub.url());
@@ -103,7 +102,8 @@ pub async fn run(port: u16, shutdown: impl Future<Output = ()>) -> Result<(), De
     );
     println!("  the JSON API:       {first}/build/library/nginx");
     println!("  the network:        {first}/servers?all=true");
-    println!("  status.svg + .js:   {first}/static/status.svg?repository=nginx&servers={all}");
+    // Served by a node, the pair starts from that node: no servers= needed.
+    println!("  status.svg + .js:   {first}/static/status.svg?repository=nginx");
     println!();
     println!("The nodes list each other after about ten seconds of probes. Ctrl-C stops the demo.");
 

@@ -562,6 +562,19 @@ async fn answer(
                 ),
             }
         }
+        // Docker Hub's "check repository": 200 without a body when it exists.
+        ["v2", "namespaces", org, "repositories", repo]
+            if method == Method::HEAD || method == Method::GET =>
+        {
+            if state.repos.contains_key(&format!("{org}/{repo}")) {
+                json_response(StatusCode::OK, json!({"namespace": org, "name": repo}))
+            } else {
+                json_response(
+                    StatusCode::NOT_FOUND,
+                    json!({"errinfo": null, "message": "not found"}),
+                )
+            }
+        }
         ["v2", "namespaces", org, "repositories", repo, "tags", tag] if method == Method::GET => {
             let found = state
                 .repos

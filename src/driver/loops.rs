@@ -11,6 +11,7 @@
 //! `/health` answers to miss other nodes' probe timeouts (docs/RELIABILITY.md). Signatures are checked first, into the
 //! core's [`SignatureCache`], and the merge under the lock finds them done.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use super::transport::{self, Transport};
 use crate::federation::{
     self, Action, Core, GossipRequest, MemberCounts, PeerUrl, SignatureCache, exchange,
 };
+use crate::logging::WarnThrottle;
 use crate::metrics::Metrics;
 
 /// Probes in flight at once of nodes never seen healthy (see `Driver::unproven_probe_slots`).
@@ -77,6 +79,9 @@ pub enum DriverError {
     Client(#[from] reqwest::Error),
 }
 
+/// The longest excerpt of a parser's message a refusal carries.
+const MAX_REFUSAL_CHARS: usize = 160;
+
 /// Why a `POST /gossip` got no answer.
 #[derive(Debug, Error)]
 pub enum GossipRefusal {
@@ -102,6 +107,13 @@ pub struct Driver {
     unproven_probe_slots: Arc<tokio::sync::Semaphore>,
     /// Probes of nodes never seen healthy that wait for a slot or hold one.
     unproven_probe_backlog: Arc<AtomicUsize>,
+    /// Failed exchanges reach the log once a minute per peer and cause.
+    warned: WarnThrottle,
+    /// Why each `peers.toml` node's exchanges fail, as last logged: a warning is written
+    /// once per seed and cause, not once per attempt, and a line when it answers again.
+    seed_trouble: Mutex<HashMap<PeerUrl, String>>,
+    /// How long after a failed probe of a listed node it is retried.
+    probe_retry_delay: Duration,
 }
 
 /// `/servers`.
@@ -124,7 +136,11 @@ impl Driver {
         metrics: Metrics,
     ) -> Result<Driver, DriverError> {
         let peers = match config.peers_file() {
-            Some(path) => peers_file::load_peers(&path)?,
+            Some(path) => {
+                let peers = peers_file::load_peers(&path)?;
+                tracing::info!(peers_file = %path.display(), peers = peers.len(), "peers file read");
+                peers
+            }
             None => {
                 tracing::info!("no peers.toml: starting alone until other nodes make contact");
                 Vec::new()
@@ -189,6 +205,9 @@ impl Driver {
             gossip_slots: Arc::new(tokio::sync::Semaphore::new(GOSSIP_SLOTS)),
             unproven_probe_slots: Arc::new(tokio::sync::Semaphore::new(UNPROVEN_PROBE_SLOTS)),
             unproven_probe_backlog: Arc::new(AtomicUsize::new(0)),
+            warned: WarnThrottle::default(),
+            seed_trouble: Mutex::new(HashMap::new()),
+            probe_retry_delay: probe_retry_delay(config.probe_interval),
         })
     }
 
@@ -236,7 +255,12 @@ impl Driver {
             Ok(request) => request,
             Err(err) => {
                 self.metrics.gossip_exchange("malformed", 0, body.len());
-                return Err(GossipRefusal::Malformed(err.to_string()));
+                // serde's message quotes what it could not read (a whole unknown variant
+                // of half a megabyte, say): only a short excerpt goes back.
+                return Err(GossipRefusal::Malformed(crate::http::response::shorten(
+                    &err.to_string(),
+                    MAX_REFUSAL_CHARS,
+                )));
             }
         };
         match exchange::serve(&self.core, request, from, super::now) {
@@ -330,8 +354,34 @@ impl Driver {
             &mut rng,
         )
         .await;
-        if let Err(err) = result {
-            tracing::debug!(peer = %to, error = %err, "gossip exchange failed");
+        let seed = self.core().is_seed(&to);
+        match result {
+            Err(err) if seed => self.seed_failed(&to, &err),
+            Err(err) if self.warned.allow(&format!("{to} {err}")) => {
+                tracing::warn!(peer = %to, error = %err, "gossip with a peer failed (said at most once a minute per peer and cause)");
+            }
+            Err(err) => tracing::debug!(peer = %to, error = %err, "gossip exchange failed"),
+            Ok(_) if seed => self.seed_answered(&to),
+            Ok(_) => {}
+        }
+    }
+
+    /// Logs a seed's failed exchange: a warning the first time for each cause, then quiet
+    /// (the core backs off and keeps trying).
+    fn seed_failed(&self, to: &PeerUrl, err: &transport::ExchangeError) {
+        let cause = err.to_string();
+        let mut trouble = self.seed_trouble.lock();
+        if trouble.get(to) == Some(&cause) {
+            tracing::debug!(peer = %to, error = %cause, "seed still unreachable");
+            return;
+        }
+        tracing::warn!(peer = %to, error = %cause, "seed from peers.toml unreachable; retrying with backoff");
+        trouble.insert(to.clone(), cause);
+    }
+
+    fn seed_answered(&self, to: &PeerUrl) {
+        if self.seed_trouble.lock().remove(to).is_some() {
+            tracing::info!(peer = %to, "seed from peers.toml answers again");
         }
     }
 
@@ -343,7 +393,22 @@ impl Driver {
             Some(_) => Some(Arc::clone(&self.unproven_probe_slots).acquire_owned().await),
             None => None,
         };
-        let outcome = self.transport.probe(&url).await;
+        let mut outcome = self.transport.probe(&url).await;
+        for _ in 0..federation::PROBE_RETRIES {
+            if !self.core().wants_retry(&url, &outcome) {
+                break;
+            }
+            // One lost request must not cost a listed node its place: ask again at once,
+            // and report what the retries found.
+            self.metrics.probe("failed");
+            tokio::time::sleep(self.probe_retry_delay).await;
+            outcome = self.transport.probe(&url).await;
+            self.metrics.probe_retry(if outcome.answered {
+                "recovered"
+            } else {
+                "confirmed"
+            });
+        }
         let label = if outcome.forbidden {
             "forbidden"
         } else if outcome.answered {
@@ -426,6 +491,12 @@ impl Drop for BacklogPlace {
     fn drop(&mut self) {
         self.0.fetch_sub(1, AtomicOrdering::AcqRel);
     }
+}
+
+/// A tenth of the probe interval, between 50 ms and 2 s: soon enough to count within the
+/// interval, late enough not to land in the same moment of trouble.
+fn probe_retry_delay(interval: Duration) -> Duration {
+    (interval / 10).clamp(Duration::from_millis(50), Duration::from_secs(2))
 }
 
 /// Three quarters of the probe interval, at most 5 s.

@@ -149,6 +149,14 @@ impl DescriptorError {
             Self::NotOwnKey => "not_own_key",
         }
     }
+
+    /// Whether no honest node sends a descriptor failing this way: each verifies what it
+    /// forwards (form, encoding, weight, signature, not from the future). Such a descriptor
+    /// costs its sender what a forged signature does. An expired one is the exception: a
+    /// descriptor fresh when a peer sent it may be a few milliseconds past its age here.
+    pub fn is_rejection(&self) -> bool {
+        !matches!(self, Self::Expired { .. })
+    }
 }
 
 impl Descriptor {

@@ -39,8 +39,8 @@ pub mod time;
 pub use self::address::is_forbidden_probe_target;
 pub use self::core::{
     Action, AdmittedGossip, Core, GossipError, MemberCounts, MemberState, MemberView, MergeError,
-    MergeOutcome, PoolNode, ProbeOutcome, ProbeVerdict, RestoreReport, ServerView, SignatureChecks,
-    State, Stats,
+    MergeOutcome, PROBE_RETRIES, PoolNode, ProbeOutcome, ProbeVerdict, RestoreReport, ServerView,
+    SignatureChecks, State, Stats,
 };
 pub use self::descriptor::{
     Descriptor, DescriptorError, SignatureCache, SignedDescriptor, VerifiedDescriptor,

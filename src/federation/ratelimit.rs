@@ -72,6 +72,19 @@ impl RateLimiter {
         }
     }
 
+    /// Takes `tokens` more from a source's bucket (down to empty) for work its request
+    /// caused beyond the request itself.
+    pub fn charge(&mut self, ip: IpAddr, tokens: usize, now: Timestamp) {
+        if tokens == 0 {
+            return;
+        }
+        let (capacity, refill) = (self.capacity, self.refill_per_ms);
+        if let Some(bucket) = self.buckets.get_mut(&rate_limit_key(ip)) {
+            bucket.refill(now, capacity, refill);
+            bucket.tokens = (bucket.tokens - tokens as f64).max(0.0);
+        }
+    }
+
     /// Forgets full buckets: they hold no information.
     pub fn prune(&mut self, now: Timestamp) {
         let (capacity, refill) = (self.capacity, self.refill_per_ms);

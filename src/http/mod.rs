@@ -1,6 +1,7 @@
 //! The HTTP side of a node: connections in, answers out.
 //!
 //! - [`server`]: the accept loop, connection limits, header timeout, graceful drain.
+//! - [`client_addr`]: who a request comes from, behind `--trusted-proxies` too.
 //! - [`router`]: the one request parser: method, path and query to a [`router::Route`].
 //! - [`routes`]: the handlers, one per route family, and how errors become answers.
 //! - [`memo`]: finished answers by request target, while they stay the same.
@@ -8,6 +9,7 @@
 //! - [`source`]: the source archive served at `/source`.
 
 pub mod badge_memo;
+pub mod client_addr;
 pub mod memo;
 pub mod pages;
 pub mod response;
@@ -19,6 +21,7 @@ mod watchdog;
 
 use std::sync::Arc;
 
+use self::client_addr::TrustedProxies;
 use self::memo::ResponseMemo;
 use self::response::Cacheable;
 use crate::node::Node;
@@ -40,12 +43,14 @@ pub struct App {
 struct AppInner {
     node: Node,
     memo: ResponseMemo<Arc<Cacheable>>,
+    trusted_proxies: TrustedProxies,
 }
 
 impl App {
     pub fn new(node: Node) -> App {
         App {
             inner: Arc::new(AppInner {
+                trusted_proxies: TrustedProxies::new(node.config().trusted_proxies.clone()),
                 node,
                 memo: ResponseMemo::new(MEMO_CAPACITY),
             }),
@@ -54,6 +59,11 @@ impl App {
 
     pub fn node(&self) -> &Node {
         &self.inner.node
+    }
+
+    /// The reverse proxies whose forwarding headers name the client.
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.inner.trusted_proxies
     }
 
     /// Finished badge and JSON answers by request target, while they stay the same.

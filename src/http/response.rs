@@ -73,11 +73,14 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
 
 /// The old API's error shape: `{"request":"error","description":…}`.
 pub fn api_error(status: StatusCode, description: &str) -> Response<Body> {
+    // Descriptions quote input now and then (a name, a parser's message); whatever a
+    // caller passes, an error answer stays small.
+    let description = shorten(description, MAX_DESCRIPTION_CHARS);
     let mut response = json(
         status,
         &ErrorAnswer {
             request: "error",
-            description,
+            description: &description,
         },
     );
     set_cache_control(&mut response, ERROR_MAX_AGE);
@@ -244,12 +247,16 @@ pub fn method_not_allowed(allowed: &[Method]) -> Response<Body> {
 
 /// Cuts client-supplied text for error messages.
 pub fn shorten(text: &str, max: usize) -> String {
-    let mut out: String = text.chars().take(max).collect();
-    if text.chars().count() > max {
+    let mut chars = text.chars();
+    let mut out: String = chars.by_ref().take(max).collect();
+    if chars.next().is_some() {
         out.push('…');
     }
     out
 }
+
+/// The longest description an error answer carries, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 300;
 
 #[cfg(test)]
 mod tests {

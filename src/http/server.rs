@@ -1,9 +1,11 @@
-//! The accept loop: one task per connection, a cap on open connections, a header-read
+//! The accept loop: one task per connection, caps on open connections (in all and per
+//! client address), a header-read
 //! timeout (kept by [`watchdog`]), and a graceful drain when the shutdown future completes.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -19,9 +21,11 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 
 use super::App;
+use super::client_addr::TrustedProxies;
 use super::response::Body;
 use super::routes;
 use super::watchdog::Watchdog;
+use crate::federation::address::rate_limit_key;
 
 /// How long in-flight requests may take to finish after shutdown begins.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,6 +57,14 @@ pub async fn run(listener: TcpListener, app: impl Into<App>, shutdown: impl Futu
     let app: App = app.into();
     let node = app.node().clone();
     let connections = Arc::new(Semaphore::new(node.config().max_connections as usize));
+    // Never more than half of all slots, so one address never holds them all, whatever
+    // the two flags say.
+    let per_client = PerClient::new(
+        node.config()
+            .max_connections_per_client
+            .min(node.config().max_connections / 2),
+        app.trusted_proxies().clone(),
+    );
     let graceful = GracefulShutdown::new();
     // hyper's own header_read_timeout is left off (it needs a timer, which it arms for every
     // request); the watchdog keeps `--header-timeout` for all connections at once.
@@ -84,6 +96,10 @@ pub async fn run(listener: TcpListener, app: impl Into<App>, shutdown: impl Futu
         };
         // At the cap, a new connection is closed at once: the ones already open keep their
         // service, which is what matters under a flood.
+        let Some(per_client) = per_client.admit(peer.ip()) else {
+            tracing::debug!(%peer, "connection limit per client reached; closing");
+            continue;
+        };
         let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
             tracing::debug!(%peer, "connection limit reached; closing");
             continue;
@@ -119,6 +135,7 @@ pub async fn run(listener: TcpListener, app: impl Into<App>, shutdown: impl Futu
                 tracing::debug!(%peer, error = %err, "connection ended with an error");
             }
             drop(permit);
+            drop(per_client);
             drop(registration);
         });
         watchdog.arm(&waiting, task.abort_handle());
@@ -140,6 +157,69 @@ pub async fn run(listener: TcpListener, app: impl Into<App>, shutdown: impl Futu
     };
     tokio::join!(node.driver().leave(), drain);
     node.driver().save().await;
+}
+
+/// Open connections per client address (an IPv4 address, an IPv6 /64), capped by
+/// `--max-connections-per-client`, so one address cannot hold every slot of
+/// `--max-connections` with half-sent request heads. Keyed on the TCP peer: a connection
+/// carries no forwarding header until its first request head is in, which is exactly
+/// what a slowloris never sends, so connections from `--trusted-proxies` are not counted
+/// here (the proxy holds everyone's; its own per-client limits apply in front).
+#[derive(Debug, Clone)]
+struct PerClient {
+    cap: u32,
+    trusted: TrustedProxies,
+    open: Arc<parking_lot::Mutex<HashMap<IpAddr, u32>>>,
+}
+
+impl PerClient {
+    fn new(cap: u32, trusted: TrustedProxies) -> PerClient {
+        PerClient {
+            cap: cap.max(1),
+            trusted,
+            open: Arc::default(),
+        }
+    }
+
+    /// Counts a new connection from `ip`, or `None` if its address is at the cap. The
+    /// guard gives the place back when dropped.
+    fn admit(&self, ip: IpAddr) -> Option<ClientConnection> {
+        if self.trusted.contains(ip) {
+            return Some(ClientConnection { key: None });
+        }
+        let key = rate_limit_key(ip);
+        let mut open = self.open.lock();
+        let count = open.entry(key).or_default();
+        if *count >= self.cap {
+            return None;
+        }
+        *count += 1;
+        Some(ClientConnection {
+            key: Some((key, self.clone())),
+        })
+    }
+}
+
+/// One counted connection; dropping it gives its place back.
+#[derive(Debug)]
+struct ClientConnection {
+    key: Option<(IpAddr, PerClient)>,
+}
+
+impl Drop for ClientConnection {
+    fn drop(&mut self) {
+        if let Some((key, per_client)) = self.key.take() {
+            let mut open = per_client.open.lock();
+            if let Some(count) = open.get_mut(&key) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    // Only addresses with open connections are kept: the map stays within
+                    // --max-connections entries.
+                    open.remove(&key);
+                }
+            }
+        }
+    }
 }
 
 /// Aborts a background task when dropped.

@@ -1,13 +1,15 @@
-//! The upstream budget, what keeps a node (and so the network) polite to Docker Hub, and
-//! how long a 429 silences us.
+//! The upstream budget, what keeps a node (and so the network) polite to Docker Hub, how
+//! long a 429 silences us, and each client's share of it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use tokio::sync::Semaphore;
 
 use super::HubError;
+use crate::federation::address::subnet_of;
 
 /// Longest silence a hub may ask of us; a hostile or broken `Retry-After` cannot mute a node
 /// for longer than this.
@@ -34,7 +36,7 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Duration {
 }
 
 /// The window of `--hub-rate`.
-const RATE_WINDOW: Duration = Duration::from_secs(60);
+pub const RATE_WINDOW: Duration = Duration::from_secs(60);
 
 /// The upstream budget: what keeps a node (and so the network) polite to Docker Hub.
 #[derive(Debug)]
@@ -122,6 +124,13 @@ impl Budget {
         Ok(())
     }
 
+    /// Gives back the request [`Budget::admit`] just took: it did not go out after all.
+    pub(crate) fn refund(&self) {
+        let mut state = self.lock();
+        state.sent.pop_back();
+        state.trial_in_flight = false;
+    }
+
     /// Learns from the outcome of one request sent at `started`.
     pub(crate) fn record<T>(&self, result: &Result<T, HubError>, started: Instant, now: Instant) {
         let mut state = self.lock();
@@ -159,10 +168,141 @@ impl Budget {
     }
 }
 
+/// Who a share of a budget belongs to: a client's IPv4 /24 or IPv6 /64.
+///
+/// A /24 rather than the address: the share is what protects everyone else's cold
+/// badges from one client's stream of unique names, and a single cloud machine or a small
+/// allocation gives its owner a whole range of addresses in one /24 (IPv6 customers get at
+/// least a /64) for nothing. The cost falls on honest neighbours who ask for cold badges in
+/// the same minute from the same /24: they share one share; warm badges are never charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientKey(IpAddr);
+
+impl ClientKey {
+    pub fn of(ip: IpAddr) -> ClientKey {
+        ClientKey(subnet_of(ip))
+    }
+}
+
+/// Per-client shares of a budget: each client may spend at most `share` units in any
+/// stretch of `window` (a token bucket that starts full and refills at `share` per
+/// `window`), so however fast one client asks, the rest of the budget stays for the others.
+/// Used for the hub requests that cold misses cause; reusable for anything a client can
+/// make this node spend on its behalf.
+#[derive(Debug)]
+pub struct ClientShares {
+    share: f64,
+    per_second: f64,
+    max_clients: usize,
+    buckets: parking_lot::Mutex<HashMap<ClientKey, (f64, Instant)>>,
+}
+
+impl ClientShares {
+    /// `share` units per `window` for each client, tracking at most `max_clients` clients
+    /// that have spent something (full buckets are forgotten when room is needed).
+    pub fn new(share: u32, window: Duration, max_clients: usize) -> ClientShares {
+        let share = f64::from(share.max(1));
+        ClientShares {
+            share,
+            per_second: share / window.as_secs_f64().max(0.001),
+            max_clients: max_clients.max(1),
+            buckets: parking_lot::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The share of `rate_per_window` one client gets: a quarter (at least one).
+    pub fn quarter_of(rate_per_window: u32) -> u32 {
+        (rate_per_window / CLIENT_SHARE_DIVISOR).max(1)
+    }
+
+    /// Spends `units` of `client`'s share, or says how long until they are there.
+    pub fn spend(&self, client: ClientKey, units: u32, now: Instant) -> Result<(), Duration> {
+        let units = f64::from(units);
+        let (share, per_second) = (self.share, self.per_second);
+        let refill = |(tokens, at): &mut (f64, Instant)| {
+            *tokens = (*tokens + now.saturating_duration_since(*at).as_secs_f64() * per_second)
+                .min(share);
+            if now > *at {
+                *at = now;
+            }
+        };
+        let mut buckets = self.buckets.lock();
+        if !buckets.contains_key(&client) && buckets.len() >= self.max_clients {
+            buckets.retain(|_, bucket| {
+                refill(bucket);
+                bucket.0 < share
+            });
+            if buckets.len() >= self.max_clients {
+                // Every tracked client is still spending: taking on more would let one
+                // with many networks wipe the others' record.
+                return Err(Duration::from_secs_f64(1.0 / per_second));
+            }
+        }
+        let bucket = buckets.entry(client).or_insert((share, now));
+        refill(bucket);
+        if bucket.0 >= units {
+            bucket.0 -= units;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((units - bucket.0) / per_second))
+        }
+    }
+}
+
+/// One client may spend a quarter of `--hub-rate` on cold misses: with the default 120 a
+/// minute, 30, so one client at any speed leaves 90 a minute for everyone else's cold
+/// badges and for refreshing the popular ones, and it takes four networks acting together
+/// to spend it all. A reader's page with a dozen cold badges of one repository costs about
+/// 13 requests (one tag each once the repository is known to have no build history).
+const CLIENT_SHARE_DIVISOR: u32 = 4;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn one_client_spends_only_its_share_and_others_keep_theirs() {
+        let shares = ClientShares::new(30, RATE_WINDOW, 4);
+        let t0 = Instant::now();
+        let greedy = ClientKey::of("192.0.2.7".parse().expect("ip"));
+        let neighbour = ClientKey::of("192.0.2.200".parse().expect("ip"));
+        let other = ClientKey::of("198.51.100.1".parse().expect("ip"));
+        assert_eq!(greedy, neighbour, "one /24 is one client");
+        let spent = (0..6_000)
+            .filter(|_| shares.spend(greedy, 1, t0).is_ok())
+            .count();
+        assert_eq!(spent, 30);
+        assert!(shares.spend(neighbour, 1, t0).is_err());
+        assert!(shares.spend(other, 2, t0).is_ok());
+        // Two seconds give back one unit (30 a minute).
+        assert!(shares.spend(greedy, 1, t0 + Duration::from_secs(2)).is_ok());
+        assert!(
+            shares
+                .spend(greedy, 1, t0 + Duration::from_secs(2))
+                .is_err()
+        );
+        let v6 = |s: &str| ClientKey::of(s.parse().expect(s));
+        assert_eq!(v6("2001:db8:1:2::1"), v6("2001:db8:1:2:ffff::9"));
+        assert_ne!(v6("2001:db8:1:2::1"), v6("2001:db8:1:3::1"));
+    }
+
+    #[test]
+    fn tracked_clients_are_bounded() {
+        let shares = ClientShares::new(2, RATE_WINDOW, 2);
+        let t0 = Instant::now();
+        let key = |i: u8| ClientKey::of(std::net::Ipv4Addr::new(198, 51, i, 1).into());
+        assert!(shares.spend(key(1), 1, t0).is_ok());
+        assert!(shares.spend(key(2), 1, t0).is_ok());
+        assert!(
+            shares.spend(key(3), 1, t0).is_err(),
+            "both others still spending"
+        );
+        assert!(
+            shares.spend(key(3), 1, t0 + RATE_WINDOW).is_ok(),
+            "refilled buckets make room"
+        );
+    }
 
     #[test]
     fn retry_after_reads_both_headers_and_caps() {

@@ -1,13 +1,14 @@
 //! The Docker Hub client: build status from build history, with the tag endpoint as
 //! fallback, every request through the budget.
 
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::{StatusCode, redirect};
 use serde::Deserialize;
 use url::Url;
 
-use super::budget::{Budget, retry_after};
+use super::budget::{Budget, ClientKey, ClientShares, RATE_WINDOW, retry_after};
 use super::build_history::{BuildHistoryPage, PageVerdict, page_verdict};
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use super::repository::{RepoName, RepositoryInfo};
 use super::tag::{TagInfo, TagObject, tag_verdict};
 use super::tag_list::{Step, TagList, TagPage, add_page};
 use super::{HubError, HubStatus, decode_json};
+use crate::logging::{WarnThrottle, cause_chain};
 use crate::metrics::Metrics;
 
 /// Pages of build history read at most before falling back to the tag endpoint.
@@ -41,11 +43,17 @@ pub struct HubClient {
     http: reqwest::Client,
     base: Url,
     budget: Budget,
+    /// Each client's share of `budget` for cold misses.
+    shares: ClientShares,
+    /// Repositories whose build history the hub answered 404 for.
+    no_history: NoHistory,
     credentials: Option<(String, String)>,
     // A tokio mutex: renewing the token awaits a request, and concurrent requests should wait
     // for that one renewal rather than each fetch a token of their own.
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
     metrics: Metrics,
+    /// Failures reach the log once a minute per kind, not once per request.
+    warned: WarnThrottle,
 }
 
 #[derive(Deserialize)]
@@ -84,30 +92,52 @@ impl HubClient {
             http,
             base,
             budget: Budget::new(settings.concurrency, settings.rate_per_minute),
+            shares: ClientShares::new(
+                ClientShares::quarter_of(settings.rate_per_minute),
+                RATE_WINDOW,
+                MAX_CLIENTS,
+            ),
+            no_history: NoHistory::default(),
             credentials: settings.credentials,
             token: tokio::sync::Mutex::new(None),
             metrics,
+            warned: WarnThrottle::default(),
         })
     }
 
     /// The status of one image tag: build history first (at most [`MAX_PAGES`] pages, `next`
-    /// followed on the hub's own origin only), then the tag endpoint.
+    /// followed on the hub's own origin only, skipped for a repository the hub said has
+    /// none), then the tag endpoint.
     pub async fn status(&self, image: &ImageRef) -> Result<HubStatus, HubError> {
+        self.status_for(image, None).await
+    }
+
+    /// [`HubClient::status`] on behalf of `client`, whose share of the budget pays for each
+    /// request (a cold miss); `None` for the node's own refreshes.
+    pub async fn status_for(
+        &self,
+        image: &ImageRef,
+        client: Option<ClientKey>,
+    ) -> Result<HubStatus, HubError> {
+        let repository = format!("{}/{}", image.organization, image.repository);
         let first = self.endpoint(&format!(
-            "v2/repositories/{}/{}/buildhistory/?page_size=100",
-            image.organization, image.repository
+            "v2/repositories/{repository}/buildhistory/?page_size=100"
         ))?;
-        let mut next = Some(first);
+        let mut next = (!self.no_history.contains(&repository, Instant::now())).then_some(first);
         let mut pages = 0;
         while let Some(url) = next.take() {
             if pages == MAX_PAGES {
                 break;
             }
             pages += 1;
-            let page: BuildHistoryPage = match self.get_json("buildhistory", url).await {
+            let page: BuildHistoryPage = match self.get_json("buildhistory", url, client).await {
                 Ok(page) => page,
-                // Build history is gone for most repositories: ask the tag itself.
-                Err(HubError::NotFound) => break,
+                // Build history is gone for most repositories: ask the tag itself, and for
+                // this repository's other tags ask it first.
+                Err(HubError::NotFound) => {
+                    self.no_history.insert(repository.clone(), Instant::now());
+                    break;
+                }
                 Err(err) => return Err(err),
             };
             match page_verdict(page, &self.base, image.tag.as_str())? {
@@ -119,23 +149,35 @@ impl HubClient {
             "v2/namespaces/{}/repositories/{}/tags/{}",
             image.organization, image.repository, image.tag
         ))?;
-        let tag: TagObject = self.get_json("tag", tag_url).await?;
+        let tag: TagObject = match self.get_json("tag", tag_url, client).await {
+            Ok(tag) => tag,
+            Err(HubError::NotFound) => return Err(self.missing_tag(image, client).await),
+            Err(err) => return Err(err),
+        };
         tracing::debug!(image = %image, tag_status = %tag.tag_status, "status from the tag endpoint");
         tag_verdict(tag, image.tag.as_str())
     }
 
     /// The repository resource: pulls, stars, automated builds, last push.
-    pub async fn repository(&self, repo: &RepoName) -> Result<RepositoryInfo, HubError> {
+    pub async fn repository(
+        &self,
+        repo: &RepoName,
+        client: Option<ClientKey>,
+    ) -> Result<RepositoryInfo, HubError> {
         let url = self.endpoint(&format!(
             "v2/repositories/{}/{}",
             repo.organization, repo.repository
         ))?;
-        self.get_json("repository", url).await
+        self.get_json("repository", url, client).await
     }
 
     /// The newest tags of a repository, at most [`super::tag_list::MAX_TAG_PAGES`] pages,
     /// `next` followed on the hub's own origin only and never to a page already read.
-    pub async fn tag_list(&self, repo: &RepoName) -> Result<Arc<TagList>, HubError> {
+    pub async fn tag_list(
+        &self,
+        repo: &RepoName,
+        client: Option<ClientKey>,
+    ) -> Result<Arc<TagList>, HubError> {
         let first = self.endpoint(&format!(
             "v2/repositories/{}/{}/tags?page_size=100&ordering=last_updated",
             repo.organization, repo.repository
@@ -148,7 +190,7 @@ impl HubClient {
         let mut read = vec![first.clone()];
         let mut next = first;
         loop {
-            let page: TagPage = self.get_json("tag_list", next).await?;
+            let page: TagPage = self.get_json("tag_list", next, client).await?;
             match add_page(&mut list, page, &self.base, &read)? {
                 Step::Done => return Ok(Arc::new(list)),
                 Step::Next(url) => {
@@ -160,18 +202,49 @@ impl HubClient {
     }
 
     /// One tag with its images (`/v2/repositories/{org}/{repo}/tags/{tag}`).
-    pub async fn tag_info(&self, image: &ImageRef) -> Result<Arc<TagInfo>, HubError> {
+    pub async fn tag_info(
+        &self,
+        image: &ImageRef,
+        client: Option<ClientKey>,
+    ) -> Result<Arc<TagInfo>, HubError> {
         let url = self.endpoint(&format!(
             "v2/repositories/{}/{}/tags/{}",
             image.organization, image.repository, image.tag
         ))?;
-        let info: TagInfo = self.get_json("tag_info", url).await?;
+        let info: TagInfo = self.get_json("tag_info", url, client).await?;
         if info.name != image.tag.as_str() {
             return Err(HubError::BadAnswer {
                 reason: "the tag object names another tag".into(),
             });
         }
         Ok(Arc::new(info))
+    }
+
+    /// Why a tag the tag endpoint does not know is missing: the whole repository, or only
+    /// the tag. One `HEAD` of the repository tells, asked only here so that found images
+    /// cost no more of the budget; when it cannot tell, the tag is still missing.
+    async fn missing_tag(&self, image: &ImageRef, client: Option<ClientKey>) -> HubError {
+        let Ok(url) = self.endpoint(&format!(
+            "v2/namespaces/{}/repositories/{}",
+            image.organization, image.repository
+        )) else {
+            return HubError::NotFound;
+        };
+        let bearer = match self.bearer().await {
+            Ok(bearer) => bearer,
+            Err(_) => return HubError::NotFound,
+        };
+        let request = || {
+            let request = self.http.head(url.clone());
+            match &bearer {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            }
+        };
+        match self.send("repository", request, |_| Ok(()), client).await {
+            Err(HubError::NotFound) => HubError::RepositoryNotFound,
+            _ => HubError::NotFound,
+        }
     }
 
     fn endpoint(&self, path: &str) -> Result<Url, HubError> {
@@ -185,6 +258,7 @@ impl HubClient {
         &self,
         endpoint: &'static str,
         url: Url,
+        client: Option<ClientKey>,
     ) -> Result<T, HubError> {
         let bearer = self.bearer().await?;
         let request = || {
@@ -194,7 +268,7 @@ impl HubClient {
                 None => request,
             }
         };
-        self.send(endpoint, request, decode_json).await
+        self.send(endpoint, request, decode_json, client).await
     }
 
     /// The one place a request goes to the hub: budget, permit, send, classify, decode, then
@@ -204,6 +278,7 @@ impl HubClient {
         endpoint: &'static str,
         request: impl Fn() -> reqwest::RequestBuilder,
         decode: impl FnOnce(&[u8]) -> Result<T, HubError>,
+        client: Option<ClientKey>,
     ) -> Result<T, HubError> {
         // A slot first, then the rate budget: the budget counts a request when it goes out,
         // not when it started waiting for a slot. The semaphore is never closed, so
@@ -212,14 +287,29 @@ impl HubClient {
             return Err(HubError::Unreachable);
         };
         let started = Instant::now();
+        // What reqwest said when no answer came (refused, DNS, TLS): for the log only.
+        let mut reason = None;
         if let Err(err) = self.budget.admit(started) {
             // Held back by our own budget: nothing went out, so nothing to learn from.
             self.metrics
                 .upstream_request(endpoint, "held_back", Duration::ZERO);
             return Err(err);
         }
+        // Then the asking client's share, charged only for a request that goes out (a
+        // muted or spent budget says so first, and costs the client nothing).
+        if let Some(client) = client
+            && let Err(retry_in) = self.shares.spend(client, 1, started)
+        {
+            self.budget.refund();
+            self.metrics
+                .upstream_request(endpoint, "held_back", Duration::ZERO);
+            return Err(HubError::ClientShare { retry_in });
+        }
         let result = async {
-            let response = request().send().await.map_err(classify_reqwest)?;
+            let response = request().send().await.map_err(|err| {
+                reason = Some(cause_chain(&err));
+                classify_reqwest(err)
+            })?;
             let status = response.status();
             if status == StatusCode::TOO_MANY_REQUESTS {
                 return Err(HubError::RateLimited {
@@ -238,6 +328,18 @@ impl HubClient {
         }
         .await;
         self.budget.record(&result, started, Instant::now());
+        if let Err(err) = &result
+            && (err.is_hub_failure() || matches!(err, HubError::RateLimited { .. }))
+            && self.warned.allow(err.outcome())
+        {
+            tracing::warn!(
+                upstream = %self.base,
+                endpoint,
+                error = %err,
+                reason = reason.as_deref().unwrap_or(""),
+                "Docker Hub request failed (said at most once a minute per kind of failure)"
+            );
+        }
         let outcome = match &result {
             Ok(_) => "ok",
             Err(err) => err.outcome(),
@@ -265,6 +367,7 @@ impl HubClient {
                 "auth",
                 || self.http.post(url.clone()).json(&body),
                 decode_json,
+                None,
             )
             .await
             .map_err(|err| match err {
@@ -274,6 +377,55 @@ impl HubClient {
             })?;
         *slot = Some((token.access_token.clone(), Instant::now()));
         Ok(Some(token.access_token))
+    }
+}
+
+/// Clients whose share of the budget is tracked at once: 65,536 entries of about 40 bytes.
+const MAX_CLIENTS: usize = 65_536;
+/// Repositories remembered as having no build history: 16,384 names of at most 512 bytes,
+/// typically 30, so about a megabyte, for an hour (a repository that gains an automated
+/// build is seen with it within the hour).
+const NO_HISTORY_CAPACITY: usize = 16_384;
+const NO_HISTORY_TTL: Duration = Duration::from_secs(3600);
+
+/// Repositories the hub said have no build history, oldest first, bounded in count and age.
+#[derive(Debug, Default)]
+struct NoHistory {
+    state: parking_lot::Mutex<NoHistoryState>,
+}
+
+#[derive(Debug, Default)]
+struct NoHistoryState {
+    since: HashMap<String, Instant>,
+    order: VecDeque<(String, Instant)>,
+}
+
+impl NoHistory {
+    fn contains(&self, repository: &str, now: Instant) -> bool {
+        self.state
+            .lock()
+            .since
+            .get(repository)
+            .is_some_and(|&at| now.saturating_duration_since(at) < NO_HISTORY_TTL)
+    }
+
+    fn insert(&self, repository: String, now: Instant) {
+        let mut state = self.state.lock();
+        state.since.insert(repository.clone(), now);
+        state.order.push_back((repository, now));
+        while state.order.len() > NO_HISTORY_CAPACITY
+            || state
+                .order
+                .front()
+                .is_some_and(|(_, at)| now.saturating_duration_since(*at) >= NO_HISTORY_TTL)
+        {
+            let Some((old, at)) = state.order.pop_front() else {
+                break;
+            };
+            if state.since.get(&old) == Some(&at) {
+                state.since.remove(&old);
+            }
+        }
     }
 }
 

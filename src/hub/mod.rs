@@ -28,7 +28,7 @@ pub mod repository;
 pub mod tag;
 pub mod tag_list;
 
-pub use self::budget::retry_after;
+pub use self::budget::{ClientKey, ClientShares, retry_after};
 pub use self::build_history::{PageVerdict, read_build_history_page};
 pub use self::client::{HubClient, HubSettings};
 pub use self::tag::read_tag_object;
@@ -67,12 +67,18 @@ pub enum HubError {
     /// The repository or the tag does not exist.
     #[error("not found")]
     NotFound,
+    /// The repository itself does not exist (so neither does any tag of it).
+    #[error("repository not found")]
+    RepositoryNotFound,
     /// Docker Hub answered 429; nothing is sent to it before `retry_in` has passed.
     #[error("Docker Hub rate limit reached, retrying in {}s", retry_in.as_secs().max(1))]
     RateLimited { retry_in: Duration },
     /// Our own budget of requests per minute is spent.
     #[error("this node's request budget for Docker Hub is spent, retrying in {}s", retry_in.as_secs().max(1))]
     Budget { retry_in: Duration },
+    /// The asking client's share of the budget for cold misses is spent (others' is not).
+    #[error("this client's share of the node's Docker Hub budget is spent, retrying in {}s", retry_in.as_secs().max(1))]
+    ClientShare { retry_in: Duration },
     /// Docker Hub failed several times in a row; the client waits before asking again.
     #[error("Docker Hub failed repeatedly, retrying in {}s", retry_in.as_secs().max(1))]
     Backoff { retry_in: Duration },
@@ -106,10 +112,12 @@ impl HubError {
     /// The label of this outcome in `dbs_upstream_requests_total`.
     pub fn outcome(&self) -> &'static str {
         match self {
-            HubError::NotFound => "not_found",
+            HubError::NotFound | HubError::RepositoryNotFound => "not_found",
             HubError::RateLimited { .. } => "rate_limited",
             // Only `admit` returns these, and `send` labels them before anything goes out.
-            HubError::Budget { .. } | HubError::Backoff { .. } => "held_back",
+            HubError::Budget { .. } | HubError::Backoff { .. } | HubError::ClientShare { .. } => {
+                "held_back"
+            }
             HubError::Status { .. } => "http_error",
             HubError::BadAnswer { .. } => "bad_answer",
             HubError::Timeout => "timeout",

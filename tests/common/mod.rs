@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod harness;
 pub mod process;
+pub mod proxy;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -140,19 +142,4 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Whether an outside program is on PATH. Under CI (`CI=true`) a missing one fails the
-/// test; elsewhere the test is skipped with a printed reason.
-pub fn require_program(name: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
-        .unwrap_or(false);
-    if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{name} is not on PATH; .ci/run installs it");
-        }
-        eprintln!("skipping: {name} is not on PATH (install it to run this test)");
-    }
-    found
 }

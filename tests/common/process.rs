@@ -257,6 +257,8 @@ pub struct NodeProcess {
     allow_private: bool,
     gossip: Duration,
     probe: Duration,
+    /// The URL other nodes reach it at, when not its own address (behind a proxy).
+    public_url: Option<String>,
     pub child: Option<ChildGuard>,
 }
 
@@ -279,13 +281,46 @@ impl NodeProcess {
             allow_private,
             gossip,
             probe,
+            public_url: None,
             child: None,
         };
         node.start();
         node
     }
 
+    /// Like [`NodeProcess::new`], listening on `port` but announcing `public_url` (a proxy
+    /// in front of it), with private peers allowed.
+    pub fn behind(
+        label: &str,
+        port: u16,
+        public_url: &str,
+        peers: &str,
+        hub: &str,
+        gossip: Duration,
+        probe: Duration,
+    ) -> NodeProcess {
+        let mut node = NodeProcess {
+            port,
+            dir: TempDir::new(label),
+            peers: peers.to_owned(),
+            hub: hub.to_owned(),
+            allow_private: true,
+            gossip,
+            probe,
+            public_url: Some(public_url.to_owned()),
+            child: None,
+        };
+        node.start();
+        node
+    }
+
+    /// The URL it announces (its own address unless it is behind a proxy).
     pub fn url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| self.direct_url())
+    }
+
+    /// Its own address, bypassing any proxy.
+    pub fn direct_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 

@@ -47,6 +47,54 @@ async fn the_old_api_shapes_are_kept_word_for_word() {
     );
 }
 
+/// A repository that does not exist is said to be missing; a missing tag of an existing one
+/// keeps the old words. The repository is asked about only once the tag is missing, so a
+/// found image costs no more of the hub budget than before.
+#[tokio::test]
+async fn a_missing_repository_is_told_from_a_missing_tag() {
+    let hub = hub_with_samples().await;
+    let node = start_node(&hub.url(), |_| {}).await;
+    let (code, body) = get_json(&format!("{}/build/nobody/nothing", node.url)).await;
+    assert_eq!(code, 404);
+    assert_eq!(
+        body,
+        json!({"request": "error", "description": "repository not found"})
+    );
+    let (code, body) = get_json(&format!("{}/build/library/nginx?tag=missing", node.url)).await;
+    assert_eq!(code, 404);
+    assert_eq!(
+        body,
+        json!({"request": "error", "description": "tag missing not found"})
+    );
+    let (code, _) = get_json(&format!("{}/build/library/nginx?tag=alpine", node.url)).await;
+    assert_eq!(code, 200);
+    let paths: Vec<String> = hub.received().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v2/repositories/nobody/nothing/buildhistory/",
+            "/v2/namespaces/nobody/repositories/nothing/tags/latest",
+            "/v2/namespaces/nobody/repositories/nothing",
+            "/v2/repositories/library/nginx/buildhistory/",
+            "/v2/namespaces/library/repositories/nginx/tags/missing",
+            "/v2/namespaces/library/repositories/nginx",
+            "/v2/repositories/library/nginx/buildhistory/",
+            "/v2/namespaces/library/repositories/nginx/tags/alpine",
+        ]
+    );
+    // Cached like any not-found: asking again costs nothing upstream, and says the same.
+    let (_, body) = get_json(&format!("{}/build/nobody/nothing", node.url)).await;
+    assert_eq!(body["description"], "repository not found");
+    assert_eq!(hub.request_count(), paths.len());
+    // The badge says `not found` for both.
+    let (_, _, svg) = get(&format!(
+        "{}/status.svg?organization=nobody&repository=nothing",
+        node.url
+    ))
+    .await;
+    assert!(svg.contains("not found"), "{svg}");
+}
+
 #[tokio::test]
 async fn without_build_history_the_tag_endpoint_answers() {
     let hub = hub_with_samples().await;
@@ -469,11 +517,17 @@ async fn health_index_script_and_source() {
         );
         assert_eq!(script, include_str!("../../status.js"));
     }
+    // The shipped file, its root element naming this node as status.js's bootstrap.
     let (code, _, svg) = get(&format!("{}/static/status.svg", node.url)).await;
-    assert_eq!(
-        (code, svg.as_str()),
-        (200, include_str!("../../status.svg"))
+    let named = include_str!("../../status.svg").replacen(
+        "<svg ",
+        &format!(
+            "<svg data-bootstrap=\"{}\" ",
+            node.url.trim_end_matches('/')
+        ),
+        1,
     );
+    assert_eq!((code, svg.as_str()), (200, named.as_str()));
 
     let response = client()
         .get(format!("{}/source", node.url))

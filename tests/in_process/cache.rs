@@ -19,7 +19,8 @@ async fn five_hundred_concurrent_cold_requests_cause_one_upstream_request() {
     let hub = hub().await;
     // The first hub answer takes a while, so all 500 requests arrive while it is in flight.
     hub.set_fault(Some(Fault::Slow(Duration::from_millis(300))));
-    let node = start_node(&hub.url(), |_| {}).await;
+    // 500 connections from one address: more than the cap per client allows by default.
+    let node = start_node(&hub.url(), |c| c.max_connections_per_client = 1000).await;
     let http = client();
     let url = format!("{}/build/library/nginx", node.url);
     let requests: Vec<_> = (0..500)

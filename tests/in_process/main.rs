@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod abuse;
 mod api;
 mod cache;
 mod docker;

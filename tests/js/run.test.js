@@ -52,6 +52,39 @@ test("the top-ranked healthy node is asked, and only it when it answers in time"
   assert.equal(doc.documentElement.getAttribute("data-server"), order[0]);
 });
 
+// A node serving /static/status.svg writes its URL into the root element.
+function servedBy(url) {
+  const doc = fakeSvgDocument();
+  if (url !== undefined) doc.documentElement.setAttribute("data-bootstrap", url);
+  return doc;
+}
+
+test("a badge served by a node asks that node for /servers, not the built-in list", async () => {
+  const network = fakeNetwork(cluster(NODES.slice(0, 3), OK));
+  const result = await runBadge({ search: SEARCH, network, document: servedBy(NODES[1]) });
+  assert.equal(result.message, "ok");
+  assert.equal(result.source, "servers");
+  assert.deepEqual(network.serversCalls().map((c) => c.url), [NODES[1] + "/servers"]);
+  assert.equal(result.server, ranked(NODES.slice(0, 3))[0]);
+});
+
+test("a copy on any other host keeps the built-in list", async () => {
+  for (const doc of [servedBy(undefined), servedBy("javascript:alert(1)"), servedBy("")]) {
+    const network = fakeNetwork({});
+    await runBadge({ search: SEARCH, network, document: doc, options: { budgetMs: 600 } });
+    assert.deepEqual(
+      network.serversCalls().map((c) => c.url),
+      status.BOOTSTRAP_SERVERS.map((url) => url + "/servers"),
+    );
+  }
+});
+
+test("servers= in the page's URL wins over the node that served it", async () => {
+  const network = fakeNetwork(cluster(NODES, OK));
+  await runBadge({ search: SEARCH + "&servers=" + NODES[2], network, document: servedBy(NODES[1]) });
+  assert.deepEqual(network.serversCalls().map((c) => c.url), [NODES[2] + "/servers"]);
+});
+
 test("requests carry no cookies and no referrer", async () => {
   const network = fakeNetwork(cluster(NODES, OK));
   await runBadge({ search: SEARCH, network, bootstrap: NODES });

@@ -135,11 +135,12 @@ impl PeerClient {
         url: &PeerUrl,
         body: Vec<u8>,
         max_bytes: usize,
-    ) -> Result<Vec<u8>, TransportError> {
-        self.check_literal(url)?;
+    ) -> Result<Vec<u8>, GossipFailure> {
+        let unsent = |error| GossipFailure { error, sent: false };
+        self.check_literal(url).map_err(unsent)?;
         let endpoint = url
             .endpoint("gossip")
-            .map_err(|e| TransportError::Decode(e.to_string()))?;
+            .map_err(|e| unsent(TransportError::Decode(e.to_string())))?;
         let response = self
             .http
             .post(endpoint)
@@ -147,15 +148,29 @@ impl PeerClient {
             .body(body)
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(|err| GossipFailure {
+                // A connection that was never made (refused, unreachable, DNS, a connect
+                // timeout) carried no bytes.
+                sent: !err.is_connect() && !is_forbidden_error(&err),
+                error: classify(err),
+            })?;
+        let sent = |error| GossipFailure { error, sent: true };
         if !response.status().is_success() {
-            return Err(TransportError::Refused(format!(
+            return Err(sent(TransportError::Refused(format!(
                 "HTTP {}",
                 response.status().as_u16()
-            )));
+            ))));
         }
-        read_limited(response, max_bytes).await
+        read_limited(response, max_bytes).await.map_err(sent)
     }
+}
+
+/// Why a gossip request got no answer, and whether its body went out at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GossipFailure {
+    pub error: TransportError,
+    /// A connection took the request (the bytes count as sent).
+    pub sent: bool,
 }
 
 fn classify(err: reqwest::Error) -> TransportError {
@@ -257,9 +272,10 @@ impl Transport for HttpTransport {
         let result = self.client.gossip(to, body, MAX_GOSSIP_BODY_BYTES).await;
         let answer = match result {
             Ok(bytes) => bytes,
-            Err(err) => {
+            Err(failure) => {
+                let sent = if failure.sent { sent } else { 0 };
                 self.metrics.gossip_exchange("failed", sent, 0);
-                return Err(err);
+                return Err(failure.error);
             }
         };
         self.metrics.gossip_exchange("ok", sent, answer.len());
@@ -322,6 +338,49 @@ mod tests {
             }
         });
         (url, accepted)
+    }
+
+    fn sent_bytes(metrics: &Metrics) -> u64 {
+        let text = String::from_utf8(metrics.encode()).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("dbs_gossip_bytes_total{direction=\"sent\"} "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    }
+
+    fn transport() -> (HttpTransport, Metrics) {
+        let metrics = Metrics::new().unwrap();
+        let transport = HttpTransport {
+            client: PeerClient::new(Duration::from_secs(2), true).unwrap(),
+            metrics: metrics.clone(),
+        };
+        (transport, metrics)
+    }
+
+    fn digest() -> GossipRequest {
+        GossipRequest::Digest {
+            v: crate::federation::message::PROTOCOL_VERSION,
+            buckets: crate::federation::digest::SetDigest::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn bytes_count_as_sent_only_when_a_connection_took_them() {
+        // A port nobody listens on: refused, nothing sent.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = PeerUrl::parse(&format!("http://{}", closed.local_addr().unwrap())).unwrap();
+        drop(closed);
+        let (transport, metrics) = transport();
+        for _ in 0..3 {
+            let err = transport.gossip(&url, digest()).await.unwrap_err();
+            assert!(matches!(err, TransportError::Unreachable(_)), "{err:?}");
+        }
+        assert_eq!(sent_bytes(&metrics), 0);
+        // A node that takes the request and refuses it: the bytes did go out.
+        let (url, _) = counting_health().await;
+        let err = transport.gossip(&url, digest()).await.unwrap_err();
+        assert!(matches!(err, TransportError::Decode(_)), "{err:?}");
+        assert!(sent_bytes(&metrics) > 100);
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! An in-memory network over a shared map of cores, with a virtual clock, cut links and
-//! dropped messages: the transport of simulations and of tests of the drivers.
+//! lost messages (everywhere, per link or per node, for exchanges and probes alike): the
+//! transport of simulations and of tests of the drivers.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
@@ -71,6 +72,11 @@ struct Net {
     cut: BTreeSet<(PeerUrl, PeerUrl)>,
     groups: BTreeMap<PeerUrl, u32>,
     drop_probability: f64,
+    probe_loss: f64,
+    /// Loss on the link between two nodes, both ways (probes and exchanges).
+    link_loss: BTreeMap<(PeerUrl, PeerUrl), f64>,
+    /// Loss on everything to or from a node (its own link).
+    node_loss: HashMap<PeerUrl, f64>,
     rng: StdRng,
     now: Timestamp,
     wire: Wire,
@@ -86,6 +92,9 @@ impl MemoryNetwork {
                 cut: BTreeSet::new(),
                 groups: BTreeMap::new(),
                 drop_probability: 0.0,
+                probe_loss: 0.0,
+                link_loss: BTreeMap::new(),
+                node_loss: HashMap::new(),
                 rng: StdRng::seed_from_u64(seed),
                 now,
                 wire: Wire::Json,
@@ -159,6 +168,36 @@ impl MemoryNetwork {
         self.lock().drop_probability = p.clamp(0.0, 1.0);
     }
 
+    /// Each probe (each attempt: a retry is another draw) is lost with this probability.
+    pub fn set_probe_loss(&self, p: f64) {
+        self.lock().probe_loss = p.clamp(0.0, 1.0);
+    }
+
+    /// Probes and exchanges between `a` and `b`, both ways, are lost with probability `p`
+    /// (on top of any other loss); 0 removes it.
+    pub fn set_link_loss(&self, a: &PeerUrl, b: &PeerUrl, p: f64) {
+        let mut net = self.lock();
+        for pair in [(a.clone(), b.clone()), (b.clone(), a.clone())] {
+            if p > 0.0 {
+                net.link_loss.insert(pair, p.clamp(0.0, 1.0));
+            } else {
+                net.link_loss.remove(&pair);
+            }
+        }
+    }
+
+    /// Everything to or from the node at `url` (its probes, the probes of it, exchanges
+    /// either way) is lost with probability `p`: a lossy link of its own; 1 cuts the node
+    /// off while it keeps running; 0 removes it.
+    pub fn set_node_loss(&self, url: &PeerUrl, p: f64) {
+        let mut net = self.lock();
+        if p > 0.0 {
+            net.node_loss.insert(url.clone(), p.clamp(0.0, 1.0));
+        } else {
+            net.node_loss.remove(url);
+        }
+    }
+
     /// Runs `f` on the core at `url`.
     pub fn with_core<T>(&self, url: &PeerUrl, f: impl FnOnce(&mut Core) -> T) -> Option<T> {
         let core = self.core(url)?;
@@ -230,6 +269,10 @@ impl MemoryNetwork {
                 "link {from} - {to} is cut"
             )));
         }
+        if net.lost(from, to, 0.0) {
+            net.traffic.failed += 1;
+            return Err(TransportError::Timeout);
+        }
         let ip = net
             .nodes
             .get(from)
@@ -258,7 +301,7 @@ impl MemoryNetwork {
         from: &PeerUrl,
         urls: impl IntoIterator<Item = &'a PeerUrl>,
     ) -> Vec<ProbeOutcome> {
-        let net = self.lock();
+        let mut net = self.lock();
         urls.into_iter().map(|url| net.probe(from, url)).collect()
     }
 
@@ -280,13 +323,36 @@ impl Net {
         group(a) == group(b) && !self.cut.contains(&(a.clone(), b.clone()))
     }
 
-    fn probe(&self, from: &PeerUrl, url: &PeerUrl) -> ProbeOutcome {
+    /// Whether a message from `from` to `to` is lost, with `base` the chance of any
+    /// message of its kind; draws from the RNG only when some loss is set, so runs without
+    /// loss are the same runs as before loss existed.
+    fn lost(&mut self, from: &PeerUrl, to: &PeerUrl, base: f64) -> bool {
+        if base <= 0.0 && self.link_loss.is_empty() && self.node_loss.is_empty() {
+            return false;
+        }
+        let mut kept = 1.0 - base;
+        if let Some(p) = self.link_loss.get(&(from.clone(), to.clone())) {
+            kept *= 1.0 - p;
+        }
+        for url in [from, to] {
+            if let Some(p) = self.node_loss.get(url) {
+                kept *= 1.0 - p;
+            }
+        }
+        kept < 1.0 && self.rng.random_bool((1.0 - kept).clamp(0.0, 1.0))
+    }
+
+    fn probe(&mut self, from: &PeerUrl, url: &PeerUrl) -> ProbeOutcome {
+        let (ip, up) = match self.nodes.get(url) {
+            Some(node) => (node.ip, node.up),
+            None => return ProbeOutcome::unreachable(None),
+        };
+        if !up || !self.linked(from, url) || self.lost(from, url, self.probe_loss) {
+            return ProbeOutcome::unreachable(Some(ip));
+        }
         let Some(node) = self.nodes.get(url) else {
             return ProbeOutcome::unreachable(None);
         };
-        if !node.up || !self.linked(from, url) {
-            return ProbeOutcome::unreachable(Some(node.ip));
-        }
         let mut outcome = ProbeOutcome::healthy(node.key, node.latency, Some(node.ip));
         outcome.cors = node.cors;
         outcome

@@ -94,7 +94,18 @@ where
 {
     let mut request = request;
     for round_trip in 1..=MAX_ROUND_TRIPS {
-        let response = transport.gossip(to, request).await?;
+        let response = transport.gossip(to, request).await;
+        if round_trip == 1 {
+            // A refusal (rate limit, overload) is an answer: the node is there.
+            let reached = !matches!(
+                response,
+                Err(TransportError::Unreachable(_)
+                    | TransportError::Timeout
+                    | TransportError::Forbidden)
+            );
+            core.lock().on_gossip_result(to, reached, clock());
+        }
+        let response = response?;
         let checks = exchange::check_answer(core, &response);
         if !checks.is_empty() {
             transport.check_signatures(checks, clock()).await;

@@ -7,7 +7,15 @@ impl Core {
     /// Up to `fanout` nodes: mostly nodes whose last probe was good (and `peers.toml` nodes
     /// not heard of yet), one not yet probed (so newcomers are reached before their first
     /// probe), and now and then one whose probes fail (so a healed partition reconnects).
-    pub(super) fn gossip_targets<R: Rng + ?Sized>(&self, rng: &mut R) -> Vec<PeerUrl> {
+    ///
+    /// A `peers.toml` node not heard of yet whose exchanges failed is asked again only
+    /// after its backoff ([`Core::on_gossip_result`]), so a node whose seeds are all down
+    /// keeps trying them, ever less often, while it talks to the nodes of its saved state.
+    pub(super) fn gossip_targets<R: Rng + ?Sized>(
+        &self,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Vec<PeerUrl> {
         let mut verified = Vec::new();
         let mut unprobed = Vec::new();
         let mut failing = Vec::new();
@@ -20,7 +28,11 @@ impl Core {
             }
         }
         for url in self.seeds.keys() {
-            if !self.by_url.contains_key(url) {
+            let backed_off = self
+                .seed_backoff
+                .get(url)
+                .is_some_and(|backoff| backoff.retry_at > now);
+            if !self.by_url.contains_key(url) && !backed_off {
                 verified.push(url);
             }
         }
@@ -35,6 +47,39 @@ impl Core {
             picks.extend(sample(rng, &mut failing, 1));
         }
         picks.into_iter().cloned().collect()
+    }
+
+    /// How an exchange this node started with `to` went: `reached` if the first request
+    /// got an answer. A `peers.toml` node that can't be reached is asked every round for
+    /// three failures in a row (a lossy link loses one now and then), then twice as
+    /// rarely after each further failure, up to every 32 intervals;
+    /// an answer ends its backoff. Returns the number of failures in a row so far (0 when
+    /// reached), for the driver's logs.
+    pub fn on_gossip_result(&mut self, to: &PeerUrl, reached: bool, now: Timestamp) -> u32 {
+        if !self.seeds.contains_key(to) {
+            return 0;
+        }
+        if reached {
+            self.seed_backoff.remove(to);
+            return 0;
+        }
+        let interval = self.settings.gossip_interval;
+        let backoff = self.seed_backoff.entry(to.clone()).or_insert(SeedBackoff {
+            failures: 0,
+            retry_at: now,
+        });
+        backoff.failures = backoff.failures.saturating_add(1);
+        let shift = backoff
+            .failures
+            .saturating_sub(SEED_BACKOFF_AFTER_FAILURES)
+            .min(SEED_BACKOFF_MAX_SHIFT);
+        backoff.retry_at = now.saturating_add(interval.saturating_mul(1 << shift));
+        backoff.failures
+    }
+
+    /// Whether `url` is named in `peers.toml`.
+    pub fn is_seed(&self, url: &PeerUrl) -> bool {
+        self.seeds.contains_key(url)
     }
 
     /// The server side of `POST /gossip`; `from_ip` is the connection's peer address.
@@ -123,9 +168,15 @@ impl Core {
                 })
             }
             GossipRequest::Sync { push, want } => {
-                if let Err(index) = self.merge_all(&push, now) {
-                    self.limiter.penalize(from_ip, now);
-                    return Err(GossipError::Forged { index });
+                match self.merge_all(&push, now) {
+                    Err((index, err)) => {
+                        // Every descriptor no honest node sends costs the same: the message
+                        // stops there and the sender's bucket is emptied.
+                        self.limiter.penalize(from_ip, now);
+                        return Err(GossipError::rejected(index, &err));
+                    }
+                    // Refusals an honest node may meet cost a request's token each.
+                    Ok(charged) => self.limiter.charge(from_ip, charged, now),
                 }
                 let mut seen = HashSet::new();
                 let descriptors = want
@@ -169,7 +220,7 @@ impl Core {
                     MAX_DESCRIPTORS_PER_MESSAGE,
                 )?;
                 self.merge_all(&descriptors, now)
-                    .map_err(|index| GossipError::Forged { index })?;
+                    .map_err(|(index, err)| GossipError::rejected(index, &err))?;
                 Ok(None)
             }
         }
@@ -223,7 +274,7 @@ impl Core {
                     // A node we don't hold: worth fetching unless we forgot it on purpose
                     // or it is too old anyway.
                     if key != own_key
-                        && !self.forgotten.blocks(&key, t)
+                        && self.worth_fetching(&key, t)
                         && check_freshness(t, now, &self.freshness).is_ok()
                     {
                         want.push(key);
@@ -281,6 +332,9 @@ impl Core {
         if descriptors.len() > MAX_DESCRIPTORS_PER_MESSAGE {
             return SignatureChecks::default();
         }
+        // A full list with nobody to make room refuses newcomers before their check.
+        let room = self.members.len() < self.settings.max_members
+            || self.members.values().any(super::merge::is_evictable);
         let pending = descriptors
             .iter()
             .filter(|descriptor| {
@@ -290,7 +344,7 @@ impl Core {
                 let issued_at = Timestamp::from_unix_ms(descriptor.issued_at);
                 match self.held(&key) {
                     Some(held) => issued_at > held,
-                    None => !self.forgotten.blocks(&key, issued_at),
+                    None => room && !self.forgotten.blocks(&key, issued_at),
                 }
             })
             .cloned()

@@ -1,9 +1,17 @@
 //! Merging descriptors into the member list: verification, replacement, eviction to make
-//! room, forgetting after a leave, and re-issuing this node's own descriptor.
+//! room, and re-issuing this node's own descriptor.
+//!
+//! Making room is not forgetting. An evicted node is only not fetched back from other
+//! nodes' digests while the list is full (that would evict another at once); pushed to us,
+//! by itself or anyone, it is judged afresh, and taken whenever there is room for it.
+//! Refusing a valid descriptor for good is reserved for what this node never wants
+//! (another key at its own URL, or at a URL `peers.toml` pins to another key); a node's
+//! own signed leave is what removes it.
 
 use super::*;
 
-/// Evicted keys with the issue time they were evicted at, oldest first.
+/// Keys with an issue time, oldest first, bounded: refused descriptors (forgotten) and
+/// evicted ones (not fetched back while the list is full).
 #[derive(Clone, Debug, Default)]
 pub(super) struct Forgotten {
     at: HashMap<PublicKey, Timestamp>,
@@ -18,13 +26,18 @@ impl Forgotten {
     pub(super) fn insert(&mut self, key: PublicKey, issued_at: Timestamp, cap: usize) {
         self.at.insert(key, issued_at);
         self.order.push_back((key, issued_at));
-        while self.order.len() > cap {
+        while self.order.len() > cap.max(1) {
             if let Some((old, t)) = self.order.pop_front()
                 && self.at.get(&old) == Some(&t)
             {
                 self.at.remove(&old);
             }
         }
+    }
+
+    /// Drops the record of `key` (it is held again).
+    pub(super) fn remove(&mut self, key: &PublicKey) {
+        self.at.remove(key);
     }
 
     /// Drops records of descriptors that have expired anyway.
@@ -53,11 +66,27 @@ impl Victims {
     pub(super) fn invalidate(&mut self) {
         self.queue = None;
     }
+
+    /// Gives back a pick that was not used (the newcomer was refused after all): it is
+    /// still the worst, so it goes first next time.
+    fn put_back(&mut self, key: PublicKey) {
+        if let Some(queue) = &mut self.queue {
+            queue.push(key);
+        }
+    }
 }
 
-/// Whether a newcomer may replace `member`: it left, or its probes fail and it is not listed.
+/// Whether a newcomer may replace `member`: it left, or its probes fail and it is not
+/// listed, and it is neither named in `peers.toml` nor was ever listed here. A newcomer is
+/// unproven (not probed yet); a node that proved itself, or that the operator named, is
+/// worth more than any number of them, even while it misses a few probes: otherwise a
+/// burst of fresh fakes pushed during a peer's short outage would lock it out.
 pub(super) fn is_evictable(member: &Member) -> bool {
-    member.desc.leaving() || (member.consecutive_failures > 0 && !member.score.is_listable())
+    member.desc.leaving()
+        || (member.consecutive_failures > 0
+            && !member.score.is_listable()
+            && !member.seed
+            && !member.ever_listed)
 }
 
 /// Eviction order: `Less` when `a` goes before `b` (left first, then the lowest score, then
@@ -91,24 +120,28 @@ impl Core {
         Ok(())
     }
 
-    /// Merges descriptors in order; stops at the first forged signature and returns its index.
+    /// Merges descriptors in order. Stops at the first descriptor no honest node sends
+    /// (see [`MergeError::is_rejection`]) and returns its index and error; otherwise returns
+    /// how many were refused for what an honest node may run into (no room, just expired),
+    /// which the sender pays for by the token.
     pub(super) fn merge_all(
         &mut self,
         descriptors: &[SignedDescriptor],
         now: Timestamp,
-    ) -> Result<(), usize> {
+    ) -> Result<usize, (usize, DescriptorError)> {
         // One eviction order for the whole message: a full core takes up to 128 newcomers
         // here, and finding each one's victim by a scan of every member cost a thousand
         // comparisons apiece, under the lock the async side waits for.
         let mut victims = Victims::default();
+        let mut charged = 0;
         for (index, descriptor) in descriptors.iter().enumerate() {
-            if let Err(MergeError::Invalid(DescriptorError::BadSignature)) =
-                self.merge_counted(descriptor, now, &mut victims)
-            {
-                return Err(index);
+            match self.merge_counted(descriptor, now, &mut victims) {
+                Err(MergeError::Invalid(err)) if err.is_rejection() => return Err((index, err)),
+                Err(MergeError::Full | MergeError::Invalid(_)) => charged += 1,
+                _ => {}
             }
         }
-        Ok(())
+        Ok(charged)
     }
 
     /// Takes one descriptor if it is valid and newer than what is held for its key.
@@ -156,7 +189,23 @@ impl Core {
             None if self.forgotten.blocks(&key, issued_at) => return Err(MergeError::Forgotten),
             _ => {}
         }
-        let verified = descriptor.verify(now, &self.freshness, self.signature_cache.as_deref())?;
+        // No room and nobody to make room: refused before any cryptography, so a sender
+        // who pushes to a full node costs it nothing but the parse.
+        let victim = if held.is_none() && self.members.len() >= self.settings.max_members {
+            Some(self.next_victim(victims).ok_or(MergeError::Full)?)
+        } else {
+            None
+        };
+        let verified =
+            match descriptor.verify(now, &self.freshness, self.signature_cache.as_deref()) {
+                Ok(verified) => verified,
+                Err(err) => {
+                    if let Some(victim) = victim {
+                        victims.put_back(victim);
+                    }
+                    return Err(err.into());
+                }
+            };
         if key == self.own.key() {
             // Signed with our own key and newer than ours: make ours newer still.
             self.stats.own_key_seen_elsewhere += 1;
@@ -184,10 +233,13 @@ impl Core {
             None
         };
         if let Some(err) = refusal {
-            // Valid but unwanted here: remember it like an eviction, so peers holding it
-            // are not asked for it again on every exchange.
+            // Valid but unwanted here: remember it, so peers holding it are not asked for
+            // it again on every exchange.
             if held.is_none() {
                 self.forget(key, issued_at);
+            }
+            if let Some(victim) = victim {
+                victims.put_back(victim);
             }
             return Err(err);
         }
@@ -203,8 +255,7 @@ impl Core {
                 MergeOutcome::Updated
             });
         }
-        if self.members.len() >= self.settings.max_members {
-            let victim = self.next_victim(victims).ok_or(MergeError::Full)?;
+        if let Some(victim) = victim {
             self.evict(&victim);
         }
         if leaving {
@@ -229,7 +280,9 @@ impl Core {
             resolved_ip: None,
             first_seen: now,
             standing: None,
+            ever_listed: false,
         };
+        self.evicted.remove(&key);
         self.insert(key, member, now);
         Ok(if leaving {
             MergeOutcome::Left
@@ -266,11 +319,24 @@ impl Core {
         None
     }
 
+    /// Makes room: the member goes, but is not forgotten (see the module documentation).
     pub(super) fn evict(&mut self, key: &PublicKey) {
         if let Some(member) = self.remove(key) {
-            self.forget(*key, member.desc.issued_at());
+            let cap = self
+                .settings
+                .max_members
+                .saturating_mul(FORGOTTEN_PER_MEMBER);
+            self.evicted.insert(*key, member.desc.issued_at(), cap);
             self.stats.evictions += 1;
         }
+    }
+
+    /// Whether a digest entry is worth fetching as far as room goes: an evicted
+    /// descriptor only when it would not push out another member.
+    pub(super) fn worth_fetching(&self, key: &PublicKey, issued_at: Timestamp) -> bool {
+        !self.forgotten.blocks(key, issued_at)
+            && (self.members.len() < self.settings.max_members
+                || !self.evicted.blocks(key, issued_at))
     }
 
     pub(super) fn forget(&mut self, key: PublicKey, issued_at: Timestamp) {

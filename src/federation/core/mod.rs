@@ -43,8 +43,27 @@ pub const STATE_FORMAT: u32 = 1;
 /// 32 times the probe interval), so dead or fake URLs cost little.
 const BACKOFF_AFTER_FAILURES: u32 = 2;
 const MAX_BACKOFF_SHIFT: u32 = 5;
-/// Keys forgotten on eviction are remembered (with their issue time) up to this many times
-/// the member cap, so the same descriptor gossiped back is refused cheaply.
+/// Retries of a failed probe of a listed node before it counts as failed: a reset
+/// connection's successor can be refused, so one retry alone is not independent enough.
+pub const PROBE_RETRIES: u32 = 2;
+/// A node doubts itself (Lifeguard's local health) when more than this share of the listed
+/// nodes failed their latest probe, and at least [`DOUBT_MIN_FAILING`] did: a link of its
+/// own is down far more likely than three quarters of a healthy network at once.
+const DOUBT_SHARE: f64 = 0.75;
+const DOUBT_MIN_FAILING: usize = 2;
+/// How long, in probe intervals, a node may doubt itself: past this its failed probes count
+/// again, so a node that really lost most of its peers at once still unlists them.
+const DOUBT_LIMIT_INTERVALS: u32 = 4;
+/// Seeds that don't answer are asked every round for this many failures in a row, then
+/// twice as rarely after each further failure, up to every 2^[`SEED_BACKOFF_MAX_SHIFT`]
+/// rounds: never given up on.
+const SEED_BACKOFF_AFTER_FAILURES: u32 = 3;
+const SEED_BACKOFF_MAX_SHIFT: u32 = 5;
+/// Records kept of nodes whose descriptors expired while they were down (see
+/// `Core::records`), per member the cap allows.
+const RECORDS_PER_MEMBER: usize = 1;
+/// Refused and evicted keys are remembered (with their issue time) up to this many times
+/// the member cap each, so the same descriptor is not fetched again and again.
 const FORGOTTEN_PER_MEMBER: usize = 4;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -253,6 +272,11 @@ pub enum GossipError {
     /// were merged; it and the rest were not; a request's source loses its rate budget.
     #[error("descriptor {index} has a forged signature")]
     Forged { index: usize },
+    /// Descriptor number `index` failed verification in another way no honest node's
+    /// descriptor does (malformed, bad encoding, weight, from the future). Handled like
+    /// [`GossipError::Forged`]: what came before it was merged, the sender loses its budget.
+    #[error("descriptor {index} is invalid ({reason})")]
+    Invalid { index: usize, reason: &'static str },
 }
 
 impl GossipError {
@@ -264,6 +288,18 @@ impl GossipError {
             Self::TooLarge { .. } => "too_large",
             Self::BadBucket(_) => "bad_bucket",
             Self::Forged { .. } => "forged",
+            Self::Invalid { .. } => "invalid",
+        }
+    }
+
+    /// The refusal of a message whose descriptor `index` failed with `err`.
+    pub(super) fn rejected(index: usize, err: &DescriptorError) -> Self {
+        match err {
+            DescriptorError::BadSignature => Self::Forged { index },
+            other => Self::Invalid {
+                index,
+                reason: other.kind(),
+            },
         }
     }
 }
@@ -318,9 +354,9 @@ impl SignatureChecks {
         for descriptor in &self.pending {
             match descriptor.verify(now, freshness, Some(cache)) {
                 Ok(_) => passed += 1,
-                Err(DescriptorError::BadSignature) => break,
-                // Expired, malformed and the like: the merge refuses them with the same
-                // cheap checks that found them here, and goes on with the message.
+                // The merge stops the message there too.
+                Err(err) if err.is_rejection() => break,
+                // Expired: the merge refuses it with the same cheap check and goes on.
                 Err(_) => {}
             }
         }
@@ -349,6 +385,9 @@ pub struct Stats {
     /// Nodes that came back from an outage with a newer descriptor (a restart) and were
     /// given back the score they had before it, less one failed probe.
     pub outages_forgiven: u64,
+    /// Failed probes of listed nodes not counted because most listed nodes failed at once
+    /// (this node doubted its own link).
+    pub probes_doubted: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -370,6 +409,9 @@ struct Member {
     /// up). `None` if it never passed a probe. Kept past the first good probe because the
     /// restarted process often answers a probe before its new descriptor arrives by gossip.
     standing: Option<Score>,
+    /// Was in this node's `/servers` at some point (checked once per gossip round): such a
+    /// node is never evicted for a newcomer.
+    ever_listed: bool,
 }
 
 impl Member {
@@ -390,6 +432,12 @@ struct UrlSlot {
     class: Option<PartnerClass>,
     /// Fewest consecutive failed probes among them, for the probe backoff.
     failures: u32,
+    /// Some node at this URL has passed a probe or is named in `peers.toml`: it is probed
+    /// every interval while it fails (no backoff), so it is seen again promptly however
+    /// long it was down.
+    proven: bool,
+    /// Whether the latest probe of the URL got an answer at all (this node's own health).
+    last_answered: Option<bool>,
 }
 
 /// The keys at one URL: almost always one, kept inline so a probe result reaches its
@@ -447,6 +495,7 @@ struct SlotSummary {
     failures: Option<u32>,
     verified: bool,
     unprobed: bool,
+    proven: bool,
 }
 
 impl SlotSummary {
@@ -458,6 +507,7 @@ impl SlotSummary {
         self.failures = Some(self.failures.map_or(failures, |f| f.min(failures)));
         self.verified |= member.good_probes > 0 && failures == 0;
         self.unprobed |= member.probes == 0;
+        self.proven |= member.seed || member.good_probes > 0 || member.standing.is_some();
     }
 
     fn apply(self, slot: &mut UrlSlot) {
@@ -468,6 +518,7 @@ impl SlotSummary {
             Some(_) => Some(PartnerClass::Failing),
         };
         slot.failures = self.failures.unwrap_or(0);
+        slot.proven = self.proven;
         if slot.class.is_none() {
             slot.next_probe = None;
         }
@@ -518,6 +569,8 @@ pub struct Core {
     by_url: BTreeMap<PeerUrl, UrlSlot>,
     seeds: BTreeMap<PeerUrl, Peer>,
     forgotten: Forgotten,
+    /// Evicted to make room: not fetched back from digests while the list is full.
+    evicted: Forgotten,
     buckets: [[u8; BUCKET_HASH_LEN]; BUCKETS],
     dirty_buckets: u16,
     limiter: RateLimiter,
@@ -525,6 +578,21 @@ pub struct Core {
     next_prune_at: Timestamp,
     signature_cache: Option<Arc<SignatureCache>>,
     stats: Stats,
+    /// Since when this node doubts its own link (most listed nodes fail at once).
+    doubting_since: Option<Timestamp>,
+    /// `peers.toml` nodes whose exchanges failed, and when to ask them again.
+    seed_backoff: BTreeMap<PeerUrl, SeedBackoff>,
+    /// What nodes had earned (their standing) when their descriptors expired while they
+    /// were down: a node back after more than a day signs a new descriptor and is treated
+    /// as a restart, not as a stranger. Oldest first out; at most one per member slot.
+    records: BTreeMap<PublicKey, (Score, Timestamp)>,
+}
+
+/// Why and until when a seed is not asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SeedBackoff {
+    failures: u32,
+    retry_at: Timestamp,
 }
 
 impl Core {
@@ -567,6 +635,7 @@ impl Core {
             by_url: BTreeMap::new(),
             seeds,
             forgotten: Forgotten::default(),
+            evicted: Forgotten::default(),
             buckets: [[0; BUCKET_HASH_LEN]; BUCKETS],
             dirty_buckets: u16::MAX,
             limiter,
@@ -574,6 +643,9 @@ impl Core {
             next_prune_at: now.saturating_add(PRUNE_EVERY),
             signature_cache: None,
             stats: Stats::default(),
+            doubting_since: None,
+            seed_backoff: BTreeMap::new(),
+            records: BTreeMap::new(),
         })
     }
 
@@ -667,8 +739,9 @@ impl Core {
                 .next_gossip_at
                 .saturating_add(self.settings.gossip_interval)
                 .max(now.saturating_add(self.settings.gossip_interval / 2));
+            self.mark_listed(now);
             let digest = self.digest();
-            for to in self.gossip_targets(rng) {
+            for to in self.gossip_targets(now, rng) {
                 actions.push(Action::Gossip {
                     to,
                     request: GossipRequest::Digest {
@@ -679,6 +752,17 @@ impl Core {
             }
         }
         actions
+    }
+}
+
+impl Core {
+    /// Remembers which members are listed now: once listed, never evicted for a newcomer.
+    fn mark_listed(&mut self, now: Timestamp) {
+        for key in self.listed_keys(now) {
+            if let Some(member) = self.members.get_mut(&key) {
+                member.ever_listed = true;
+            }
+        }
     }
 }
 

@@ -29,6 +29,9 @@ pub struct SavedMember {
     /// The score before the current run of failed probes, if the node had passed one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standing: Option<f64>,
+    /// Was listed by this node at some point (never evicted for a newcomer).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ever_listed: bool,
 }
 
 /// What [`Core::restore`] did.
@@ -79,9 +82,13 @@ impl Core {
             .map(|(key, _)| *key)
             .collect();
         for key in expired {
+            self.keep_record(key, now);
             self.remove(&key);
         }
+        self.prune_records(now);
         self.forgotten
+            .prune(now.saturating_sub(self.settings.descriptor_max_age));
+        self.evicted
             .prune(now.saturating_sub(self.settings.descriptor_max_age));
         self.limiter.prune(now);
     }
@@ -104,6 +111,7 @@ impl Core {
                     resolved_ip: m.resolved_ip,
                     first_seen: m.first_seen,
                     standing: m.standing.map(|s| (s.value() * 1e6).round() / 1e6),
+                    ever_listed: m.ever_listed,
                 })
                 .collect(),
         }
@@ -148,6 +156,7 @@ impl Core {
                         member.resolved_ip = saved.resolved_ip;
                         member.first_seen = saved.first_seen.min(now);
                         member.standing = saved.standing.map(Score::new);
+                        member.ever_listed = saved.ever_listed;
                         let url = member.desc.url().clone();
                         self.refresh_slot(&url);
                     }

@@ -117,8 +117,11 @@ fn not_found(word: &str) -> Shown {
 /// The word for an upstream failure.
 fn hub_error(err: &HubError, kind: DockerKind) -> Shown {
     match err {
-        HubError::NotFound => not_found(kind.not_found()),
-        HubError::RateLimited { .. } | HubError::Budget { .. } | HubError::Backoff { .. } => {
+        HubError::NotFound | HubError::RepositoryNotFound => not_found(kind.not_found()),
+        HubError::RateLimited { .. }
+        | HubError::Budget { .. }
+        | HubError::Backoff { .. }
+        | HubError::ClientShare { .. } => {
             error("rate limited by upstream service", Color::LightGrey)
         }
         HubError::BadAnswer { .. } => error("invalid response data", Color::LightGrey),

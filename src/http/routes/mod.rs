@@ -138,6 +138,8 @@ where
     let node = app.node();
     let (parts, body) = request.into_parts();
     let request = &parts;
+    // Every per-client limit keys on this address, never on the TCP peer alone.
+    let client = app.trusted_proxies().client_ip(peer, &request.headers);
     let path = request.uri.path();
     let parsed = router::parse(path, request.uri.query().unwrap_or(""));
     let method = &request.method;
@@ -157,18 +159,18 @@ where
     // Only `GET` and `HEAD` get this far on the memoized routes, and both answer alike.
     let target = request.uri.path_and_query().map(|t| t.as_str());
     let response = match route {
-        Route::Build(..) => status::build(app, &parsed, conditional, target).await,
-        Route::StatusSvg => status::status_svg(app, &parsed, conditional, target).await,
-        Route::Shields(..) => status::shields(node, &parsed).await,
+        Route::Build(..) => status::build(app, &parsed, conditional, target, client).await,
+        Route::StatusSvg => status::status_svg(app, &parsed, conditional, target, client).await,
+        Route::Shields(..) => status::shields(node, &parsed, client).await,
         Route::Docker(..) => docker::docker(app, &parsed, conditional, target).await,
         Route::Health => network::health(node),
         Route::Servers => network::servers(node, parsed.all()),
         Route::Metrics => metrics(node),
         Route::StatusJs => static_file(STATUS_JS, "application/javascript; charset=utf-8"),
-        Route::StaticSvg => static_file(STATUS_SVG, "image/svg+xml; charset=utf-8"),
+        Route::StaticSvg => node_status_svg(node),
         Route::Source => source_archive(),
         Route::Index => html(pages::index(node)),
-        Route::Gossip => network::gossip(node, body, peer).await,
+        Route::Gossip => network::gossip(node, body, client).await,
         Route::NotFound => api_error(
             StatusCode::NOT_FOUND,
             &format!("no such route: {}", shorten(path, 100)),
@@ -191,6 +193,27 @@ fn metrics(node: &Node) -> Response<Body> {
 }
 
 /// `GET /source`: the source this binary was built from, packed at build time.
+/// status.svg as a node serves it: the root element names this node (`data-bootstrap`), so
+/// status.js asks it for `/servers` rather than the built-in list. The file in the
+/// repository, copied to any other host, has no such attribute and keeps the list.
+fn node_status_svg(node: &Node) -> Response<Body> {
+    let root = format!(
+        "<svg data-bootstrap=\"{}\" ",
+        pages::escape_html(node.canonical_url())
+    );
+    let mut response = Response::new(Body::from(STATUS_SVG.replacen("<svg ", &root, 1)));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=3600"),
+    );
+    response
+}
+
 fn source_archive() -> Response<Body> {
     let mut response = Response::new(Body::from(Bytes::from_static(source::ARCHIVE)));
     let headers = response.headers_mut();

@@ -120,7 +120,8 @@ fn gossip_refusal_status(refusal: &GossipRefusal) -> StatusCode {
             GossipError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GossipError::UnsupportedVersion(_)
             | GossipError::BadBucket(_)
-            | GossipError::Forged { .. } => StatusCode::BAD_REQUEST,
+            | GossipError::Forged { .. }
+            | GossipError::Invalid { .. } => StatusCode::BAD_REQUEST,
         },
     }
 }

@@ -1,6 +1,7 @@
 //! The status routes: `/build` (the old JSON API), `/status.svg` (the badge) and
 //! `/shields/…` (shields.io endpoint JSON), all from the status cache.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use crate::http::response::{
 };
 use crate::http::router::Parsed;
 use crate::hub::names::{ImageRef, NameError};
-use crate::hub::{HubError, HubStatus};
+use crate::hub::{ClientKey, HubError, HubStatus};
 use crate::node::Node;
 
 /// shields.io ignores `cacheSeconds` below its own default of 300.
@@ -38,12 +39,17 @@ pub(super) async fn build(
     parsed: &Parsed<'_>,
     request: &HeaderMap,
     target: Option<&str>,
+    client: IpAddr,
 ) -> Response<Body> {
     let image = match image_of(parsed) {
         Ok(image) => image,
         Err(err) => return api_error(StatusCode::BAD_REQUEST, &err.to_string()),
     };
-    let lookup = app.node().cache().get(&image).await;
+    let lookup = app
+        .node()
+        .cache()
+        .get_for(&image, Some(ClientKey::of(client)))
+        .await;
     match &lookup.result {
         Ok(status) => {
             let body = BuildAnswer {
@@ -92,7 +98,11 @@ fn hub_error(err: &HubError, image: &ImageRef) -> (StatusCode, String) {
             StatusCode::NOT_FOUND,
             format!("tag {} not found", image.tag),
         ),
-        HubError::RateLimited { .. } | HubError::Budget { .. } | HubError::Backoff { .. } => (
+        HubError::RepositoryNotFound => (StatusCode::NOT_FOUND, "repository not found".into()),
+        HubError::RateLimited { .. }
+        | HubError::Budget { .. }
+        | HubError::ClientShare { .. }
+        | HubError::Backoff { .. } => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("{err}; nothing cached for {image}"),
         ),
@@ -106,6 +116,7 @@ fn hub_error(err: &HubError, image: &ImageRef) -> (StatusCode, String) {
 fn retry_after(response: &mut Response<Body>, err: &HubError) {
     if let HubError::RateLimited { retry_in }
     | HubError::Budget { retry_in }
+    | HubError::ClientShare { retry_in }
     | HubError::Backoff { retry_in } = err
         // Rounded up: a client that waits the whole seconds it is told must find the budget
         // open again.
@@ -125,10 +136,10 @@ fn badge_message(result: &Result<HubStatus, HubError>) -> (&'static str, Color) 
         Ok(HubStatus { status, .. }) if *status < 0 => ("error", Color::Red),
         Ok(HubStatus { status, .. }) if *status < 10 => ("building", Color::Blue),
         Ok(_) => ("ok", Color::BrightGreen),
-        Err(HubError::NotFound) => ("not found", Color::LightGrey),
-        Err(HubError::RateLimited { .. } | HubError::Budget { .. }) => {
-            ("rate limited", Color::LightGrey)
-        }
+        Err(HubError::NotFound | HubError::RepositoryNotFound) => ("not found", Color::LightGrey),
+        Err(
+            HubError::RateLimited { .. } | HubError::Budget { .. } | HubError::ClientShare { .. },
+        ) => ("rate limited", Color::LightGrey),
         Err(_) => ("unknown", Color::LightGrey),
     }
 }
@@ -136,7 +147,7 @@ fn badge_message(result: &Result<HubStatus, HubError>) -> (&'static str, Color) 
 /// The badge's freshness: what the cache says for statuses, a short time for errors.
 fn badge_max_age(lookup: &Lookup) -> Duration {
     match &lookup.result {
-        Ok(_) | Err(HubError::NotFound) => lookup.fresh_for,
+        Ok(_) | Err(HubError::NotFound | HubError::RepositoryNotFound) => lookup.fresh_for,
         Err(_) => ERROR_MAX_AGE,
     }
 }
@@ -147,6 +158,7 @@ pub(super) async fn status_svg(
     parsed: &Parsed<'_>,
     request: &HeaderMap,
     target: Option<&str>,
+    client: IpAddr,
 ) -> Response<Body> {
     let label = parsed.label().unwrap_or(badge::DEFAULT_LABEL);
     let style = parsed.style().unwrap_or_default();
@@ -155,7 +167,11 @@ pub(super) async fn status_svg(
     let (message, color, max_age, lookup) = match &image {
         Err(_) => ("invalid", Color::LightGrey, ERROR_MAX_AGE, None),
         Ok(image) => {
-            let lookup = app.node().cache().get(image).await;
+            let lookup = app
+                .node()
+                .cache()
+                .get_for(image, Some(ClientKey::of(client)))
+                .await;
             let (message, color) = badge_message(&lookup.result);
             (message, color, badge_max_age(&lookup), Some(lookup))
         }
@@ -192,7 +208,7 @@ struct ShieldsEndpoint<'a> {
 }
 
 /// `GET /shields/<organization>/<repository>[?tag=]`: shields.io endpoint-badge JSON.
-pub(super) async fn shields(node: &Node, parsed: &Parsed<'_>) -> Response<Body> {
+pub(super) async fn shields(node: &Node, parsed: &Parsed<'_>, client: IpAddr) -> Response<Body> {
     let label = parsed.label().unwrap_or(badge::DEFAULT_LABEL);
     let label: String = label
         .chars()
@@ -202,7 +218,10 @@ pub(super) async fn shields(node: &Node, parsed: &Parsed<'_>) -> Response<Body> 
     let (message, color, max_age) = match image_of(parsed) {
         Err(_) => ("invalid", Color::LightGrey, ERROR_MAX_AGE),
         Ok(image) => {
-            let lookup = node.cache().get(&image).await;
+            let lookup = node
+                .cache()
+                .get_for(&image, Some(ClientKey::of(client)))
+                .await;
             let (message, color) = badge_message(&lookup.result);
             (message, color, badge_max_age(&lookup))
         }

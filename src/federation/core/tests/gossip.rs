@@ -265,3 +265,71 @@ fn url_claims_are_checked() {
         Ok(MergeOutcome::Added)
     );
 }
+
+#[test]
+fn every_rejected_descriptor_costs_the_sender_the_same() {
+    let now = at(100);
+    let good = descriptor(5, &url(5), now, false);
+    let mut forged = good.clone();
+    forged.weight = 2.0;
+    let mut bad_padding = good.clone();
+    // Base64 of 64 bytes ends in "=="; the same characters without the padding.
+    bad_padding.sig = bad_padding.sig.trim_end_matches('=').to_owned();
+    let future = descriptor(5, &url(5), at(100 + 301), false);
+    for (name, bad) in [
+        ("forged", forged),
+        ("bad padding", bad_padding),
+        ("future", future),
+    ] {
+        let mut a = core_with(0, &[], |c| c.gossip_burst = 5);
+        let after = descriptor(7, &url(7), now, false);
+        let refused = a.handle_gossip(GossipRequest::push(vec![bad, after]), ip(1), now);
+        assert!(
+            matches!(
+                refused,
+                Err(GossipError::Forged { index: 0 } | GossipError::Invalid { index: 0, .. })
+            ),
+            "{name}: {refused:?}"
+        );
+        assert!(a.held(&identity(7).public_key()).is_none(), "{name}");
+        let digest = GossipRequest::Digest {
+            v: PROTOCOL_VERSION,
+            buckets: a.digest(),
+        };
+        assert!(
+            matches!(
+                a.handle_gossip(digest, ip(1), now),
+                Err(GossipError::RateLimited { .. })
+            ),
+            "{name} left the sender its budget"
+        );
+    }
+    // Refusals while the list is full cost a token each and no signature check.
+    let mut a = core_with(0, &[], |c| {
+        c.gossip_burst = 5;
+        c.max_members = 1;
+    });
+    a.merge(&descriptor(1, &url(1), now, false), now)
+        .expect("one member");
+    let newcomers: Vec<SignedDescriptor> =
+        (2..6).map(|n| descriptor(n, &url(n), now, false)).collect();
+    let cache = Arc::new(SignatureCache::with_capacity(16));
+    a.set_signature_cache(Arc::clone(&cache));
+    assert!(
+        a.signature_checks(&newcomers).is_empty(),
+        "nothing to check"
+    );
+    assert!(
+        a.handle_gossip(GossipRequest::push(newcomers), ip(1), now)
+            .is_ok()
+    );
+    assert_eq!(a.stats().descriptors_rejected.get("full"), Some(&4));
+    let digest = GossipRequest::Digest {
+        v: PROTOCOL_VERSION,
+        buckets: a.digest(),
+    };
+    assert!(matches!(
+        a.handle_gossip(digest, ip(1), now),
+        Err(GossipError::RateLimited { .. })
+    ));
+}

@@ -115,6 +115,7 @@ fn fingerprint(core: &mut Core) -> (State, SetDigest, Vec<MemberView>) {
     (core.snapshot(), core.digest(), core.members(T0))
 }
 
+mod eviction;
 mod gossip;
 mod pool;
 mod probes;
