@@ -78,7 +78,7 @@ async fn a_missing_repository_is_told_from_a_missing_tag() {
             "/v2/repositories/library/nginx/buildhistory/",
             "/v2/namespaces/library/repositories/nginx/tags/missing",
             "/v2/namespaces/library/repositories/nginx",
-            "/v2/repositories/library/nginx/buildhistory/",
+            // No build history again: the hub said so for this repository a moment ago.
             "/v2/namespaces/library/repositories/nginx/tags/alpine",
         ]
     );
