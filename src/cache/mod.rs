@@ -91,9 +91,18 @@ impl Upstream for HubClient {
     }
 }
 
+/// The node shares one client among the status cache and the resource caches.
 impl Upstream for Arc<HubClient> {
     fn fetch(&self, image: &ImageRef) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
         self.status(image)
+    }
+
+    fn fetch_for(
+        &self,
+        image: &ImageRef,
+        client: Option<ClientKey>,
+    ) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
+        self.status_for(image, client)
     }
 }
 
