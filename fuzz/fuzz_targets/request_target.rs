@@ -31,6 +31,10 @@ fuzz_target!(|data: &[u8]| {
             color: Color::BrightGreen,
             style: target.style().unwrap_or_default(),
             logo: target.logo(),
+            // The request's colours as the handlers pass them, read as badge-maker reads them.
+            color_override: target.query.color.as_deref(),
+            label_color: target.query.label_color.as_deref(),
+            logo_color: target.query.logo_color.as_deref(),
         });
         let doc = roxmltree::Document::parse(&svg)
             .unwrap_or_else(|e| panic!("badge is not XML ({e}) for label {label:?}"));
