@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use dockerhub_build_status::cache::{CacheSettings, StatusCache, Upstream};
 use dockerhub_build_status::hub::names::ImageRef;
-use dockerhub_build_status::hub::{HubError, HubStatus, StatusSource};
+use dockerhub_build_status::hub::{ClientKey, HubError, HubStatus, StatusSource};
 use dockerhub_build_status::metrics::Metrics;
 
 /// The goal.
@@ -21,7 +21,11 @@ const GOAL_BYTES_PER_ENTRY: f64 = 400.0;
 struct AtOnce;
 
 impl Upstream for AtOnce {
-    async fn fetch(&self, _image: &ImageRef) -> Result<HubStatus, HubError> {
+    async fn fetch(
+        &self,
+        _image: &ImageRef,
+        _client: Option<ClientKey>,
+    ) -> Result<HubStatus, HubError> {
         Ok(HubStatus {
             status: 10,
             source: StatusSource::Tag,

@@ -30,19 +30,14 @@ pub mod resources;
 
 /// Where statuses come from: Docker Hub in the node, a stand-in in unit tests.
 pub trait Upstream: Send + Sync + 'static {
-    /// Asks upstream for the status of one image tag.
-    fn fetch(&self, image: &ImageRef) -> impl Future<Output = Result<HubStatus, HubError>> + Send;
-
-    /// Asks on behalf of `client` (a cold miss it caused), whose share of the upstream
-    /// budget pays for it; `None` is the cache's own refresh. Without shares, a fetch.
-    fn fetch_for(
+    /// Asks upstream for the status of one image tag, on behalf of `client` (a cold miss
+    /// it caused), whose share of the upstream budget pays for it; `None` is the cache's own
+    /// refresh. One method, so no implementation can drop the client by accident.
+    fn fetch(
         &self,
         image: &ImageRef,
         client: Option<ClientKey>,
-    ) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
-        let _ = client;
-        self.fetch(image)
-    }
+    ) -> impl Future<Output = Result<HubStatus, HubError>> + Send;
 }
 
 /// One upstream resource the cache keeps: how to name a key in the map and how to fetch
@@ -73,31 +68,13 @@ impl<U: Upstream> Resource for U {
         image: &ImageRef,
         client: Option<ClientKey>,
     ) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
-        self.fetch_for(image, client)
-    }
-}
-
-impl Upstream for HubClient {
-    fn fetch(&self, image: &ImageRef) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
-        self.status(image)
-    }
-
-    fn fetch_for(
-        &self,
-        image: &ImageRef,
-        client: Option<ClientKey>,
-    ) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
-        self.status_for(image, client)
+        self.fetch(image, client)
     }
 }
 
 /// The node shares one client among the status cache and the resource caches.
 impl Upstream for Arc<HubClient> {
-    fn fetch(&self, image: &ImageRef) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
-        self.status(image)
-    }
-
-    fn fetch_for(
+    fn fetch(
         &self,
         image: &ImageRef,
         client: Option<ClientKey>,

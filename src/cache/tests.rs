@@ -31,7 +31,11 @@ impl FakeHub {
 }
 
 impl Upstream for Arc<FakeHub> {
-    async fn fetch(&self, _image: &ImageRef) -> Result<HubStatus, HubError> {
+    async fn fetch(
+        &self,
+        _image: &ImageRef,
+        _client: Option<ClientKey>,
+    ) -> Result<HubStatus, HubError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(self.delay).await;
         self.answer
