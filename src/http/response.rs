@@ -37,12 +37,25 @@ struct ErrorAnswer<'a> {
 }
 
 pub fn static_file(body: &'static str, content_type: &'static str) -> Response<Body> {
-    let mut response = Response::new(Body::from(Bytes::from_static(body.as_bytes())));
+    typed(
+        Bytes::from_static(body.as_bytes()),
+        content_type,
+        "max-age=3600",
+    )
+}
+
+/// A `200` with `body`, its content type and a fixed `Cache-Control`.
+pub fn typed(
+    body: impl Into<Bytes>,
+    content_type: &'static str,
+    cache_control: &'static str,
+) -> Response<Body> {
+    let mut response = Response::new(Body::from(body.into()));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("max-age=3600"),
+        HeaderValue::from_static(cache_control),
     );
     response
 }

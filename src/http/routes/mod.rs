@@ -21,7 +21,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use super::memo::ResponseMemo;
 use super::response::{
     Body, Cacheable, add_common_headers, api_error, html, method_not_allowed, preflight, shorten,
-    static_file,
+    static_file, typed,
 };
 use super::router::{self, Route};
 use super::{App, pages, source};
@@ -201,17 +201,11 @@ fn node_status_svg(node: &Node) -> Response<Body> {
         "<svg data-bootstrap=\"{}\" ",
         pages::escape_html(node.canonical_url())
     );
-    let mut response = Response::new(Body::from(STATUS_SVG.replacen("<svg ", &root, 1)));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("image/svg+xml; charset=utf-8"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("max-age=3600"),
-    );
-    response
+    typed(
+        STATUS_SVG.replacen("<svg ", &root, 1),
+        "image/svg+xml; charset=utf-8",
+        "max-age=3600",
+    )
 }
 
 fn source_archive() -> Response<Body> {

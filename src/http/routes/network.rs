@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::driver::loops::GossipRefusal;
 use crate::federation::GossipError;
-use crate::http::response::{Body, api_error, json};
+use crate::http::response::{Body, api_error, json, typed};
 use crate::node::Node;
 
 /// The longest a peer may take to send a gossip body.
@@ -45,18 +45,8 @@ pub(super) fn health(node: &Node) -> Response<Body> {
 /// `GET /servers[?all=true]`: the healthy nodes, from this node's own probes.
 pub(super) fn servers(node: &Node, all: bool) -> Response<Body> {
     let body = node.driver().servers_json(node.canonical_url(), all);
-    let mut response = Response::new(Body::from(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     // Short: the list is live, but a browser may reuse it for a few seconds.
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=5"),
-    );
-    response
+    typed(body, "application/json", "public, max-age=5")
 }
 
 /// `POST /gossip`: the server side of an exchange. The body is capped in size and time
