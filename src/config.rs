@@ -42,6 +42,15 @@ impl AccessLog {
     }
 }
 
+/// Whether a cache miss asks the resource's owner among the listed nodes before Docker Hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Fill {
+    /// Ask the owner first, so the network fetches each resource once.
+    On,
+    /// Ask Docker Hub directly, as a node alone does (the network benchmark's baseline).
+    Off,
+}
+
 /// An answer that took this long is slow, and gets a line with `--access-log errors`: it is
 /// the delay after which status.js asks another node, so a browser waiting this long for us
 /// has already turned elsewhere. A cached badge takes well under a millisecond; a cold one
@@ -198,6 +207,17 @@ pub struct Config {
     #[arg(long, env = "DBS_HUB_RATE", default_value_t = 120, allow_negative_numbers = true, value_parser = parse_u32::<1, 100_000>)]
     pub hub_rate: u32,
 
+    /// The source address of every request to Docker Hub, an address of this host (for a
+    /// host with several; Docker Hub counts its limit per address) [default: the system's
+    /// choice].
+    #[arg(long, env = "DBS_HUB_SOURCE_ADDRESS")]
+    pub hub_source_address: Option<IpAddr>,
+
+    /// Whether a cache miss asks the resource's owner among the listed nodes before Docker
+    /// Hub; `off` turns filling from other nodes' caches off.
+    #[arg(long, env = "DBS_FILL", value_enum, default_value_t = Fill::On)]
+    pub fill: Fill,
+
     /// The pool name (e.g. pool.badges.example.org): this node serves the pool's badges and
     /// says so in its signed descriptor, with its --pool-address (docs/POOL.md).
     #[arg(long, env = "DBS_DNS_ZONE")]
@@ -284,6 +304,9 @@ impl Config {
                 .map_err(|e| e.to_string())?;
         }
         self.pool_addresses()?;
+        if let Some(ip) = self.hub_source_address {
+            check_source_address(ip)?;
+        }
         Ok(())
     }
 
@@ -359,6 +382,19 @@ impl Config {
         config.allow_private_peers = true;
         config
     }
+}
+
+/// Checks that requests can go out from `ip`: a unicast address this host has. Binding a
+/// socket to it is the one check that agrees with what connecting will do later.
+pub fn check_source_address(ip: IpAddr) -> Result<(), String> {
+    if ip.is_unspecified() || ip.is_multicast() {
+        return Err(format!(
+            "--hub-source-address: {ip} is not one address (leave the flag out to let the system choose)"
+        ));
+    }
+    std::net::UdpSocket::bind(SocketAddr::new(ip, 0))
+        .map(drop)
+        .map_err(|e| format!("--hub-source-address: {ip} is not an address of this host ({e})"))
 }
 
 /// Parses durations written like `200ms`, `30s`, `5m`, `24h`.
@@ -459,6 +495,8 @@ mod tests {
         assert_eq!(config.dns_rate_limit, 50);
         assert_eq!(config.pool_addresses(), Ok(Vec::new()));
         assert_eq!(config.access_log, AccessLog::Errors);
+        assert_eq!(config.hub_source_address, None);
+        assert_eq!(config.fill, Fill::On);
         assert!(config.validate().is_ok());
     }
 
@@ -571,6 +609,36 @@ mod tests {
             AccessLog::Off
         );
         assert!(parsed(&["x", "--access-log", "some"]).is_err());
+    }
+
+    #[test]
+    fn fill_is_on_or_off() {
+        let parsed = |args: &[&str]| Config::try_parse_from(args).map(|c| c.fill);
+        assert_eq!(parsed(&["x", "--fill", "off"]).unwrap(), Fill::Off);
+        assert_eq!(parsed(&["x", "--fill", "on"]).unwrap(), Fill::On);
+        assert!(parsed(&["x", "--fill", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn the_hub_source_address_must_be_one_of_this_hosts() {
+        let parse = |value: &str| Config::try_parse_from(["x", "--hub-source-address", value]);
+        assert!(parse("nope").is_err());
+        assert!(parse("127.0.0.1:80").is_err());
+        // Every address of 127.0.0.0/8 is this host's on Linux; 127.0.0.1 is everywhere.
+        let local = parse("127.0.0.1").unwrap();
+        assert_eq!(local.hub_source_address, Some("127.0.0.1".parse().unwrap()));
+        assert!(local.validate().is_ok());
+        // TEST-NET-1 is never assigned to a host.
+        let err = parse("192.0.2.1").unwrap().validate().unwrap_err();
+        assert!(
+            err.contains("--hub-source-address") && err.contains("192.0.2.1"),
+            "{err}"
+        );
+        assert!(err.contains("not an address of this host"), "{err}");
+        for wildcard in ["0.0.0.0", "::", "224.0.0.1"] {
+            let err = parse(wildcard).unwrap().validate().unwrap_err();
+            assert!(err.contains("not one address"), "{wildcard}: {err}");
+        }
     }
 
     #[test]

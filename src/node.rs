@@ -66,6 +66,7 @@ impl Node {
                     .hub_username
                     .clone()
                     .zip(config.hub_token.as_ref().map(|t| t.expose().to_owned())),
+                source_address: config.hub_source_address,
             },
             metrics.clone(),
         )?);

@@ -97,10 +97,29 @@ async fn bad_flags_stop_the_node_with_one_line_and_exit_code_2() {
         ((&["--log-format", "xml"], &[]), &["--log-format", "xml"]),
         ((&["--cache-ttl", "0s"], &[]), &["--cache-ttl"]),
         ((&["--no-such-flag"], &[]), &["--no-such-flag"]),
+        (
+            (&["--hub-source-address", "nope"], &[]),
+            &["--hub-source-address", "nope"],
+        ),
+        // An address this host does not have (TEST-NET-1) is found at start, not at the
+        // first hub request.
+        (
+            (&["--hub-source-address", "192.0.2.1"], &[]),
+            &[
+                "--hub-source-address",
+                "192.0.2.1",
+                "not an address of this host",
+            ],
+        ),
+        ((&["--fill", "maybe"], &[]), &["--fill", "maybe"]),
         // The environment is read like the flags, and as strictly.
         (
             (&[], &[("DBS_CACHE_TTL", "soon")]),
             &["--cache-ttl", "soon"],
+        ),
+        (
+            (&[], &[("DBS_HUB_SOURCE_ADDRESS", "192.0.2.1")]),
+            &["--hub-source-address", "192.0.2.1"],
         ),
     ];
     for ((args, env), words) in cases {

@@ -35,6 +35,8 @@ pub struct HubSettings {
     pub concurrency: u32,
     pub rate_per_minute: u32,
     pub credentials: Option<(String, String)>,
+    /// The address requests go out from; `None` lets the system choose.
+    pub source_address: Option<std::net::IpAddr>,
 }
 
 /// The Docker Hub client. Cheap to share behind the node's `Arc`.
@@ -73,6 +75,9 @@ impl HubClient {
             ))
             .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
             .timeout(settings.timeout)
+            // Docker Hub counts its limit per source address: a host with several can give
+            // each node its own.
+            .local_address(settings.source_address)
             // Redirects only within the hub's own origin: an answer must never send us to an
             // address of its choosing.
             .redirect(redirect::Policy::custom(move |attempt| {
