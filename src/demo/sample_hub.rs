@@ -8,15 +8,21 @@
 //! `count`, `next` and `previous`, newest first), and one tag with its `images` (one per
 //! platform, as multi-arch tags are); unknown names answer 404 with Docker Hub's body.
 //!
+//! Like Docker Hub it can limit each source address to so many requests a minute
+//! ([`FakeHub::with_source_limit`]), answering 429 with `Retry-After` past it; it counts
+//! requests per path and per source address; and it can make up any number of repositories
+//! on the fly ([`FakeHub::generate_repos`]), for the network benchmark.
+//!
 //! The real hub client runs unchanged against it: only `--hub-url` differs.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -190,6 +196,63 @@ pub enum Fault {
 pub struct Received {
     pub path: String,
     pub at: Instant,
+    /// The address the request came from.
+    pub source: IpAddr,
+    /// Whether it was answered 429 by the per-address limit.
+    pub limited: bool,
+}
+
+/// Docker Hub's limit per source address: at most `limit` requests in any `window`.
+#[derive(Debug)]
+struct SourceLimit {
+    limit: usize,
+    window: Duration,
+    /// When each address's answered requests of the last window came, oldest first.
+    admitted: HashMap<IpAddr, VecDeque<Instant>>,
+}
+
+/// What the limit says about one request.
+#[derive(Debug, Clone, Copy)]
+struct LimitVerdict {
+    allowed: bool,
+    limit: usize,
+    remaining: usize,
+    /// How long until the address may ask again (zero while it has requests left).
+    retry_in: Duration,
+    /// How long until its oldest request of the window leaves it.
+    reset_in: Duration,
+}
+
+impl SourceLimit {
+    fn check(&mut self, source: IpAddr, now: Instant) -> LimitVerdict {
+        let window = self.window;
+        let sent = self.admitted.entry(source).or_default();
+        while sent
+            .front()
+            .is_some_and(|at| now.saturating_duration_since(*at) >= window)
+        {
+            sent.pop_front();
+        }
+        let allowed = sent.len() < self.limit;
+        if allowed {
+            sent.push_back(now);
+        }
+        let reset_in = sent.front().map_or(window, |oldest| {
+            (*oldest + window).saturating_duration_since(now)
+        });
+        LimitVerdict {
+            allowed,
+            limit: self.limit,
+            remaining: self.limit - sent.len(),
+            retry_in: if allowed { Duration::ZERO } else { reset_in },
+            reset_in,
+        }
+    }
+}
+
+/// Whole seconds, rounded up: a client that waits that long finds the limit open again.
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 #[derive(Debug, Default)]
@@ -200,6 +263,35 @@ struct State {
     next_origin: Option<String>,
     credentials: Option<(String, String)>,
     received: Vec<Received>,
+    source_limit: Option<SourceLimit>,
+    /// The organization whose `repo-N` repositories exist without being set.
+    generated: Option<String>,
+}
+
+impl State {
+    /// The repository `organization/repository`, set or made up.
+    fn repo(&self, organization: &str, repository: &str) -> Option<Cow<'_, FakeRepo>> {
+        if let Some(repo) = self.repos.get(&format!("{organization}/{repository}")) {
+            return Some(Cow::Borrowed(repo));
+        }
+        let n = generated_number(self.generated.as_deref()?, organization, repository)?;
+        Some(Cow::Owned(
+            FakeRepo::with_tags(&["latest"]).counting(n, n % 100),
+        ))
+    }
+}
+
+/// `N` when `organization/repository` is `generated/repo-N` (N in plain digits).
+fn generated_number(generated: &str, organization: &str, repository: &str) -> Option<u64> {
+    let digits = repository.strip_prefix("repo-")?;
+    if organization != generated
+        || digits.is_empty()
+        || digits.len() > 18
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// A running fake hub. Dropping it stops the server.
@@ -225,20 +317,21 @@ impl FakeHub {
         let served = Arc::clone(&state);
         tokio::spawn(async move {
             loop {
-                let stream = tokio::select! {
+                let (stream, peer) = tokio::select! {
                     accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => stream,
+                        Ok(accepted) => accepted,
                         Err(_) => continue,
                     },
                     _ = stopped.changed() => break,
                 };
+                let source = peer.ip();
                 let state = Arc::clone(&served);
                 let base = format!("http://{addr}");
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
                         let state = Arc::clone(&state);
                         let base = base.clone();
-                        async move { Ok::<_, Infallible>(answer(&state, &base, request).await) }
+                        async move { Ok::<_, Infallible>(answer(&state, &base, source, request).await) }
                     });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -291,6 +384,51 @@ impl FakeHub {
     /// How many requests were received.
     pub fn request_count(&self) -> usize {
         self.state().received.len()
+    }
+
+    /// Limits every source address to `limit` requests in any `window` (Docker Hub's is
+    /// per minute), as Docker Hub does: past it, 429 with `Retry-After` (whole seconds until
+    /// the address may ask again); every answer carries `X-RateLimit-Limit`,
+    /// `X-RateLimit-Remaining` and `X-RateLimit-Reset` (Unix time when the oldest request of
+    /// the window leaves it). Requests answered 429 do not count against the limit.
+    pub fn with_source_limit(self, limit: usize, window: Duration) -> FakeHub {
+        self.state().source_limit = Some(SourceLimit {
+            limit,
+            window,
+            admitted: HashMap::new(),
+        });
+        self
+    }
+
+    /// Makes every `organization/repo-N` (N in digits) exist without being set: no build
+    /// history, one active tag `latest`, N pulls and N % 100 stars. Thousands of distinct
+    /// repositories cost nothing to set up.
+    pub fn generate_repos(&self, organization: &str) {
+        self.state().generated = Some(organization.to_owned());
+    }
+
+    /// How many requests came for each path (the query left out): one path is one
+    /// upstream resource.
+    pub fn requests_by_path(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for received in &self.state().received {
+            *counts.entry(received.path.clone()).or_default() += 1;
+        }
+        counts
+    }
+
+    /// How many requests came from each source address.
+    pub fn requests_by_source(&self) -> HashMap<IpAddr, usize> {
+        let mut counts = HashMap::new();
+        for received in &self.state().received {
+            *counts.entry(received.source).or_default() += 1;
+        }
+        counts
+    }
+
+    /// How many requests the per-address limit answered 429.
+    pub fn limited_count(&self) -> usize {
+        self.state().received.iter().filter(|r| r.limited).count()
     }
 
     /// A small catalogue of sample repositories, for the demo.
@@ -356,8 +494,39 @@ fn not_found() -> Response<Full<Bytes>> {
 async fn answer(
     state: &Mutex<State>,
     base: &str,
+    source: IpAddr,
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
+    let (verdict, mut response) = answer_limited(state, base, source, request).await;
+    if let Some(verdict) = verdict {
+        let reset = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .saturating_add(verdict.reset_in);
+        let headers = response.headers_mut();
+        headers.insert("x-ratelimit-limit", verdict.limit.into());
+        headers.insert("x-ratelimit-remaining", verdict.remaining.into());
+        headers.insert("x-ratelimit-reset", ceil_secs(reset).into());
+    }
+    response
+}
+
+/// What of a request the hub looks at.
+struct Asked {
+    method: Method,
+    path: String,
+    query: String,
+    authorization: Option<String>,
+    body: Bytes,
+}
+
+/// The answer, and what the per-address limit said if it is on.
+async fn answer_limited(
+    state: &Mutex<State>,
+    base: &str,
+    source: IpAddr,
+    request: Request<Incoming>,
+) -> (Option<LimitVerdict>, Response<Full<Bytes>>) {
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or("").to_owned();
     let method = request.method().clone();
@@ -372,14 +541,55 @@ async fn answer(
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    let fault = {
-        let mut state = lock(state);
-        state.received.push(Received {
-            path: path.clone(),
-            at: Instant::now(),
-        });
-        state.fault.clone()
+    let asked = Asked {
+        method,
+        path,
+        query,
+        authorization,
+        body,
     };
+    let (fault, verdict) = {
+        let mut state = lock(state);
+        let now = Instant::now();
+        let verdict = state
+            .source_limit
+            .as_mut()
+            .map(|limit| limit.check(source, now));
+        state.received.push(Received {
+            path: asked.path.clone(),
+            at: now,
+            source,
+            limited: verdict.is_some_and(|v| !v.allowed),
+        });
+        (state.fault.clone(), verdict)
+    };
+    if let Some(v) = verdict.filter(|v| !v.allowed) {
+        let mut response = json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"message": "You have reached your pull rate limit."}),
+        );
+        response
+            .headers_mut()
+            .insert("retry-after", ceil_secs(v.retry_in).max(1).into());
+        return (verdict, response);
+    }
+    (verdict, answer_api(state, base, fault, asked).await)
+}
+
+/// The answer within the per-address limit: the fault if one is set, else the API's.
+async fn answer_api(
+    state: &Mutex<State>,
+    base: &str,
+    fault: Option<Fault>,
+    asked: Asked,
+) -> Response<Full<Bytes>> {
+    let Asked {
+        method,
+        path,
+        query,
+        authorization,
+        body,
+    } = asked;
     match fault {
         Some(Fault::RateLimit { retry_after_secs }) => {
             let mut response = json_response(
@@ -431,11 +641,7 @@ async fn answer(
     }
     match segments.as_slice() {
         ["v2", "repositories", org, repo, "buildhistory"] if method == Method::GET => {
-            let Some(pages) = state
-                .repos
-                .get(&format!("{org}/{repo}"))
-                .and_then(|r| r.history.clone())
-            else {
+            let Some(pages) = state.repo(org, repo).and_then(|r| r.history.clone()) else {
                 return not_found();
             };
             let page: usize = form_urlencoded::parse(query.as_bytes())
@@ -476,40 +682,38 @@ async fn answer(
                 }),
             )
         }
-        ["v2", "repositories", org, repo] if method == Method::GET => {
-            match state.repos.get(&format!("{org}/{repo}")) {
-                Some(r) => json_response(
-                    StatusCode::OK,
-                    json!({
-                        "user": org,
-                        "name": repo,
-                        "namespace": org,
-                        "repository_type": "image",
-                        "status": 1,
-                        "status_description": "active",
-                        "description": "",
-                        "is_private": false,
-                        "is_automated": r.automated,
-                        "star_count": r.stars,
-                        "pull_count": r.pulls,
-                        "last_updated": (!r.tags.is_empty()).then(|| last_updated(0)),
-                        "date_registered": "2020-01-01T00:00:00.000000Z",
-                        "collaborator_count": 0,
-                        "affiliation": null,
-                        "hub_user": org,
-                        "has_starred": false,
-                        "full_description": "",
-                        "permissions": {"read": true, "write": false, "admin": false},
-                        "media_types": ["application/vnd.oci.image.index.v1+json"],
-                        "content_types": ["image"],
-                        "categories": [],
-                    }),
-                ),
-                None => hub_404(),
-            }
-        }
+        ["v2", "repositories", org, repo] if method == Method::GET => match state.repo(org, repo) {
+            Some(r) => json_response(
+                StatusCode::OK,
+                json!({
+                    "user": org,
+                    "name": repo,
+                    "namespace": org,
+                    "repository_type": "image",
+                    "status": 1,
+                    "status_description": "active",
+                    "description": "",
+                    "is_private": false,
+                    "is_automated": r.automated,
+                    "star_count": r.stars,
+                    "pull_count": r.pulls,
+                    "last_updated": (!r.tags.is_empty()).then(|| last_updated(0)),
+                    "date_registered": "2020-01-01T00:00:00.000000Z",
+                    "collaborator_count": 0,
+                    "affiliation": null,
+                    "hub_user": org,
+                    "has_starred": false,
+                    "full_description": "",
+                    "permissions": {"read": true, "write": false, "admin": false},
+                    "media_types": ["application/vnd.oci.image.index.v1+json"],
+                    "content_types": ["image"],
+                    "categories": [],
+                }),
+            ),
+            None => hub_404(),
+        },
         ["v2", "repositories", org, repo, "tags"] if method == Method::GET => {
-            let Some(r) = state.repos.get(&format!("{org}/{repo}")) else {
+            let Some(r) = state.repo(org, repo) else {
                 return hub_404();
             };
             if r.garbage_tags {
@@ -551,7 +755,7 @@ async fn answer(
             )
         }
         ["v2", "repositories", org, repo, "tags", tag] if method == Method::GET => {
-            let Some(r) = state.repos.get(&format!("{org}/{repo}")) else {
+            let Some(r) = state.repo(org, repo) else {
                 return hub_404();
             };
             match r.tags.iter().position(|(name, _)| name == tag) {
@@ -566,7 +770,7 @@ async fn answer(
         ["v2", "namespaces", org, "repositories", repo]
             if method == Method::HEAD || method == Method::GET =>
         {
-            if state.repos.contains_key(&format!("{org}/{repo}")) {
+            if state.repo(org, repo).is_some() {
                 json_response(StatusCode::OK, json!({"namespace": org, "name": repo}))
             } else {
                 json_response(
@@ -577,8 +781,7 @@ async fn answer(
         }
         ["v2", "namespaces", org, "repositories", repo, "tags", tag] if method == Method::GET => {
             let found = state
-                .repos
-                .get(&format!("{org}/{repo}"))
+                .repo(org, repo)
                 .and_then(|r| r.tags.iter().find(|(name, _)| name == tag).cloned());
             match found {
                 Some((name, tag_status)) => json_response(

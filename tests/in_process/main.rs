@@ -1,6 +1,7 @@
 //! The integration tests that run nodes inside the test process (the HTTP API, the status
-//! cache end to end, the rendezvous test vectors), in one test binary: each binary links the
-//! whole crate, so one binary instead of three saves two links per build.
+//! cache end to end, the rendezvous test vectors, the hub's limit per source address), in
+//! one test binary: each binary links the whole crate, so one binary instead of several
+//! saves a link per build for each.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -10,3 +11,4 @@ mod api;
 mod cache;
 mod docker;
 mod rendezvous_vectors;
+mod source_limit;
