@@ -10,5 +10,6 @@ mod abuse;
 mod api;
 mod cache;
 mod docker;
+mod fill;
 mod rendezvous_vectors;
 mod source_limit;
