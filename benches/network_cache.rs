@@ -241,6 +241,43 @@ impl Network {
         }
     }
 
+    /// The fill series of every node's `/metrics`, summed over the nodes: each
+    /// `dbs_fills_total{role,outcome}` and `dbs_fill_verifications_total{result}` series
+    /// by its labels. Empty with a build that has no fills.
+    async fn fill_counts(&self) -> std::collections::BTreeMap<String, f64> {
+        let client = client();
+        let mut sums = std::collections::BTreeMap::new();
+        for node in &self.nodes {
+            let Ok(response) = client.get(format!("{}/metrics", node.url)).send().await else {
+                continue;
+            };
+            let text = response.text().await.unwrap_or_default();
+            for line in text.lines().filter(|l| l.starts_with("dbs_fill")) {
+                if let Some((series, value)) = line.rsplit_once(' ')
+                    && let Ok(value) = value.parse::<f64>()
+                {
+                    *sums.entry(series.to_owned()).or_default() += value;
+                }
+            }
+        }
+        sums
+    }
+
+    /// The hub requests that checked a fill, summed over the nodes.
+    async fn verifications(&self) -> (f64, String) {
+        let counts = self.fill_counts().await;
+        let checks = counts
+            .iter()
+            .filter(|(series, _)| series.starts_with("dbs_fill_verifications_total"))
+            .fold(0.0, |sum, (_, v)| sum + v);
+        let shown = counts
+            .iter()
+            .map(|(series, v)| format!("{series} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        (checks, shown)
+    }
+
     /// The hub's requests by source address, in the nodes' order.
     fn by_source(&self) -> String {
         let counts = self.hub.requests_by_source();
@@ -384,12 +421,15 @@ async fn paced(
 async fn one_entry(network: &Network, first: usize, badges: usize, over: Duration) -> Tally {
     let requests = (first..first + badges).map(|n| (n, 0)).collect();
     let (tally, took) = paced(network, requests, over).await;
+    let (_, fills) = network.verifications().await;
     println!(
-        "  one entry: {badges} badges in {:.1} s through {}: {}; hub requests by source: {}",
+        "  one entry: {badges} badges in {:.1} s through {}: {}; hub requests by source: {}; \
+         hub requests in all: {}; fill metrics: [{fills}]",
         took.as_secs_f64(),
         network.nodes[0].url,
         tally.describe(),
-        network.by_source()
+        network.by_source(),
+        network.hub.request_count()
     );
     tally
 }
@@ -401,6 +441,9 @@ struct Spread {
     per_resource: f64,
     /// Distinct entry nodes per badge: what fill off costs per resource.
     entries_per_badge: f64,
+    /// Of the hub requests per resource, those that checked a fill against the hub (the
+    /// first fill from each owner, then a sample).
+    checks_per_resource: f64,
     /// Each (badge, node) pair that was asked at least once.
     entries: HashSet<(usize, usize)>,
 }
@@ -431,8 +474,10 @@ async fn random_entry(network: &Network, badges: usize, asks: usize, seed: u64) 
                 .unwrap_or(0)
         })
         .sum();
+    let (checks, fills) = network.verifications().await;
     let spread = Spread {
         per_resource: upstream as f64 / badges.max(1) as f64,
+        checks_per_resource: checks / badges.max(1) as f64,
         entries_per_badge: entries.len() as f64 / badges.max(1) as f64,
         entries,
         tally,
@@ -440,7 +485,7 @@ async fn random_entry(network: &Network, badges: usize, asks: usize, seed: u64) 
     println!(
         "  random entry: {badges} badges x {asks} asks in {:.1} s: {}; {upstream} hub requests \
          for them ({:.2} per resource, {:.2} distinct entry nodes per badge); hub requests by \
-         source: {}; hub requests in all: {}",
+         source: {}; hub requests in all: {}; fill metrics: [{fills}]",
         took.as_secs_f64(),
         spread.tally.describe(),
         spread.per_resource,
@@ -520,6 +565,23 @@ async fn bench() {
         ratio(spread("on"), spread("off")),
         format!("<= {GOAL_PER_RESOURCE:.1}"),
         met(spread("on") <= GOAL_PER_RESOURCE)
+    );
+    let checks = |fill: &str| random[fill].checks_per_resource;
+    println!(
+        "{:<44} {:>9.2} {:>9.2} {:>8}  {:<9} (not a goal: fills checked against the hub)",
+        "  of which checks of a fill",
+        checks("off"),
+        checks("on"),
+        "",
+        ""
+    );
+    println!(
+        "{:<44} {:>9.2} {:>9.2} {:>8}  {:<9} (not a goal: the fetches alone)",
+        "  without them",
+        spread("off") - checks("off"),
+        spread("on") - checks("on"),
+        ratio(spread("on") - checks("on"), spread("off") - checks("off")),
+        ""
     );
     for fill in FILLS {
         let wrong = one[fill].other.len() + random[fill].tally.other.len();
