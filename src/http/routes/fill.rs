@@ -1,5 +1,5 @@
 //! `POST /fill`: another node asking this one for its copy of a resource. The request is
-//! checked by [`crate::driver::fill::Fills::admit`]; the answer comes from this node's own
+//! checked by [`crate::cache::network::Fills::admit`]; the answer comes from this node's own
 //! cache, which on a miss asks Docker Hub within the asker's share and never a third node.
 
 use std::net::IpAddr;
@@ -31,7 +31,7 @@ where
             let status =
                 StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let mut response = api_error(status, &refusal.to_string());
-            if let crate::driver::fill::FillRefusal::RateLimited(retry) = &refusal {
+            if let crate::cache::network::FillRefusal::RateLimited(retry) = &refusal {
                 retry_after(&mut response, retry.as_secs().max(1));
             }
             return response;
