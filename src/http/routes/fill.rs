@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use super::network::read_body;
 use crate::cache::{Resource, ResourceCache};
 use crate::federation::fill::{FillOutcome, FillRequest, MAX_FILL_REQUEST_BYTES};
-use crate::http::response::{Body, api_error};
+use crate::http::response::{Body, api_error, typed};
 use crate::hub::{ClientKey, HubError};
 use crate::node::Node;
 
@@ -87,14 +87,11 @@ async fn serve<U: Resource>(
         }
     };
     let answer = node.fills().answer(request, lookup.age, outcome, value);
-    let mut response = Response::new(Body::from(serde_json::to_vec(&answer).unwrap_or_default()));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    typed(
+        serde_json::to_vec(&answer).unwrap_or_default(),
+        "application/json",
+        "no-store",
+    )
 }
 
 fn retry_after(response: &mut Response<Body>, seconds: u64) {
