@@ -42,6 +42,15 @@ impl AccessLog {
     }
 }
 
+/// Whether a cache miss asks the resource's owner among the listed nodes before Docker Hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Fill {
+    /// Ask the owner first, so the network fetches each resource once.
+    On,
+    /// Ask Docker Hub directly, as a node alone does (the network benchmark's baseline).
+    Off,
+}
+
 /// An answer that took this long is slow, and gets a line with `--access-log errors`: it is
 /// the delay after which status.js asks another node, so a browser waiting this long for us
 /// has already turned elsewhere. A cached badge takes well under a millisecond; a cold one
@@ -197,6 +206,11 @@ pub struct Config {
     /// The most requests to Docker Hub per minute (Docker Hub allows about 180 anonymous).
     #[arg(long, env = "DBS_HUB_RATE", default_value_t = 120, allow_negative_numbers = true, value_parser = parse_u32::<1, 100_000>)]
     pub hub_rate: u32,
+
+    /// Whether a cache miss asks the resource's owner among the listed nodes before Docker
+    /// Hub; `off` turns filling from other nodes' caches off.
+    #[arg(long, env = "DBS_FILL", value_enum, default_value_t = Fill::On)]
+    pub fill: Fill,
 
     /// The pool name (e.g. pool.badges.example.org): this node serves the pool's badges and
     /// says so in its signed descriptor, with its --pool-address (docs/POOL.md).

@@ -65,6 +65,8 @@ pub struct Metrics {
     dns_queries: IntCounterVec,
     dns_rate_limited: IntCounterVec,
     dns_answers: IntCounterVec,
+    fills: IntCounterVec,
+    fill_verifications: IntCounterVec,
     /// Node URLs that have a series of `dbs_dns_answers_total`.
     dns_answer_nodes: Arc<parking_lot::Mutex<std::collections::HashSet<String>>>,
 }
@@ -145,6 +147,17 @@ impl Metrics {
             "dbs_dns_answers_total",
             "Addresses given in DNS answers, by node URL (the first 64 nodes; the rest as other).",
             &["node"],
+        )?;
+
+        let fills = counters(
+            "dbs_fills_total",
+            "Fills of one node's cache from another's: asked of other nodes and served to them, by outcome.",
+            &["role", "outcome"],
+        )?;
+        let fill_verifications = counters(
+            "dbs_fill_verifications_total",
+            "Fills checked against Docker Hub, by result (agreed, disagreed, failed: the hub gave no answer).",
+            &["result"],
         )?;
 
         let http_duration = HistogramVec::new(
@@ -240,6 +253,8 @@ impl Metrics {
             dns_queries,
             dns_rate_limited,
             dns_answers,
+            fills,
+            fill_verifications,
             dns_answer_nodes: Arc::default(),
         })
     }
@@ -311,6 +326,16 @@ impl Metrics {
         self.gossip_bytes
             .with_label_values(&["received"])
             .inc_by(received as u64);
+    }
+
+    /// Counts one fill, `asked` of another node or `served` to one, by outcome.
+    pub fn fill(&self, role: &'static str, outcome: &'static str) {
+        self.fills.with_label_values(&[role, outcome]).inc();
+    }
+
+    /// Counts one check of a fill against Docker Hub.
+    pub fn fill_verification(&self, result: &'static str) {
+        self.fill_verifications.with_label_values(&[result]).inc();
     }
 
     /// Counts one health probe of another node.

@@ -7,9 +7,11 @@ use std::time::Instant;
 use thiserror::Error;
 use url::Url;
 
+use crate::cache::fill::Filler;
 use crate::cache::resources::DockerCaches;
 use crate::cache::{CacheSettings, StatusCache};
-use crate::config::Config;
+use crate::config::{Config, Fill};
+use crate::driver::fill::Fills;
 use crate::driver::{Driver, DriverError};
 use crate::hub::{HubClient, HubSettings};
 use crate::metrics::Metrics;
@@ -41,6 +43,7 @@ struct Inner {
     /// `/health`, `/servers` and status.js's hashing use it.
     canonical_url: String,
     driver: Arc<Driver>,
+    fills: Arc<Fills>,
     cache: StatusCache<Arc<HubClient>>,
     docker: DockerCaches,
     metrics: Metrics,
@@ -74,14 +77,26 @@ impl Node {
             max_stale: config.max_stale,
             capacity: usize::try_from(config.cache_capacity).unwrap_or(usize::MAX),
         };
-        let docker = DockerCaches::new(&hub, settings, &metrics);
-        let cache = StatusCache::new(hub, settings, metrics.clone());
         let driver = Arc::new(Driver::new(&config, &public_url, metrics.clone())?);
+        let fills = Arc::new(Fills::new(
+            config.fill == Fill::On,
+            Arc::clone(&driver),
+            metrics.clone(),
+        ));
+        let filler: Arc<dyn Filler> = Arc::clone(&fills) as Arc<dyn Filler>;
+        let docker = DockerCaches::new(&hub, settings, &metrics).filled_by(&filler);
+        let cache = StatusCache::new(hub, settings, metrics.clone()).filled_by(filler);
+        // A node that loses this node's trust loses every entry it supplied, everywhere.
+        fills.on_distrust(cache.purger());
+        for purge in docker.purgers() {
+            fills.on_distrust(purge);
+        }
         Ok(Node {
             inner: Arc::new(Inner {
                 public_url,
                 canonical_url,
                 driver,
+                fills,
                 config,
                 cache,
                 docker,
@@ -109,6 +124,11 @@ impl Node {
     /// This node's part in the federation.
     pub fn driver(&self) -> &Arc<Driver> {
         &self.inner.driver
+    }
+
+    /// The fill side: asking owners, answering other nodes' fills.
+    pub fn fills(&self) -> &Arc<Fills> {
+        &self.inner.fills
     }
 
     /// The status cache in front of Docker Hub.

@@ -9,12 +9,16 @@
 //! answers are kept briefly. The map holds at most `capacity` entries; beyond that the
 //! least recently used of a sample are evicted, so growth is bounded whatever clients ask.
 //!
+//! With a [`Filler`], a miss first asks the resource's owner among the network's nodes for
+//! its copy (kept for what remains of its lifetime, and marked with who supplied it), and
+//! only then Docker Hub; a sample of fills is checked against the hub ([`verify`]).
+//!
 //! Every dashmap guard here is dropped before any `.await` (clippy enforces it): a guard
 //! held across an await would block the shard for every other request.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -22,11 +26,14 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use self::fill::{FillAsk, Filler, SupplierId};
 use crate::hub::names::ImageRef;
 use crate::hub::{ClientKey, HubClient, HubError, HubStatus};
 use crate::metrics::Metrics;
 
+pub mod fill;
 pub mod resources;
+pub mod verify;
 
 /// Where statuses come from: Docker Hub in the node, a stand-in in unit tests.
 pub trait Upstream: Send + Sync + 'static {
@@ -38,30 +45,80 @@ pub trait Upstream: Send + Sync + 'static {
         image: &ImageRef,
         client: Option<ClientKey>,
     ) -> impl Future<Output = Result<HubStatus, HubError>> + Send;
+
+    /// Whether a request the node makes for itself (checking a fill) fits the budget now.
+    /// Stand-ins have no budget to spare.
+    fn has_room(&self) -> bool {
+        false
+    }
+
+    /// Charges `client` for a cold miss another node's fill answers.
+    fn charge(&self, _client: ClientKey) -> Result<(), HubError> {
+        Ok(())
+    }
 }
 
-/// One upstream resource the cache keeps: how to name a key in the map and how to fetch
-/// it. Every [`Upstream`] is the build-status resource.
+/// One upstream resource the cache keeps: how to name a key in the map, how to fetch it,
+/// and how it travels in fills between nodes. Every [`Upstream`] is the build-status
+/// resource.
 pub trait Resource: Send + Sync + 'static {
     /// What names one resource (an image tag, a repository).
     type Key: Clone + Send + Sync + 'static;
     /// What upstream answers; cloned to every waiter, so large values sit behind an `Arc`.
     type Value: Clone + std::fmt::Debug + PartialEq + Send + Sync + 'static;
+    /// The resource's name in fills.
+    const KIND: &'static str;
     /// The map key of `key`, in one allocation.
     fn key_of(key: &Self::Key) -> Box<str>;
+    /// The key the resource's owner is chosen by (weighted rendezvous over listed nodes).
+    fn owner_key(key: &Self::Key) -> String;
+    /// The key a fill request names, as [`Resource::key_of`] writes it; `None` when it is no
+    /// valid name (nothing is asked of Docker Hub for it).
+    fn parse_key(text: &str) -> Option<Self::Key>;
     /// Asks upstream for the resource, on behalf of `client` when a client's miss caused it.
     fn get(
         &self,
         key: &Self::Key,
         client: Option<ClientKey>,
     ) -> impl Future<Output = Result<Self::Value, HubError>> + Send;
+    /// [`Upstream::has_room`].
+    fn has_room(&self) -> bool {
+        false
+    }
+    /// [`Upstream::charge`].
+    fn charge(&self, _client: ClientKey) -> Result<(), HubError> {
+        Ok(())
+    }
+    /// The value as a fill carries it (JSON).
+    fn write_value(value: &Self::Value) -> String;
+    /// A value another node supplied for `key`, checked as the hub's answer would be.
+    fn read_value(key: &Self::Key, json: &str) -> Result<Self::Value, String>;
+    /// Whether Docker Hub's answer now explains a fill fetched at `filled_at` ([`verify`]).
+    fn explains(
+        filled: &Result<Self::Value, HubError>,
+        hub: &Result<Self::Value, HubError>,
+        filled_at: std::time::SystemTime,
+    ) -> verify::Verdict;
 }
 
 impl<U: Upstream> Resource for U {
     type Key = ImageRef;
     type Value = HubStatus;
+    const KIND: &'static str = "status";
     fn key_of(image: &ImageRef) -> Box<str> {
         key_of(image)
+    }
+    /// status.js's item key, so that a browser's `/build` lands on the owner and costs no
+    /// fill.
+    fn owner_key(image: &ImageRef) -> String {
+        crate::federation::rendezvous::item_key(
+            image.organization.as_str(),
+            image.repository.as_str(),
+            image.tag.as_str(),
+        )
+    }
+    fn parse_key(text: &str) -> Option<ImageRef> {
+        parse_image_key(text)
     }
     fn get(
         &self,
@@ -70,6 +127,32 @@ impl<U: Upstream> Resource for U {
     ) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
         self.fetch(image, client)
     }
+    fn has_room(&self) -> bool {
+        Upstream::has_room(self)
+    }
+    fn charge(&self, client: ClientKey) -> Result<(), HubError> {
+        Upstream::charge(self, client)
+    }
+    fn write_value(value: &HubStatus) -> String {
+        serde_json::to_string(value).unwrap_or_default()
+    }
+    fn read_value(_image: &ImageRef, json: &str) -> Result<HubStatus, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+    fn explains(
+        filled: &Result<HubStatus, HubError>,
+        hub: &Result<HubStatus, HubError>,
+        filled_at: std::time::SystemTime,
+    ) -> verify::Verdict {
+        verify::status(filled, hub, filled_at)
+    }
+}
+
+/// `organization/repository:tag` back into a checked image name.
+pub fn parse_image_key(text: &str) -> Option<ImageRef> {
+    let (name, tag) = text.split_once(':')?;
+    let (organization, repository) = name.split_once('/')?;
+    ImageRef::parse(organization, repository, tag).ok()
 }
 
 /// The node shares one client among the status cache and the resource caches.
@@ -80,6 +163,12 @@ impl Upstream for Arc<HubClient> {
         client: Option<ClientKey>,
     ) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
         self.status_for(image, client)
+    }
+    fn has_room(&self) -> bool {
+        HubClient::has_room(self)
+    }
+    fn charge(&self, client: ClientKey) -> Result<(), HubError> {
+        self.spend_share(client)
     }
 }
 
@@ -140,7 +229,12 @@ struct Inner<U: Resource> {
     upstream: U,
     settings: CacheSettings,
     epoch: Instant,
+    /// Added to the time since `epoch`, so that an entry another node fetched before this
+    /// cache existed still has a time of its own (`fetched_ms` = now − its age).
+    offset_ms: u64,
     metrics: Metrics,
+    /// The network's other caches, asked on a miss before upstream.
+    filler: Option<Arc<dyn Filler>>,
     /// Whether this cache reports its size as `dbs_cache_entries` (the status cache does;
     /// one gauge cannot carry several caches' sizes).
     reports_entries: bool,
@@ -157,7 +251,7 @@ struct Entry<V> {
 #[derive(Debug)]
 enum Slot<V> {
     /// A fetch is in flight; waiters subscribe to its outcome.
-    Loading(watch::Receiver<Option<Fetched<V>>>),
+    Loading(Waiting<V>),
     Ready(Ready<V>),
 }
 
@@ -168,6 +262,8 @@ struct Ready<V> {
     fetched_ms: u64,
     /// Whether a background refresh is running.
     refreshing: bool,
+    /// The node that supplied the answer, if another node did.
+    supplier: Option<SupplierId>,
     /// No background refresh before this (milliseconds since the epoch).
     retry_at_ms: u64,
 }
@@ -183,7 +279,10 @@ enum Answer<V> {
 type Fetched<V = HubStatus> = Result<V, HubError>;
 
 /// Where the requests waiting on one fetch learn its outcome.
-type Waiting<V> = watch::Receiver<Option<Fetched<V>>>;
+type Waiting<V> = watch::Receiver<Option<Delivered<V>>>;
+
+/// The outcome with how old it already was when it came (a fill's age).
+type Delivered<V> = (Fetched<V>, Duration);
 
 impl<U: Resource> ResourceCache<U> {
     /// An empty cache in front of `upstream`, reporting its size as `dbs_cache_entries`.
@@ -216,9 +315,51 @@ impl<U: Resource> ResourceCache<U> {
                     ..settings
                 },
                 epoch: Instant::now(),
+                offset_ms: millis(settings.ttl.saturating_add(settings.max_stale)),
                 metrics,
+                filler: None,
                 reports_entries,
             }),
+        }
+    }
+
+    /// This cache, asking `filler` on a miss before upstream. Made right after the cache,
+    /// before it is shared: a cache already shared is returned unchanged, and says so.
+    pub fn filled_by(self, filler: Arc<dyn Filler>) -> ResourceCache<U> {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.filler = Some(filler);
+                ResourceCache {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => {
+                tracing::error!(
+                    resource = U::KIND,
+                    "a shared cache cannot be given a filler; it keeps asking upstream alone"
+                );
+                ResourceCache { inner }
+            }
+        }
+    }
+
+    /// Drops every entry `supplier` supplied; see [`ResourceCache::purger`].
+    pub fn drop_supplied_by(&self, supplier: SupplierId) -> usize {
+        let before = self.inner.map.len();
+        self.inner.map.retain(|_, entry| {
+            !matches!(&entry.slot, Slot::Ready(ready) if ready.supplier == Some(supplier))
+        });
+        before.saturating_sub(self.inner.map.len())
+    }
+
+    /// A function that drops what a supplier supplied from this cache, for as long as the
+    /// cache lives (it holds the cache weakly, so a filler keeping it keeps no cache alive).
+    pub fn purger(&self) -> impl Fn(SupplierId) + Send + Sync + 'static {
+        let weak: Weak<Inner<U>> = Arc::downgrade(&self.inner);
+        move |supplier| {
+            if let Some(inner) = weak.upgrade() {
+                ResourceCache { inner }.drop_supplied_by(supplier);
+            }
         }
     }
 
@@ -238,7 +379,12 @@ impl<U: Resource> ResourceCache<U> {
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        millis(self.inner.epoch.elapsed()).saturating_add(self.inner.offset_ms)
+    }
+
+    /// The instant of a time in this cache's milliseconds.
+    fn instant_at(&self, ms: u64) -> Instant {
+        self.inner.epoch + Duration::from_millis(ms.saturating_sub(self.inner.offset_ms))
     }
 
     fn ttl_of(&self, answer: &Answer<U::Value>) -> Duration {
@@ -257,9 +403,24 @@ impl<U: Resource> ResourceCache<U> {
     }
 
     /// [`StatusCache::get`] for `client`: a miss it causes is paid from its share of the
-    /// upstream budget ([`Upstream::fetch_for`]); hits, stale answers, joined fetches and
+    /// upstream budget ([`Upstream::fetch`]); hits, stale answers, joined fetches and
     /// background refreshes cost it nothing.
     pub async fn get_for(&self, image: &U::Key, client: Option<ClientKey>) -> Lookup<U::Value> {
+        self.lookup(image, client, true).await
+    }
+
+    /// [`ResourceCache::get_for`] for another node's fill: a miss goes to upstream, never
+    /// to a third node (a fill is never forwarded).
+    pub async fn get_local(&self, image: &U::Key, client: Option<ClientKey>) -> Lookup<U::Value> {
+        self.lookup(image, client, false).await
+    }
+
+    async fn lookup(
+        &self,
+        image: &U::Key,
+        client: Option<ClientKey>,
+        may_fill: bool,
+    ) -> Lookup<U::Value> {
         let key = U::key_of(image);
         let now = self.now_ms();
         let mut start_refresh = false;
@@ -285,7 +446,7 @@ impl<U: Resource> ResourceCache<U> {
                                 start_refresh = self.claim_refresh(&key, now);
                             }
                             if start_refresh {
-                                self.spawn_fetch(key, image.clone(), None, None);
+                                self.spawn_fetch(key, image.clone(), None, None, may_fill);
                             }
                             self.inner.metrics.cache_lookup("stale");
                             return lookup;
@@ -301,7 +462,7 @@ impl<U: Resource> ResourceCache<U> {
                 self.inner.metrics.cache_lookup("coalesced");
                 rx
             }
-            None => match self.begin_miss(key, image, now, client) {
+            None => match self.begin_miss(key, image, now, client, may_fill) {
                 Ok(lookup) => return lookup,
                 Err(rx) => rx,
             },
@@ -317,6 +478,7 @@ impl<U: Resource> ResourceCache<U> {
         image: &U::Key,
         now: u64,
         client: Option<ClientKey>,
+        may_fill: bool,
     ) -> Result<Lookup<U::Value>, Waiting<U::Value>> {
         let (tx, rx) = watch::channel(None);
         let loading = Entry {
@@ -346,7 +508,7 @@ impl<U: Resource> ResourceCache<U> {
             }
         };
         self.inner.metrics.cache_lookup("miss");
-        self.spawn_fetch(key, image.clone(), Some(tx), client);
+        self.spawn_fetch(key, image.clone(), Some(tx), client, may_fill);
         if inserted {
             self.evict_if_full();
         }
@@ -354,14 +516,16 @@ impl<U: Resource> ResourceCache<U> {
     }
 
     /// Waits for the fetch behind `rx`.
-    async fn wait(&self, mut rx: watch::Receiver<Option<Fetched<U::Value>>>) -> Lookup<U::Value> {
-        let result = match rx.wait_for(Option::is_some).await {
-            Ok(outcome) => outcome.clone().unwrap_or(Err(HubError::Unreachable)),
+    async fn wait(&self, mut rx: Waiting<U::Value>) -> Lookup<U::Value> {
+        let (result, age) = match rx.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome
+                .clone()
+                .unwrap_or((Err(HubError::Unreachable), Duration::ZERO)),
             // The fetch task ended without an answer (it cannot, short of a panic): report
             // it rather than wait forever.
-            Err(_) => Err(HubError::Unreachable),
+            Err(_) => (Err(HubError::Unreachable), Duration::ZERO),
         };
-        let fresh_for = match &result {
+        let ttl = match &result {
             Ok(_) => self.inner.settings.ttl,
             Err(HubError::NotFound | HubError::RepositoryNotFound) => {
                 self.ttl_of(&Answer::NotFound)
@@ -369,15 +533,20 @@ impl<U: Resource> ResourceCache<U> {
             Err(_) => Duration::ZERO,
         };
         Lookup {
+            stale: result.is_ok() && age >= ttl,
             result,
-            age: Duration::ZERO,
-            fresh_for,
-            stale: false,
+            age,
+            fresh_for: ttl.saturating_sub(age),
             unchanged_until: None,
         }
     }
 
     fn classify(&self, ready: &Ready<U::Value>, now: u64) -> Class<U::Value> {
+        if let (Some(supplier), Some(filler)) = (ready.supplier, &self.inner.filler)
+            && !filler.trusted(supplier)
+        {
+            return Class::Expired;
+        }
         let age = Duration::from_millis(now.saturating_sub(ready.fetched_ms));
         let ttl = self.ttl_of(&ready.answer);
         let result = match &ready.answer {
@@ -391,9 +560,8 @@ impl<U: Resource> ResourceCache<U> {
             // next of these moments; a freshness of exactly N seconds is N only right now.
             let age_steps = Duration::from_secs(age.as_secs() + 1) - age;
             let fresh_steps = fresh_for - Duration::from_secs(fresh_for.as_secs());
-            let unchanged_until = (!fresh_steps.is_zero()).then(|| {
-                self.inner.epoch + Duration::from_millis(now) + age_steps.min(fresh_steps)
-            });
+            let unchanged_until =
+                (!fresh_steps.is_zero()).then(|| self.instant_at(now) + age_steps.min(fresh_steps));
             return Class::Fresh(Lookup {
                 result,
                 age,
@@ -432,29 +600,145 @@ impl<U: Resource> ResourceCache<U> {
         }
     }
 
-    /// Runs one upstream fetch in its own task, so it completes (and fills the cache for
-    /// everyone waiting) even if the request that started it goes away.
+    /// Runs one fetch in its own task, so it completes (and fills the cache for everyone
+    /// waiting) even if the request that started it goes away.
     fn spawn_fetch(
         &self,
         key: Box<str>,
         image: U::Key,
-        tx: Option<watch::Sender<Option<Fetched<U::Value>>>>,
+        tx: Option<watch::Sender<Option<Delivered<U::Value>>>>,
         client: Option<ClientKey>,
+        may_fill: bool,
     ) {
         let cache = self.clone();
         tokio::spawn(async move {
-            let result = cache.inner.upstream.get(&image, client).await;
-            cache.complete(key, &result);
+            let (result, age, supplier) = cache.fetch(&key, &image, client, may_fill).await;
+            cache.complete(key.clone(), &result, age, supplier);
             if let Some(tx) = tx {
                 // Nobody waiting is fine: the answer is in the cache for the next request.
-                let _ = tx.send(Some(result));
+                let _ = tx.send(Some((result.clone(), age)));
+            }
+            if let Some(supplier) = supplier {
+                cache.check_fill(key, image, result, age, supplier).await;
             }
         });
     }
 
+    /// The answer for a miss: from the owner's cache when another node owns the resource
+    /// and answers well, else from upstream. Returns how old the answer is and who supplied
+    /// it, if another node did.
+    async fn fetch(
+        &self,
+        key: &str,
+        image: &U::Key,
+        client: Option<ClientKey>,
+        may_fill: bool,
+    ) -> (Fetched<U::Value>, Duration, Option<SupplierId>) {
+        let owner_key = U::owner_key(image);
+        let filler = match &self.inner.filler {
+            Some(filler) if may_fill && filler.asks_others(&owner_key) => filler,
+            // This node owns it: Docker Hub, each request charged as always.
+            _ => {
+                return (
+                    self.inner.upstream.get(image, client).await,
+                    Duration::ZERO,
+                    None,
+                );
+            }
+        };
+        // A fill answers a cold miss the client caused: it pays from the client's share here
+        // as a request to the hub would, so no client spends this node's fills (and its
+        // share at every owner) beyond its own share.
+        if let Some(client) = client
+            && let Err(err) = self.inner.upstream.charge(client)
+        {
+            return (Err(err), Duration::ZERO, None);
+        }
+        let ask = FillAsk {
+            kind: U::KIND,
+            owner_key: &owner_key,
+            key,
+        };
+        if let Some(filled) = filler.fill(ask).await {
+            match fill::outcome_of(filled.supplied, |json| U::read_value(image, json)) {
+                Ok(result) if filled.age < self.servable_for(&result) => {
+                    return (result, filled.age, Some(filled.supplier));
+                }
+                Ok(_) => filler.refused(filled.supplier, "an answer older than its lifetime"),
+                Err(reason) => filler.refused(filled.supplier, &reason),
+            }
+        }
+        // Already charged above.
+        (
+            self.inner.upstream.get(image, None).await,
+            Duration::ZERO,
+            None,
+        )
+    }
+
+    /// How long an answer may be served at most, stale included.
+    fn servable_for(&self, result: &Fetched<U::Value>) -> Duration {
+        match result {
+            Ok(_) => self
+                .inner
+                .settings
+                .ttl
+                .saturating_add(self.inner.settings.max_stale),
+            Err(_) => self.ttl_of(&Answer::NotFound),
+        }
+    }
+
+    /// Checks a fill against upstream when the filler samples it and the budget has room;
+    /// on a disagreement the supplier loses every entry it supplied, and upstream's answer
+    /// takes this one's place.
+    async fn check_fill(
+        &self,
+        key: Box<str>,
+        image: U::Key,
+        filled: Fetched<U::Value>,
+        age: Duration,
+        supplier: SupplierId,
+    ) {
+        let Some(filler) = &self.inner.filler else {
+            return;
+        };
+        if !self.inner.upstream.has_room() || !filler.sample(supplier) {
+            return;
+        }
+        let filled_at = fill::fetched_at(age);
+        let hub = self.inner.upstream.get(&image, None).await;
+        if matches!(&hub, Err(e) if !matches!(e, HubError::NotFound | HubError::RepositoryNotFound))
+        {
+            self.inner.metrics.fill_verification("failed");
+            return;
+        }
+        let owner_key = U::owner_key(&image);
+        let ask = FillAsk {
+            kind: U::KIND,
+            owner_key: &owner_key,
+            key: &key,
+        };
+        let verdict = U::explains(&filled, &hub, filled_at);
+        let disagreed = verdict.is_err();
+        self.inner
+            .metrics
+            .fill_verification(if disagreed { "disagreed" } else { "agreed" });
+        filler.judged(supplier, ask, verdict);
+        if disagreed {
+            self.complete(key, &hub, Duration::ZERO, None);
+        }
+    }
+
     /// Stores a fetch's outcome: a status or a not-found replaces the entry; an error keeps
-    /// a servable stale status (stale-if-error) and drops anything else.
-    fn complete(&self, key: Box<str>, result: &Fetched<U::Value>) {
+    /// a servable stale status (stale-if-error) and drops anything else. `age` is how old
+    /// the answer already was (a fill's), `supplier` who supplied it.
+    fn complete(
+        &self,
+        key: Box<str>,
+        result: &Fetched<U::Value>,
+        age: Duration,
+        supplier: Option<SupplierId>,
+    ) {
         let now = self.now_ms();
         let answer = match result {
             Ok(status) => Some(Answer::Found(status.clone())),
@@ -462,13 +746,22 @@ impl<U: Resource> ResourceCache<U> {
             Err(HubError::RepositoryNotFound) => Some(Answer::RepositoryNotFound),
             Err(_) => None,
         };
+        let retry_later = now.saturating_add(millis(REFRESH_RETRY));
         match answer {
             Some(answer) => {
+                // A copy already stale when it arrived (an owner that could not refresh)
+                // waits before the next refresh, as after a failed one.
+                let retry_at_ms = if age >= self.ttl_of(&answer) {
+                    retry_later
+                } else {
+                    0
+                };
                 let ready = Ready {
                     answer,
-                    fetched_ms: now,
+                    fetched_ms: now.saturating_sub(millis(age)),
                     refreshing: false,
-                    retry_at_ms: 0,
+                    supplier,
+                    retry_at_ms,
                 };
                 match self.inner.map.get_mut(&key) {
                     Some(mut entry) => entry.slot = Slot::Ready(ready),
@@ -484,14 +777,12 @@ impl<U: Resource> ResourceCache<U> {
                 }
             }
             None => {
-                let retry_at_ms =
-                    now + u64::try_from(REFRESH_RETRY.as_millis()).unwrap_or(u64::MAX);
                 self.inner
                     .map
                     .remove_if_mut(&key, |_, entry| match &mut entry.slot {
                         Slot::Ready(ready) => {
                             ready.refreshing = false;
-                            ready.retry_at_ms = retry_at_ms;
+                            ready.retry_at_ms = retry_later;
                             false
                         }
                         // A miss that failed: nothing to serve, so nothing to keep.
@@ -551,6 +842,10 @@ fn key_of(image: &ImageRef) -> Box<str> {
     ]
     .concat()
     .into_boxed_str()
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn seconds(ms: u64) -> u32 {

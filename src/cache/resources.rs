@@ -1,17 +1,22 @@
 //! The Docker Hub resources the badges derive from, each a [`Resource`] of its own cache:
 //! the repository, the newest tags, and one tag with its images. A badge never has a cache
 //! entry of its own: every badge of a resource shares its one upstream call per TTL.
+//!
+//! The owner of each is chosen by its API path (`v2/repositories/{org}/{repo}`, `…/tags`,
+//! `…/tags/{tag}`), so the resources of one repository spread over the network's nodes.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::ClientKey;
-use super::{CacheSettings, Resource, ResourceCache};
+use super::fill::{Filler, SupplierId};
+use super::verify::{self, Verdict};
+use super::{CacheSettings, Resource, ResourceCache, parse_image_key};
 use crate::hub::names::ImageRef;
 use crate::hub::repository::{RepoName, RepositoryInfo};
 use crate::hub::tag::TagInfo;
-use crate::hub::tag_list::TagList;
+use crate::hub::tag_list::{MAX_TAG_PAGES, TagList};
 use crate::hub::{HubClient, HubError};
 use crate::metrics::Metrics;
 
@@ -35,11 +40,42 @@ pub struct TagListResource(pub Arc<HubClient>);
 #[derive(Debug, Clone)]
 pub struct TagResource(pub Arc<HubClient>);
 
+/// `organization/repository` back into a checked name.
+fn parse_repo_key(text: &str) -> Option<RepoName> {
+    let (organization, repository) = text.split_once('/')?;
+    RepoName::parse(organization, repository).ok()
+}
+
+fn read<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
+    // serde's message may quote a whole field of the answer: only its start is kept.
+    serde_json::from_str(json).map_err(|e| e.to_string().chars().take(160).collect())
+}
+
+/// A tag's images as another node supplied them: as many as a real tag has at most.
+const MAX_IMAGES: usize = 256;
+
+fn check_tag(info: &TagInfo, tag: Option<&str>) -> Result<(), String> {
+    if tag.is_some_and(|tag| info.name != tag) {
+        return Err("the tag object names another tag".into());
+    }
+    if info.images.len() > MAX_IMAGES {
+        return Err("more images than a tag has".into());
+    }
+    Ok(())
+}
+
 impl Resource for RepositoryResource {
     type Key = RepoName;
     type Value = RepositoryInfo;
+    const KIND: &'static str = "repository";
     fn key_of(key: &RepoName) -> Box<str> {
         key.key()
+    }
+    fn owner_key(key: &RepoName) -> String {
+        format!("v2/repositories/{key}")
+    }
+    fn parse_key(text: &str) -> Option<RepoName> {
+        parse_repo_key(text)
     }
     fn get(
         &self,
@@ -48,13 +84,39 @@ impl Resource for RepositoryResource {
     ) -> impl Future<Output = Result<RepositoryInfo, HubError>> + Send {
         self.0.repository(key, client)
     }
+    fn has_room(&self) -> bool {
+        self.0.has_room()
+    }
+    fn charge(&self, client: ClientKey) -> Result<(), HubError> {
+        self.0.spend_share(client)
+    }
+    fn write_value(value: &RepositoryInfo) -> String {
+        serde_json::to_string(value).unwrap_or_default()
+    }
+    fn read_value(_key: &RepoName, json: &str) -> Result<RepositoryInfo, String> {
+        read(json)
+    }
+    fn explains(
+        filled: &Result<RepositoryInfo, HubError>,
+        hub: &Result<RepositoryInfo, HubError>,
+        filled_at: SystemTime,
+    ) -> Verdict {
+        verify::repository(filled, hub, filled_at)
+    }
 }
 
 impl Resource for TagListResource {
     type Key = RepoName;
     type Value = Arc<TagList>;
+    const KIND: &'static str = "tag_list";
     fn key_of(key: &RepoName) -> Box<str> {
         key.key()
+    }
+    fn owner_key(key: &RepoName) -> String {
+        format!("v2/repositories/{key}/tags")
+    }
+    fn parse_key(text: &str) -> Option<RepoName> {
+        parse_repo_key(text)
     }
     fn get(
         &self,
@@ -63,13 +125,49 @@ impl Resource for TagListResource {
     ) -> impl Future<Output = Result<Arc<TagList>, HubError>> + Send {
         self.0.tag_list(key, client)
     }
+    fn has_room(&self) -> bool {
+        self.0.has_room()
+    }
+    fn charge(&self, client: ClientKey) -> Result<(), HubError> {
+        self.0.spend_share(client)
+    }
+    fn write_value(value: &Arc<TagList>) -> String {
+        serde_json::to_string(value.as_ref()).unwrap_or_default()
+    }
+    fn read_value(_key: &RepoName, json: &str) -> Result<Arc<TagList>, String> {
+        let list: TagList = read(json)?;
+        if list.tags.len() > MAX_TAG_PAGES * 100 {
+            return Err("more tags than the list holds".into());
+        }
+        for tag in &list.tags {
+            check_tag(tag, None)?;
+        }
+        Ok(Arc::new(list))
+    }
+    fn explains(
+        filled: &Result<Arc<TagList>, HubError>,
+        hub: &Result<Arc<TagList>, HubError>,
+        filled_at: SystemTime,
+    ) -> Verdict {
+        verify::tag_list(filled, hub, filled_at)
+    }
 }
 
 impl Resource for TagResource {
     type Key = ImageRef;
     type Value = Arc<TagInfo>;
+    const KIND: &'static str = "tag";
     fn key_of(key: &ImageRef) -> Box<str> {
         super::key_of(key)
+    }
+    fn owner_key(key: &ImageRef) -> String {
+        format!(
+            "v2/repositories/{}/{}/tags/{}",
+            key.organization, key.repository, key.tag
+        )
+    }
+    fn parse_key(text: &str) -> Option<ImageRef> {
+        parse_image_key(text)
     }
     fn get(
         &self,
@@ -77,6 +175,27 @@ impl Resource for TagResource {
         client: Option<ClientKey>,
     ) -> impl Future<Output = Result<Arc<TagInfo>, HubError>> + Send {
         self.0.tag_info(key, client)
+    }
+    fn has_room(&self) -> bool {
+        self.0.has_room()
+    }
+    fn charge(&self, client: ClientKey) -> Result<(), HubError> {
+        self.0.spend_share(client)
+    }
+    fn write_value(value: &Arc<TagInfo>) -> String {
+        serde_json::to_string(value.as_ref()).unwrap_or_default()
+    }
+    fn read_value(key: &ImageRef, json: &str) -> Result<Arc<TagInfo>, String> {
+        let info: TagInfo = read(json)?;
+        check_tag(&info, Some(key.tag.as_str()))?;
+        Ok(Arc::new(info))
+    }
+    fn explains(
+        filled: &Result<Arc<TagInfo>, HubError>,
+        hub: &Result<Arc<TagInfo>, HubError>,
+        filled_at: SystemTime,
+    ) -> Verdict {
+        verify::tag(filled, hub, filled_at)
     }
 }
 
@@ -115,5 +234,23 @@ impl DockerCaches {
                 metrics.clone(),
             ),
         }
+    }
+
+    /// The three caches asking `filler` on a miss before Docker Hub.
+    pub fn filled_by(self, filler: &Arc<dyn Filler>) -> DockerCaches {
+        DockerCaches {
+            repository: self.repository.filled_by(Arc::clone(filler)),
+            tag_list: self.tag_list.filled_by(Arc::clone(filler)),
+            tag: self.tag.filled_by(Arc::clone(filler)),
+        }
+    }
+
+    /// Their purgers ([`ResourceCache::purger`]).
+    pub fn purgers(&self) -> [Box<dyn Fn(SupplierId) + Send + Sync>; 3] {
+        [
+            Box::new(self.repository.purger()),
+            Box::new(self.tag_list.purger()),
+            Box::new(self.tag.purger()),
+        ]
     }
 }

@@ -165,9 +165,13 @@ impl FakeRepo {
     }
 }
 
-/// When the `index`th newest tag was pushed: an hour apart, the newest a day ago.
+/// When the `index`th newest tag was pushed: an hour apart, the newest a day before the
+/// process first asked. Fixed from then on, as the real hub's times are: an answer that
+/// changed on every request would read as a lie when nodes check each other's fills.
 fn last_updated(index: usize) -> String {
-    let at = std::time::SystemTime::now()
+    static STARTED: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
+    let started = *STARTED.get_or_init(std::time::SystemTime::now);
+    let at = started
         - Duration::from_secs(86_400 + 3600 * u64::try_from(index).unwrap_or(u64::MAX / 7200));
     humantime::format_rfc3339_micros(at).to_string()
 }

@@ -100,6 +100,8 @@ pub enum GossipRefusal {
 pub struct Driver {
     core: Mutex<Core>,
     key: String,
+    /// The node's key pair, for signing what is not gossip (fills).
+    identity: federation::Identity,
     transport: HttpTransport,
     state_path: PathBuf,
     metrics: Metrics,
@@ -125,12 +127,15 @@ pub struct Driver {
 
 /// `/servers`.
 #[derive(Serialize)]
-struct ServersAnswer<'a> {
+struct ServersAnswer<'a, F: Serialize> {
     node: &'a str,
     generated_at: String,
     servers: Vec<federation::ServerView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     members: Option<Vec<federation::MemberView>>,
+    /// With `?all=true`: the nodes that filled this one's cache or asked it to fill theirs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fills: Option<F>,
 }
 
 impl Driver {
@@ -172,7 +177,7 @@ impl Driver {
         // Checked by Config::validate before a driver is made.
         settings.pool_addresses = config.pool_addresses().unwrap_or_default();
         let now = super::now();
-        let mut core = Core::new(identity, settings, peers, now)?;
+        let mut core = Core::new(identity.clone(), settings, peers, now)?;
         core.set_pool_seeds(pools);
         core.set_signature_cache(Arc::new(SignatureCache::with_capacity(
             SIGNATURE_CACHE_ENTRIES,
@@ -207,6 +212,7 @@ impl Driver {
         Ok(Driver {
             core: Mutex::new(core),
             key,
+            identity,
             transport,
             state_path,
             metrics,
@@ -232,8 +238,29 @@ impl Driver {
         &self.key
     }
 
-    /// The `/servers` answer; with `all`, every known node with its state and score.
-    pub fn servers_json(&self, node_url: &str, all: bool) -> Vec<u8> {
+    /// The node's key pair.
+    pub fn identity(&self) -> &federation::Identity {
+        &self.identity
+    }
+
+    /// The client this node talks to other nodes with.
+    pub fn peer_client(&self) -> &PeerClient {
+        &self.transport.client
+    }
+
+    /// The listed nodes, this one first unless it is leaving: what `/servers` lists.
+    pub fn listed(&self) -> Vec<federation::ServerView> {
+        self.core().servers(super::now())
+    }
+
+    /// The `/servers` answer; with `all`, every known node with its state and score, and
+    /// `fills` (what the fill side says of them).
+    pub fn servers_json<F: Serialize>(
+        &self,
+        node_url: &str,
+        all: bool,
+        fills: Option<F>,
+    ) -> Vec<u8> {
         let now = super::now();
         let (servers, members) = {
             let core = self.core();
@@ -245,6 +272,7 @@ impl Driver {
                 .to_string(),
             servers,
             members,
+            fills: if all { fills } else { None },
         };
         serde_json::to_vec(&answer).unwrap_or_default()
     }

@@ -14,7 +14,8 @@
 //! - [`exchange`]: one gossip exchange step each side runs, signature checks included.
 //! - Wire formats: [`descriptor`] (signed self-descriptors), [`message`] and [`digest`]
 //!   (the `/gossip` messages and the set digest), [`key`], [`peer_url`], [`peers`]
-//!   (`peers.toml`'s text), [`identity`] (the node's key pair).
+//!   (`peers.toml`'s text), [`identity`] (the node's key pair), [`fill`] (the signed
+//!   requests and answers by which nodes fill each other's caches).
 //! - Policy: [`score`] (NTP-pool scores), [`ratelimit`] (per-source token buckets),
 //!   [`address`] (which IPs may be probed, how addresses group), [`settings`].
 //! - [`rendezvous`]: the weighted rendezvous hashing that status.js uses to pick nodes.
@@ -25,6 +26,7 @@ pub mod core;
 pub mod descriptor;
 pub mod digest;
 pub mod exchange;
+pub mod fill;
 pub mod identity;
 pub mod key;
 pub mod message;

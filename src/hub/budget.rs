@@ -124,6 +124,25 @@ impl Budget {
         Ok(())
     }
 
+    /// Whether at most half of the minute's budget is spent and nothing silences us: then a
+    /// request the node makes for itself (checking another node's fill) takes nothing the
+    /// clients' cold misses would need.
+    pub(crate) fn has_room(&self, now: Instant) -> bool {
+        let state = self.lock();
+        if state.muted_until.is_some_and(|until| now < until)
+            || state.failures_in_a_row >= FAILURES_BEFORE_BACKOFF
+        {
+            return false;
+        }
+        let recent = state
+            .sent
+            .iter()
+            .rev()
+            .take_while(|&&sent| now.saturating_duration_since(sent) < RATE_WINDOW)
+            .count();
+        recent * 2 < state.rate_per_minute
+    }
+
     /// Gives back the request [`Budget::admit`] just took: it did not go out after all.
     pub(crate) fn refund(&self) {
         let mut state = self.lock();
@@ -175,12 +194,25 @@ impl Budget {
 /// allocation gives its owner a whole range of addresses in one /24 (IPv6 customers get at
 /// least a /64) for nothing. The cost falls on honest neighbours who ask for cold badges in
 /// the same minute from the same /24: they share one share; warm badges are never charged.
+///
+/// Another node asking this one to fill its cache is a client too, keyed by its node key:
+/// the owner serves only nodes it lists, and listing is capped per address and per /24, so
+/// keys cost an attacker as much as addresses, and two honest nodes of one hosting network
+/// do not share one share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClientKey(IpAddr);
+pub enum ClientKey {
+    Network(IpAddr),
+    Node([u8; 32]),
+}
 
 impl ClientKey {
     pub fn of(ip: IpAddr) -> ClientKey {
-        ClientKey(subnet_of(ip))
+        ClientKey::Network(subnet_of(ip))
+    }
+
+    /// The node holding this public key, asking for fills.
+    pub fn node(key: [u8; 32]) -> ClientKey {
+        ClientKey::Node(key)
     }
 }
 

@@ -158,6 +158,20 @@ impl HubClient {
         tag_verdict(tag, image.tag.as_str())
     }
 
+    /// Whether the budget has room for a request the node makes for itself
+    /// ([`Budget::has_room`]).
+    pub fn has_room(&self) -> bool {
+        self.budget.has_room(Instant::now())
+    }
+
+    /// Charges `client`'s share for one cold miss that goes elsewhere than Docker Hub (a fill
+    /// from another node), as a request to the hub would be charged.
+    pub fn spend_share(&self, client: ClientKey) -> Result<(), HubError> {
+        self.shares
+            .spend(client, 1, Instant::now())
+            .map_err(|retry_in| HubError::ClientShare { retry_in })
+    }
+
     /// The repository resource: pulls, stars, automated builds, last push.
     pub async fn repository(
         &self,

@@ -34,7 +34,8 @@ pub use self::client::{HubClient, HubSettings};
 pub use self::tag::read_tag_object;
 
 /// Docker Hub's status of one tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HubStatus {
     /// Docker Hub's build status number: 10 success, 0–9 queued or building, negative failed.
     pub status: i64,
@@ -43,7 +44,8 @@ pub struct HubStatus {
 }
 
 /// Which Docker Hub endpoint a status came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum StatusSource {
     /// An automated build's entry in the build history.
     BuildHistory,
@@ -124,6 +126,13 @@ impl HubError {
             HubError::Unreachable => "unreachable",
         }
     }
+}
+
+/// A time as Docker Hub writes it (`2026-11-27T10:00:00.123456Z`), `None` when it is none.
+pub fn parse_time(text: &str) -> Option<std::time::SystemTime> {
+    humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))
+        .or_else(|_| humantime::parse_rfc3339_weak(text))
+        .ok()
 }
 
 /// Decodes a hub answer, telling "not JSON" from "JSON of another shape".

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::names::{NameError, Organization, Repository as RepositoryName};
 use super::{HubError, decode_json};
@@ -39,8 +39,8 @@ impl fmt::Display for RepoName {
     }
 }
 
-/// What the badges read of a repository.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// What the badges read of a repository (and what a fill carries of it).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct RepositoryInfo {
     pub pull_count: u64,
     pub star_count: u64,

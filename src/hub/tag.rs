@@ -1,7 +1,7 @@
 //! The tag resource, `GET /v2/namespaces/{org}/repositories/{repo}/tags/{tag}`: an existing
 //! tag means the image was built and pushed.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{HubError, HubStatus, StatusSource, decode_json};
 
@@ -33,7 +33,7 @@ pub(crate) fn tag_verdict(tag: TagObject, wanted: &str) -> Result<HubStatus, Hub
 
 /// One tag as `GET /v2/repositories/{org}/{repo}/tags/{tag}` and the tag list describe it:
 /// its images, one per platform of a multi-arch tag.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct TagInfo {
     pub name: String,
     /// The compressed size of the tag's first image, as Docker Hub computes it.
@@ -48,7 +48,7 @@ pub struct TagInfo {
 }
 
 /// One image (platform) of a tag.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct ImageInfo {
     pub architecture: String,
     #[serde(default)]

@@ -3,7 +3,7 @@
 //! at most [`MAX_TAG_PAGES`] pages. The version, size, last-updated and platform badges of a
 //! repository without a tag in the URL all derive from one cached list.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::tag::TagInfo;
@@ -24,7 +24,8 @@ pub(crate) struct TagPage {
 }
 
 /// The newest tags of a repository, newest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct TagList {
     /// How many tags the hub says the repository has.
     pub count: u64,

@@ -9,4 +9,5 @@ mod abuse;
 mod api;
 mod cache;
 mod docker;
+mod fill;
 mod rendezvous_vectors;

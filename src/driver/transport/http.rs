@@ -136,24 +136,49 @@ impl PeerClient {
         body: Vec<u8>,
         max_bytes: usize,
     ) -> Result<Vec<u8>, GossipFailure> {
+        self.post(url, "gossip", body, max_bytes, None).await
+    }
+
+    /// Sends one fill request (`POST {url}/fill`) and returns the answer's bytes, waiting at
+    /// most `timeout` in all.
+    pub async fn fill(
+        &self,
+        url: &PeerUrl,
+        body: Vec<u8>,
+        max_bytes: usize,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, GossipFailure> {
+        self.post(url, "fill", body, max_bytes, Some(timeout)).await
+    }
+
+    /// One JSON `POST` to another node's `path`.
+    async fn post(
+        &self,
+        url: &PeerUrl,
+        path: &str,
+        body: Vec<u8>,
+        max_bytes: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<u8>, GossipFailure> {
         let unsent = |error| GossipFailure { error, sent: false };
         self.check_literal(url).map_err(unsent)?;
         let endpoint = url
-            .endpoint("gossip")
+            .endpoint(path)
             .map_err(|e| unsent(TransportError::Decode(e.to_string())))?;
-        let response = self
+        let mut request = self
             .http
             .post(endpoint)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|err| GossipFailure {
-                // A connection that was never made (refused, unreachable, DNS, a connect
-                // timeout) carried no bytes.
-                sent: !err.is_connect() && !is_forbidden_error(&err),
-                error: classify(err),
-            })?;
+            .body(body);
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
+        let response = request.send().await.map_err(|err| GossipFailure {
+            // A connection that was never made (refused, unreachable, DNS, a connect
+            // timeout) carried no bytes.
+            sent: !err.is_connect() && !is_forbidden_error(&err),
+            error: classify(err),
+        })?;
         let sent = |error| GossipFailure { error, sent: true };
         if !response.status().is_success() {
             return Err(sent(TransportError::Refused(format!(
@@ -165,7 +190,7 @@ impl PeerClient {
     }
 }
 
-/// Why a gossip request got no answer, and whether its body went out at all.
+/// Why a gossip (or fill) request got no answer, and whether its body went out at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GossipFailure {
     pub error: TransportError,

@@ -180,9 +180,20 @@
       });
   }
 
+  // ?all=true also says which nodes fill this one's cache (and it theirs): `fills`, one
+  // entry per node with counts and whether this node trusts its fills.
+  function fillsByUrl(data) {
+    var out = {};
+    (Array.isArray(data.fills) ? data.fills : []).forEach(function (f) {
+      if (f && typeof f === "object" && typeof f.url === "string") out[canon(f.url)] = f;
+    });
+    return out;
+  }
+
   function render(data) {
     var self = canon(data.node);
     var all = rows(data);
+    var fills = fillsByUrl(data);
     while (list.firstChild) list.removeChild(list.firstChild);
     all.forEach(function (r) {
       var li = el("li");
@@ -197,6 +208,14 @@
       if (isNumber(r.score)) facts.appendChild(el("span", "score", "score " + r.score.toFixed(1)));
       if (isNumber(r.latency)) facts.appendChild(el("span", "latency", Math.round(r.latency) + " ms"));
       if (typeof r.version === "string" && r.version) facts.appendChild(el("span", "version", "v" + r.version));
+      var f = fills[r.url];
+      if (f) {
+        var parts = [];
+        if (isNumber(f.supplied) && f.supplied > 0) parts.push("filled " + f.supplied + " for this node");
+        if (isNumber(f.served) && f.served > 0) parts.push("asked this node for " + f.served);
+        if (parts.length) facts.appendChild(el("span", "fills", parts.join(" · ")));
+        if (f.trusted === false) facts.appendChild(el("span", "fills-distrusted", "fills not trusted"));
+      }
       if (r.lastProbe && r.lastProbe !== "good") {
         facts.appendChild(el("span", "probe", "last probe: " + r.lastProbe.replace(/_/g, " ")));
       }

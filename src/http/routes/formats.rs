@@ -202,9 +202,7 @@ pub fn dots(tag: &str) -> usize {
 /// green, 180 yellow-green, 365 yellow, 730 orange, older red). `None` when `text` is no
 /// RFC 3339 date.
 pub fn date_badge(text: &str, now: SystemTime) -> Option<(String, Color)> {
-    let at = humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))
-        .or_else(|_| humantime::parse_rfc3339_weak(text))
-        .ok()?;
+    let at = crate::hub::parse_time(text)?;
     let secs = at.duration_since(UNIX_EPOCH).ok()?.as_secs();
     let (year, month) = civil(secs / 86_400);
     const MONTHS: [&str; 12] = [

@@ -4,9 +4,11 @@
 //! - [`status`]: `/build`, `/status.svg`, `/shields/…`.
 //! - [`docker`]: `/docker/…`, shields.io's Docker badges, with [`formats`] for their text.
 //! - [`network`]: `/health`, `/servers`, `POST /gossip`.
+//! - [`fill`]: `POST /fill`, other nodes filling their caches from this one's.
 //! - here: the static files, `/metrics`, `/source` and the front page.
 
 mod docker;
+mod fill;
 mod formats;
 mod network;
 mod status;
@@ -149,7 +151,7 @@ where
         return (name, preflight());
     }
     let allowed = match route {
-        Route::Gossip => &[Method::POST][..],
+        Route::Gossip | Route::Fill => &[Method::POST][..],
         _ => &[Method::GET, Method::HEAD][..],
     };
     if !allowed.contains(method) {
@@ -171,6 +173,7 @@ where
         Route::Source => source_archive(),
         Route::Index => html(pages::index(node)),
         Route::Gossip => network::gossip(node, body, client).await,
+        Route::Fill => fill::fill(node, body, client).await,
         Route::NotFound => api_error(
             StatusCode::NOT_FOUND,
             &format!("no such route: {}", shorten(path, 100)),

@@ -44,7 +44,9 @@ pub(super) fn health(node: &Node) -> Response<Body> {
 
 /// `GET /servers[?all=true]`: the healthy nodes, from this node's own probes.
 pub(super) fn servers(node: &Node, all: bool) -> Response<Body> {
-    let body = node.driver().servers_json(node.canonical_url(), all);
+    let body =
+        node.driver()
+            .servers_json(node.canonical_url(), all, all.then(|| node.fills().view()));
     // Short: the list is live, but a browser may reuse it for a few seconds.
     typed(body, "application/json", "public, max-age=5")
 }
@@ -56,21 +58,9 @@ where
     B: hyper::body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    // A declared length over the cap is refused before reading: `Limited` only counts the
-    // bytes that arrive, so it would wait for the sender (up to the body timeout) and then
-    // answer 408 instead of saying what is wrong.
-    if hyper::body::Body::size_hint(&body).lower() > crate::federation::MAX_GOSSIP_BODY_BYTES as u64
-    {
-        return api_error(StatusCode::PAYLOAD_TOO_LARGE, "gossip body too large");
-    }
-    let limited = http_body_util::Limited::new(body, crate::federation::MAX_GOSSIP_BODY_BYTES);
-    let bytes = match tokio::time::timeout(GOSSIP_BODY_TIMEOUT, limited.collect()).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => {
-            return api_error(StatusCode::PAYLOAD_TOO_LARGE, "gossip body too large");
-        }
-        Ok(Err(_)) => return api_error(StatusCode::BAD_REQUEST, "could not read the gossip body"),
-        Err(_) => return api_error(StatusCode::REQUEST_TIMEOUT, "gossip body took too long"),
+    let bytes = match read_body(body, crate::federation::MAX_GOSSIP_BODY_BYTES, "gossip").await {
+        Ok(bytes) => bytes,
+        Err(response) => return response,
     };
     let Some(slot) = node.driver().try_gossip_slot() else {
         let mut response = api_error(StatusCode::SERVICE_UNAVAILABLE, "busy; gossip again later");
@@ -99,6 +89,44 @@ where
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// Reads a request body of at most `max` bytes within [`GOSSIP_BODY_TIMEOUT`], or says
+/// what is wrong with it (`what` names the body in the error).
+pub(super) async fn read_body<B>(
+    body: B,
+    max: usize,
+    what: &str,
+) -> Result<bytes::Bytes, Response<Body>>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    // A declared length over the cap is refused before reading: `Limited` only counts the
+    // bytes that arrive, so it would wait for the sender (up to the body timeout) and then
+    // answer 408 instead of saying what is wrong.
+    let too_large = || {
+        api_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("{what} body too large"),
+        )
+    };
+    if hyper::body::Body::size_hint(&body).lower() > max as u64 {
+        return Err(too_large());
+    }
+    let limited = http_body_util::Limited::new(body, max);
+    match tokio::time::timeout(GOSSIP_BODY_TIMEOUT, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(_)) => Err(api_error(
+            StatusCode::BAD_REQUEST,
+            &format!("could not read the {what} body"),
+        )),
+        Err(_) => Err(api_error(
+            StatusCode::REQUEST_TIMEOUT,
+            &format!("{what} body took too long"),
+        )),
+    }
 }
 
 /// The HTTP status of a refused `POST /gossip`.

@@ -1,0 +1,88 @@
+//! What the caches need of the network to behave as one cache: on a miss, the owner of the
+//! resource is asked for its copy before Docker Hub ([`Filler`]); a sample of what owners
+//! supply is checked against Docker Hub, and an owner caught lying loses every entry it
+//! supplied. The network side (who owns what, the signed messages, whom to trust) is
+//! `driver::fill`; this is the part the cache calls.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use serde_json::value::RawValue;
+
+use crate::hub::HubError;
+
+/// Which node supplied a cached entry: an index the [`Filler`] hands out, one per node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SupplierId(pub u16);
+
+/// What an owner supplied.
+#[derive(Debug)]
+pub enum Supplied {
+    /// The resource, as JSON (checked by the resource's reader before use).
+    Found(Box<RawValue>),
+    NotFound,
+    RepositoryNotFound,
+}
+
+/// One fill: what the owner said, how old its copy was, and who it was.
+#[derive(Debug)]
+pub struct Filled {
+    pub supplied: Supplied,
+    pub age: Duration,
+    pub supplier: SupplierId,
+}
+
+/// What a cache asks for on a miss.
+#[derive(Debug, Clone, Copy)]
+pub struct FillAsk<'a> {
+    /// The resource's name in fills (`status`, `repository`, `tag_list`, `tag`).
+    pub kind: &'static str,
+    /// The key its owner is chosen by.
+    pub owner_key: &'a str,
+    /// The cache key, as the owner's cache spells it.
+    pub key: &'a str,
+}
+
+/// The future of one fill.
+pub type FillFuture<'a> = Pin<Box<dyn Future<Output = Option<Filled>> + Send + 'a>>;
+
+/// The network, as the caches see it.
+pub trait Filler: Send + Sync + fmt::Debug {
+    /// Asks the owner of `ask` (hedged to the next node in order) for its copy; `None` when
+    /// this node owns it, filling is off, or no node asked gave a good answer (the cache
+    /// then asks Docker Hub).
+    fn fill<'a>(&'a self, ask: FillAsk<'a>) -> FillFuture<'a>;
+    /// Whether a fill for `owner_key` would ask another node: false when filling is off or
+    /// this node comes first (it owns the resource, or every node before it is passed over).
+    fn asks_others(&self, owner_key: &str) -> bool;
+    /// Whether entries `supplier` supplied may still be served.
+    fn trusted(&self, supplier: SupplierId) -> bool;
+    /// Whether to check this fill of `supplier` against Docker Hub.
+    fn sample(&self, supplier: SupplierId) -> bool;
+    /// A supplied answer that could not be used (unreadable, too old): costs its sender.
+    fn refused(&self, supplier: SupplierId, reason: &str);
+    /// The outcome of a check: `Err` holds the evidence of a disagreement, and makes the
+    /// supplier untrusted (every cache then drops what it supplied).
+    fn judged(&self, supplier: SupplierId, ask: FillAsk<'_>, verdict: Result<(), String>);
+}
+
+/// A fill's outcome as the cache stores it.
+pub(crate) fn outcome_of<V>(
+    supplied: Supplied,
+    read: impl FnOnce(&str) -> Result<V, String>,
+) -> Result<Result<V, HubError>, String> {
+    Ok(match supplied {
+        Supplied::Found(raw) => Ok(read(raw.get())?),
+        Supplied::NotFound => Err(HubError::NotFound),
+        Supplied::RepositoryNotFound => Err(HubError::RepositoryNotFound),
+    })
+}
+
+/// Unix time `age` ago.
+pub(crate) fn fetched_at(age: Duration) -> SystemTime {
+    SystemTime::now()
+        .checked_sub(age)
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}

@@ -1,0 +1,104 @@
+//! `POST /fill`: another node asking this one for its copy of a resource. The request is
+//! checked by [`crate::driver::fill::Fills::admit`]; the answer comes from this node's own
+//! cache, which on a miss asks Docker Hub within the asker's share and never a third node.
+
+use std::net::IpAddr;
+
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde_json::value::RawValue;
+
+use super::network::read_body;
+use crate::cache::{Resource, ResourceCache};
+use crate::federation::fill::{FillOutcome, FillRequest, MAX_FILL_REQUEST_BYTES};
+use crate::http::response::{Body, api_error};
+use crate::hub::{ClientKey, HubError};
+use crate::node::Node;
+
+pub(super) async fn fill<B>(node: &Node, body: B, peer: IpAddr) -> Response<Body>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let bytes = match read_body(body, MAX_FILL_REQUEST_BYTES, "fill").await {
+        Ok(bytes) => bytes,
+        Err(response) => return response,
+    };
+    let fills = node.fills();
+    let (request, _slot) = match fills.admit(&bytes, peer) {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            let status =
+                StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let mut response = api_error(status, &refusal.to_string());
+            if let crate::driver::fill::FillRefusal::RateLimited(retry) = &refusal {
+                retry_after(&mut response, retry.as_secs().max(1));
+            }
+            return response;
+        }
+    };
+    let docker = node.docker();
+    match request.resource.as_str() {
+        "status" => serve(node, node.cache(), &request).await,
+        "repository" => serve(node, &docker.repository, &request).await,
+        "tag_list" => serve(node, &docker.tag_list, &request).await,
+        "tag" => serve(node, &docker.tag, &request).await,
+        _ => {
+            node.metrics().fill("served", "malformed");
+            api_error(StatusCode::BAD_REQUEST, "no such resource")
+        }
+    }
+}
+
+/// Answers `request` from `cache`, charging a miss to the asking node's share.
+async fn serve<U: Resource>(
+    node: &Node,
+    cache: &ResourceCache<U>,
+    request: &FillRequest,
+) -> Response<Body> {
+    let Some(key) = U::parse_key(&request.key) else {
+        node.metrics().fill("served", "malformed");
+        return api_error(StatusCode::BAD_REQUEST, "not a valid Docker Hub name");
+    };
+    let asker = ClientKey::node(*request.from.as_bytes());
+    let lookup = cache.get_local(&key, Some(asker)).await;
+    let (outcome, value) = match &lookup.result {
+        Ok(value) => match RawValue::from_string(U::write_value(value)) {
+            Ok(raw) => (FillOutcome::Found, Some(raw)),
+            Err(_) => {
+                node.fills().unavailable();
+                return api_error(StatusCode::INTERNAL_SERVER_ERROR, "cannot write the answer");
+            }
+        },
+        Err(HubError::NotFound) => (FillOutcome::NotFound, None),
+        Err(HubError::RepositoryNotFound) => (FillOutcome::RepositoryNotFound, None),
+        Err(err) => {
+            // Nothing cached and the hub refused or failed: the asker goes on.
+            node.fills().unavailable();
+            let mut response = api_error(StatusCode::SERVICE_UNAVAILABLE, &err.to_string());
+            if let HubError::RateLimited { retry_in }
+            | HubError::Budget { retry_in }
+            | HubError::ClientShare { retry_in }
+            | HubError::Backoff { retry_in } = err
+            {
+                retry_after(&mut response, retry_in.as_secs().max(1));
+            }
+            return response;
+        }
+    };
+    let answer = node.fills().answer(request, lookup.age, outcome, value);
+    let mut response = Response::new(Body::from(serde_json::to_vec(&answer).unwrap_or_default()));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn retry_after(response: &mut Response<Body>, seconds: u64) {
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+}
