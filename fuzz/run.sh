@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-60}"
-targets=(request_target gossip peers_toml hub_json)
+targets=(request_target gossip peers_toml hub_json fill)
 cargo +nightly fuzz build -O
 failed=0
 for target in "${targets[@]}"; do

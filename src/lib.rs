@@ -11,7 +11,9 @@
 //!   request parser ([`http::router`]), the handlers per route family, response headers
 //!   (ETag, Cache-Control, CORS), the response memo and the front page.
 //! - [`badge`]: SVG badges, laid out like shields.io's.
-//! - [`cache`]: the status cache: coalescing, stale-while-revalidate, stale-if-error.
+//! - [`cache`]: the status cache and the Docker resources' caches: coalescing,
+//!   stale-while-revalidate, stale-if-error, and filling from the resource's owner among
+//!   the network's nodes before Docker Hub.
 //! - [`hub`]: Docker Hub: validated names, the client and its upstream budget.
 //! - [`federation`]: the pure federation core: descriptors, gossip messages, members and
 //!   scores, listing, rendezvous hashing. No I/O, no clock, no async.

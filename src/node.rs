@@ -8,10 +8,10 @@ use thiserror::Error;
 use url::Url;
 
 use crate::cache::fill::Filler;
+use crate::cache::network::Fills;
 use crate::cache::resources::DockerCaches;
 use crate::cache::{CacheSettings, StatusCache};
 use crate::config::{Config, Fill};
-use crate::driver::fill::Fills;
 use crate::driver::{Driver, DriverError};
 use crate::hub::{HubClient, HubSettings};
 use crate::metrics::Metrics;

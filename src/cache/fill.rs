@@ -2,7 +2,7 @@
 //! resource is asked for its copy before Docker Hub ([`Filler`]); a sample of what owners
 //! supply is checked against Docker Hub, and an owner caught lying loses every entry it
 //! supplied. The network side (who owns what, the signed messages, whom to trust) is
-//! `driver::fill`; this is the part the cache calls.
+//! [`super::network`]; this is the part the cache calls.
 
 use std::fmt;
 use std::future::Future;

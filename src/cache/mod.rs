@@ -11,7 +11,8 @@
 //!
 //! With a [`Filler`], a miss first asks the resource's owner among the network's nodes for
 //! its copy (kept for what remains of its lifetime, and marked with who supplied it), and
-//! only then Docker Hub; a sample of fills is checked against the hub ([`verify`]).
+//! only then Docker Hub; a sample of fills is checked against the hub ([`verify`]). The
+//! network side of that, over the federation's driver, is [`network`].
 //!
 //! Every dashmap guard here is dropped before any `.await` (clippy enforces it): a guard
 //! held across an await would block the shard for every other request.
@@ -32,6 +33,7 @@ use crate::hub::{ClientKey, HubClient, HubError, HubStatus};
 use crate::metrics::Metrics;
 
 pub mod fill;
+pub mod network;
 pub mod resources;
 pub mod verify;
 

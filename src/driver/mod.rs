@@ -3,7 +3,6 @@
 //!
 //! - [`loops`]: the node's federation driver: the tick loop that runs the core's gossip
 //!   exchanges and probes as tasks, the server side of `POST /gossip`, saving and leaving.
-//! - [`fill`]: the network as one cache: asking owners for fills, answering others'.
 //! - [`transport`]: how nodes reach each other: the trait and the exchange loop, over HTTP
 //!   ([`transport::http`]) or in memory ([`transport::memory`], tests and the simulator).
 //! - [`state`], [`key_file`], [`peers_file`]: the files in the state directory and
@@ -11,7 +10,6 @@
 //! - [`pool_dns`]: resolving the pools `peers.toml` names, whose addresses are asked as
 //!   seeds.
 
-pub mod fill;
 pub(crate) mod fsutil;
 pub mod key_file;
 pub mod loops;

@@ -45,6 +45,15 @@ struct Network {
 /// rest honest), all in front of one fake hub with `repos` repositories `fill/repo-N`, each
 /// with `N * 1000 + 7` pulls.
 async fn network(count: usize, behaviours: &[Behaviour], repos: usize) -> Network {
+    network_with(count, behaviours, repos, |_| {}).await
+}
+
+async fn network_with(
+    count: usize,
+    behaviours: &[Behaviour],
+    repos: usize,
+    tweak: impl Fn(&mut Config),
+) -> Network {
     let hub = FakeHub::start().await.expect("fake hub");
     for n in 0..repos {
         hub.set_repo(
@@ -70,6 +79,7 @@ async fn network(count: usize, behaviours: &[Behaviour], repos: usize) -> Networ
         config.public_url = Some(urls[i].parse().expect("URL"));
         config.gossip_interval = Duration::from_millis(300);
         config.probe_interval = Duration::from_millis(400);
+        tweak(&mut config);
         let peers: String = urls
             .iter()
             .enumerate()
@@ -261,10 +271,9 @@ async fn each_resource_is_fetched_once_by_the_network() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_build_request_at_its_owner_costs_no_fill() {
-    let net = network(3, &[], 1).await;
-    let (_, servers) = get_json(&format!("{}/servers", net.urls[0])).await;
+/// The owner of a tag's build status among the nodes `url` lists.
+async fn status_owner(url: &str, repo: &str) -> String {
+    let (_, servers) = get_json(&format!("{url}/servers")).await;
     let listed: Vec<(String, f64)> = servers["servers"]
         .as_array()
         .expect("servers")
@@ -276,18 +285,78 @@ async fn a_build_request_at_its_owner_costs_no_fill() {
             )
         })
         .collect();
+    let key = dockerhub_build_status::federation::rendezvous::item_key("fill", repo, "latest");
+    let ranked = dockerhub_build_status::federation::rendezvous::rank(
+        &listed,
+        &key,
+        |s| s.0.as_str(),
+        |s| s.1,
+    );
+    ranked[0].0.clone()
+}
+
+/// A repository `fill/<prefix>-N` whose status `owner` owns, from N = `from` on.
+async fn owned_by(url: &str, owner: &str, prefix: &str, from: usize) -> (usize, String) {
+    for n in from.. {
+        let repo = format!("{prefix}-{n}");
+        if status_owner(url, &repo).await == owner {
+            return (n, repo);
+        }
+    }
+    unreachable!("some repository has every owner")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_the_hub_rate_limits_answers_stale_or_sends_the_asker_on() {
+    let net = network_with(2, &[], 0, |c| c.cache_ttl = Duration::from_secs(1)).await;
+    let (asker, owner) = (net.urls[0].clone(), net.urls[1].clone());
+    // A repository the second node owns, cached there.
+    let (n, repo) = owned_by(&asker, &owner, "stale", 0).await;
+    net.hub
+        .set_repo(&format!("fill/{repo}"), FakeRepo::with_tags(&["latest"]));
+    let (status, _) = get_json(&format!("{owner}/build/fill/{repo}")).await;
+    assert_eq!(status, 200);
+    net.hub.set_fault(Some(
+        dockerhub_build_status::demo::sample_hub::Fault::RateLimit {
+            retry_after_secs: 30,
+        },
+    ));
+    // Time must pass for the owner's copy to go stale.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let (status, body) = get_json(&format!("{asker}/build/fill/{repo}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["stale"], true, "the owner's stale copy: {body}");
+    assert!(body["age_seconds"].as_u64().unwrap_or(0) >= 1, "{body}");
+    // Nothing cached anywhere: the owner says so, the asker goes on to the hub, which
+    // rate-limits it too, and the answer says that.
+    let (_, fresh) = owned_by(&asker, &owner, "stale", n + 1).await;
+    let (status, body) = get_json(&format!("{asker}/build/fill/{fresh}")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("rate limit"),
+        "{body}"
+    );
+    assert!(
+        counter(
+            &owner,
+            "dbs_fills_total{outcome=\"unavailable\",role=\"served\"}"
+        )
+        .await
+            >= 1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_request_at_its_owner_costs_no_fill() {
+    let net = network(3, &[], 1).await;
     for n in 0..12 {
         let repo = format!("build-{n}");
         net.hub
             .set_repo(&format!("fill/{repo}"), FakeRepo::with_tags(&["latest"]));
-        let key = dockerhub_build_status::federation::rendezvous::item_key("fill", &repo, "latest");
-        let ranked = dockerhub_build_status::federation::rendezvous::rank(
-            &listed,
-            &key,
-            |s| s.0.as_str(),
-            |s| s.1,
-        );
-        let owner = &ranked[0].0;
+        let owner = status_owner(&net.urls[0], &repo).await;
         let (status, _) = get_json(&format!("{owner}/build/fill/{repo}")).await;
         assert_eq!(status, 200);
     }

@@ -1,5 +1,5 @@
 //! `POST /fill`: another node asking this one for its copy of a resource. The request is
-//! checked by [`crate::driver::fill::Fills::admit`]; the answer comes from this node's own
+//! checked by [`crate::cache::network::Fills::admit`]; the answer comes from this node's own
 //! cache, which on a miss asks Docker Hub within the asker's share and never a third node.
 
 use std::net::IpAddr;
@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use super::network::read_body;
 use crate::cache::{Resource, ResourceCache};
 use crate::federation::fill::{FillOutcome, FillRequest, MAX_FILL_REQUEST_BYTES};
-use crate::http::response::{Body, api_error};
+use crate::http::response::{Body, api_error, typed};
 use crate::hub::{ClientKey, HubError};
 use crate::node::Node;
 
@@ -31,7 +31,7 @@ where
             let status =
                 StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let mut response = api_error(status, &refusal.to_string());
-            if let crate::driver::fill::FillRefusal::RateLimited(retry) = &refusal {
+            if let crate::cache::network::FillRefusal::RateLimited(retry) = &refusal {
                 retry_after(&mut response, retry.as_secs().max(1));
             }
             return response;
@@ -87,14 +87,11 @@ async fn serve<U: Resource>(
         }
     };
     let answer = node.fills().answer(request, lookup.age, outcome, value);
-    let mut response = Response::new(Body::from(serde_json::to_vec(&answer).unwrap_or_default()));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    typed(
+        serde_json::to_vec(&answer).unwrap_or_default(),
+        "application/json",
+        "no-store",
+    )
 }
 
 fn retry_after(response: &mut Response<Body>, seconds: u64) {

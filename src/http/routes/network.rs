@@ -78,16 +78,13 @@ where
     })
     .await;
     let mut response = match handled {
-        Ok(Ok(body)) => Response::new(Body::from(body)),
+        Ok(Ok(body)) => return typed(body, "application/json", "no-store"),
         Ok(Err(refusal)) => api_error(gossip_refusal_status(&refusal), &refusal.to_string()),
         Err(_) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, "gossip handling failed"),
     };
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

@@ -25,8 +25,9 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::Driver;
-use crate::cache::fill::{FillAsk, FillFuture, Filled, Filler, Supplied, SupplierId};
+use super::fill::{FillAsk, FillFuture, Filled, Filler, Supplied, SupplierId};
+use crate::driver::Driver;
+use crate::driver::transport::TransportError;
 use crate::federation::fill::{
     FillAnswer, FillError, FillOutcome, FillRequest, MAX_FILL_ANSWER_BYTES, MAX_FILL_REQUEST_BYTES,
     NONCE_LEN, NonceCache,
@@ -359,7 +360,7 @@ impl Fills {
             self.driver.identity(),
             ask.kind,
             ask.key,
-            super::now(),
+            crate::driver::now(),
             nonce,
         );
         let body = serde_json::to_vec(&request).unwrap_or_default();
@@ -377,11 +378,9 @@ impl Fills {
                 Err(_) => Err(("bad_answer", "not a fill answer".to_owned())),
             },
             Err(failure) => match failure.error {
-                super::transport::TransportError::Refused(status) => Err(("refused", status)),
-                super::transport::TransportError::Timeout => Err(("timeout", String::new())),
-                super::transport::TransportError::TooLarge => {
-                    Err(("bad_answer", "an answer too large".to_owned()))
-                }
+                TransportError::Refused(status) => Err(("refused", status)),
+                TransportError::Timeout => Err(("timeout", String::new())),
+                TransportError::TooLarge => Err(("bad_answer", "an answer too large".to_owned())),
                 other => Err(("unreachable", other.to_string())),
             },
         };
@@ -467,8 +466,8 @@ impl Fills {
         if asker == self.driver.key() || !self.driver.listed().iter().any(|s| s.key == asker) {
             return Err(FillRefusal::Unlisted);
         }
-        let nonce = request.verify(super::now())?;
-        if !self.nonces.lock().first_use(nonce, super::now()) {
+        let nonce = request.verify(crate::driver::now())?;
+        if !self.nonces.lock().first_use(nonce, crate::driver::now()) {
             return Err(FillError::Replayed.into());
         }
         self.per_asker
