@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chromium::Browser;
 use common::harness;
-use dockerhub_build_status::demo::sample_hub::FakeHub;
+use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo};
 use serde_json::Value;
 
 /// A phone's viewport in CSS pixels, and its device pixel ratio.
@@ -302,10 +302,83 @@ async fn front_page_on_a_phone() {
     browser.close().await;
 }
 
+/// Two nodes that list each other: after badges through the first, its network view says
+/// which node filled its cache, as the page draws it from `/servers?all=true`.
+async fn the_network_view_shows_who_fills_this_node() {
+    let hub = FakeHub::start().await.expect("start the fake hub");
+    for n in 0..16 {
+        hub.set_repo(
+            &format!("view/repo-{n}"),
+            FakeRepo::with_tags(&["latest"]).counting(7, 1),
+        );
+    }
+    let fast = |c: &mut dockerhub_build_status::config::Config| {
+        c.gossip_interval = Duration::from_millis(200);
+        c.probe_interval = Duration::from_millis(200);
+    };
+    let first = common::start_node(&hub.url(), fast).await;
+    let first_url = first.url.clone();
+    let second = common::start_node(&hub.url(), |c| {
+        fast(c);
+        let peers = c.peers.clone().expect("a peers file");
+        std::fs::write(peers, format!("[[peer]]\nurl = \"{first_url}\"\n")).expect("peers");
+    })
+    .await;
+    let both = {
+        let mut urls = vec![first.url.clone(), second.url.clone()];
+        urls.sort();
+        urls
+    };
+    for url in [&first.url, &second.url] {
+        common::wait_until(Duration::from_secs(30), "both nodes list both", || {
+            let both = both.clone();
+            async move { common::listed_servers(url).await == Some(both) }
+        })
+        .await;
+    }
+    for n in 0..16 {
+        let (status, _, _) =
+            common::get(&format!("{}/docker/pulls/view/repo-{n}", first.url)).await;
+        assert_eq!(status, 200);
+    }
+    let mut browser = Browser::launch(&[]).await;
+    let tab = browser.new_tab().await.expect("open a tab");
+    browser
+        .navigate(&tab, &format!("{}/", first.url))
+        .await
+        .expect("open the front page");
+    let ready = browser
+        .wait_for(&tab, READY, Instant::now() + Duration::from_secs(10))
+        .await;
+    let facts = browser.evaluate(&tab, FACTS).await.expect("read the page");
+    assert!(ready, "the page did not get ready within 10 s: {facts:#}");
+    let nodes: Vec<&str> = facts["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let row = nodes
+        .iter()
+        .find(|row| row.contains(second.url.as_str()))
+        .unwrap_or_else(|| panic!("no row for the second node: {nodes:?}"));
+    assert!(row.contains("for this node"), "{row}");
+    assert!(!row.contains("not trusted"), "{row}");
+    browser.close_tab(tab).await;
+    browser.close().await;
+    first.stop().await;
+    second.stop().await;
+}
+
 fn main() {
-    harness::main(vec![harness::needs(
-        "front_page_on_a_phone",
-        &["chromium"],
-        || harness::block_on(front_page_on_a_phone()),
-    )]);
+    harness::main(vec![
+        harness::needs("front_page_on_a_phone", &["chromium"], || {
+            harness::block_on(front_page_on_a_phone())
+        }),
+        harness::needs(
+            "the_network_view_shows_who_fills_this_node",
+            &["chromium"],
+            || harness::block_on(the_network_view_shows_who_fills_this_node()),
+        ),
+    ]);
 }
