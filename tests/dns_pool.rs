@@ -7,11 +7,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::process::{ChildGuard, NODE_BIN, TempDir};
+use common::process::{ChildGuard, NODE_BIN, TempDir, common_free_port};
 use common::{harness, wait_until};
 use dockerhub_build_status::demo::sample_hub::FakeHub;
 
@@ -24,26 +24,6 @@ const BADGE: &str = "/status.svg?organization=demo&repository=passing";
 
 fn ip(last: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, last)
-}
-
-/// A port free for TCP on every one of `hosts` (and for UDP too with `udp`).
-fn common_free_port(hosts: &[u8], udp: bool) -> u16 {
-    for _ in 0..100 {
-        let Ok(first) = TcpListener::bind((ip(hosts[0]), 0)) else {
-            continue;
-        };
-        let Ok(port) = first.local_addr().map(|a| a.port()) else {
-            continue;
-        };
-        let free = hosts.iter().all(|h| {
-            (*h == hosts[0] || TcpListener::bind((ip(*h), port)).is_ok())
-                && (!udp || UdpSocket::bind((ip(*h), port)).is_ok())
-        });
-        if free {
-            return port;
-        }
-    }
-    panic!("no port free on all of {hosts:?}");
 }
 
 struct PoolNode {

@@ -27,11 +27,13 @@ use tokio::sync::watch;
 
 use super::key_file::{self, KeyFileError};
 use super::peers_file::{self, PeersFileError};
+use super::pool_dns;
 use super::state;
 use super::transport::http::{HttpTransport, PeerClient};
 use super::transport::{self, Transport};
 use crate::federation::{
-    self, Action, Core, GossipRequest, MemberCounts, PeerUrl, SignatureCache, exchange,
+    self, Action, Core, GossipRequest, MemberCounts, PeerUrl, PeersFile, PoolSeed, SignatureCache,
+    exchange,
 };
 use crate::logging::WarnThrottle;
 use crate::metrics::Metrics;
@@ -114,6 +116,11 @@ pub struct Driver {
     /// Why each `peers.toml` node's exchanges fail, as last logged: a warning is written
     /// once per seed and cause, not once per attempt, and a line when it answers again.
     seed_trouble: Mutex<HashMap<PeerUrl, String>>,
+    /// Why each `peers.toml` pool gave no seed that answers, as last logged: like
+    /// `seed_trouble`, once per pool and cause.
+    pool_trouble: Mutex<HashMap<PoolSeed, String>>,
+    /// How long a pool's name may take to resolve.
+    resolve_timeout: Duration,
     /// How long after a failed probe of a listed node it is retried.
     probe_retry_delay: Duration,
 }
@@ -140,15 +147,15 @@ impl Driver {
         public_url: &url::Url,
         metrics: Metrics,
     ) -> Result<Driver, DriverError> {
-        let peers = match config.peers_file() {
+        let PeersFile { peers, pools } = match config.peers_file() {
             Some(path) => {
-                let peers = peers_file::load_peers(&path)?;
-                tracing::info!(peers_file = %path.display(), peers = peers.len(), "peers file read");
-                peers
+                let file = peers_file::load_peers(&path)?;
+                tracing::info!(peers_file = %path.display(), peers = file.peers.len(), pools = file.pools.len(), "peers file read");
+                file
             }
             None => {
                 tracing::info!("no peers.toml: starting alone until other nodes make contact");
-                Vec::new()
+                PeersFile::default()
             }
         };
         let (identity, created) = key_file::load_or_create(&config.state_dir)?;
@@ -171,6 +178,7 @@ impl Driver {
         settings.pool_addresses = config.pool_addresses().unwrap_or_default();
         let now = super::now();
         let mut core = Core::new(identity.clone(), settings, peers, now)?;
+        core.set_pool_seeds(pools);
         core.set_signature_cache(Arc::new(SignatureCache::with_capacity(
             SIGNATURE_CACHE_ENTRIES,
         )));
@@ -213,6 +221,10 @@ impl Driver {
             unproven_probe_backlog: Arc::new(AtomicUsize::new(0)),
             warned: WarnThrottle::default(),
             seed_trouble: Mutex::new(HashMap::new()),
+            pool_trouble: Mutex::new(HashMap::new()),
+            // The budget of a probe: a DNS server that answers at all answers in
+            // milliseconds, and a round must end before the next one is due.
+            resolve_timeout: probe_timeout(config.probe_interval),
             probe_retry_delay: probe_retry_delay(config.probe_interval),
         })
     }
@@ -334,6 +346,10 @@ impl Driver {
                         let seed = StdRng::from_rng(&mut rng);
                         tokio::spawn(async move { network.gossip(to, request, seed).await });
                     }
+                    Action::AskPool { pool, request } => {
+                        let seed = StdRng::from_rng(&mut rng);
+                        tokio::spawn(async move { network.ask_pool(pool, request, seed).await });
+                    }
                     Action::Probe { url } => {
                         let place = if proven {
                             Some(None)
@@ -410,6 +426,100 @@ impl Driver {
     fn seed_answered(&self, to: &PeerUrl) {
         if self.seed_trouble.lock().remove(to).is_some() {
             tracing::info!(peer = %to, "seed from peers.toml answers again");
+        }
+    }
+
+    /// One round of asking a pool: resolves its name, runs an exchange with every address
+    /// it gave at once, and tells the core whether any answered. Whatever happens, the
+    /// core hears of it, so the pool is asked again.
+    async fn ask_pool(self: Arc<Self>, pool: PoolSeed, request: GossipRequest, mut rng: StdRng) {
+        let round = self.pool_round(&pool, request, &mut rng).await;
+        match &round {
+            Ok((answered, asked)) => self.pool_answered(&pool, *answered, *asked),
+            Err(cause) => self.pool_failed(&pool, cause),
+        }
+        self.core()
+            .on_pool_result(&pool, round.is_ok(), super::now());
+    }
+
+    /// `Ok((answered, asked))` when at least one address answered, else why none did.
+    async fn pool_round(
+        self: &Arc<Self>,
+        pool: &PoolSeed,
+        request: GossipRequest,
+        rng: &mut StdRng,
+    ) -> Result<(usize, usize), String> {
+        let addresses = pool_dns::resolve_pool(pool, self.resolve_timeout)
+            .await
+            .map_err(|err| err.to_string())?;
+        let urls = self.core().pool_seed_urls(pool, &addresses);
+        if urls.is_empty() {
+            return Err("resolves to no address but this node's own".into());
+        }
+        let mut exchanges = tokio::task::JoinSet::new();
+        for url in urls {
+            let network = Arc::clone(self);
+            let request = request.clone();
+            let mut rng = StdRng::from_rng(&mut *rng);
+            exchanges.spawn(async move {
+                let result = transport::exchange(
+                    &network.transport,
+                    &network.core,
+                    &url,
+                    request,
+                    super::now,
+                    &mut rng,
+                )
+                .await;
+                (url, result)
+            });
+        }
+        let (mut answered, mut asked, mut first_error) = (0, 0, None);
+        while let Some(joined) = exchanges.join_next().await {
+            asked += 1;
+            let Ok((url, result)) = joined else {
+                continue;
+            };
+            match result {
+                Ok(_) => answered += 1,
+                Err(err) if err.reached() => {
+                    answered += 1;
+                    tracing::debug!(pool = %pool, peer = %url, error = %err, "pool address answered with an error");
+                }
+                Err(err) => {
+                    tracing::debug!(pool = %pool, peer = %url, error = %err, "pool address unreachable");
+                    first_error.get_or_insert_with(|| err.to_string());
+                }
+            }
+        }
+        if answered == 0 {
+            return Err(format!(
+                "no address answered: {}",
+                first_error
+                    .as_deref()
+                    .unwrap_or("the exchanges did not run")
+            ));
+        }
+        Ok((answered, asked))
+    }
+
+    /// Logs a pool round that gave no seed: a warning the first time for each cause, then
+    /// quiet (the core backs off and keeps asking).
+    fn pool_failed(&self, pool: &PoolSeed, cause: &str) {
+        let mut trouble = self.pool_trouble.lock();
+        if trouble.get(pool).map(String::as_str) == Some(cause) {
+            tracing::debug!(pool = %pool, error = %cause, "pool still gives no seed");
+            return;
+        }
+        tracing::warn!(pool = %pool, error = %cause, "pool from peers.toml gives no seed that answers; retrying with backoff");
+        trouble.insert(pool.clone(), cause.to_owned());
+    }
+
+    fn pool_answered(&self, pool: &PoolSeed, answered: usize, asked: usize) {
+        if self.pool_trouble.lock().remove(pool).is_some() {
+            tracing::info!(pool = %pool, answered, asked, "pool from peers.toml answers again");
+        } else {
+            tracing::debug!(pool = %pool, answered, asked, "pool asked");
         }
     }
 

@@ -7,11 +7,14 @@
 //!   ([`transport::http`]) or in memory ([`transport::memory`], tests and the simulator).
 //! - [`state`], [`key_file`], [`peers_file`]: the files in the state directory and
 //!   `peers.toml`.
+//! - [`pool_dns`]: resolving the pools `peers.toml` names, whose addresses are asked as
+//!   seeds.
 
 pub(crate) mod fsutil;
 pub mod key_file;
 pub mod loops;
 pub mod peers_file;
+pub mod pool_dns;
 pub mod state;
 pub mod transport;
 

@@ -5,7 +5,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::federation::peers::{Peer, PeersError, parse_peers};
+use crate::federation::peers::{PeersError, PeersFile, parse_peers};
 
 /// Larger files are refused before parsing.
 const MAX_FILE_LEN: u64 = 1024 * 1024;
@@ -23,7 +23,7 @@ pub enum PeersFileError {
 
 /// Reads and parses a `peers.toml`. A missing file is [`PeersFileError::NotFound`], so the
 /// caller can decide whether that is fine (the default path) or a mistake (a path given).
-pub fn load_peers(path: &Path) -> Result<Vec<Peer>, PeersFileError> {
+pub fn load_peers(path: &Path) -> Result<PeersFile, PeersFileError> {
     let read_err = |source: io::Error| {
         if source.kind() == io::ErrorKind::NotFound {
             PeersFileError::NotFound {

@@ -51,6 +51,6 @@ pub use self::identity::{Identity, RandomError};
 pub use self::key::PublicKey;
 pub use self::message::{GossipRequest, GossipResponse, MAX_GOSSIP_BODY_BYTES};
 pub use self::peer_url::{PeerUrl, UrlError};
-pub use self::peers::{Peer, PeersError, parse_peers};
+pub use self::peers::{Peer, PeersError, PeersFile, PoolScheme, PoolSeed, parse_peers};
 pub use self::settings::{Settings, SettingsError};
 pub use self::time::Timestamp;

@@ -136,6 +136,7 @@ where
             "hickory_server=warn",
             "hickory_proto=warn",
             "hickory_net=warn",
+            "hickory_resolver=warn",
         ] {
             if let Ok(directive) = directive.parse() {
                 filter = filter.add_directive(directive);

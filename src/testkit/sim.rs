@@ -229,6 +229,11 @@ impl Simulation {
             match action {
                 Action::Gossip { to, request } => self.exchange(from, &to, request, now),
                 Action::Probe { url } => probes.push(url),
+                // The simulated network has no DNS: a pool resolves to nothing.
+                Action::AskPool { pool, .. } => {
+                    self.net
+                        .with_core(from, |core| core.on_pool_result(&pool, false, now));
+                }
             }
         }
         if probes.is_empty() {

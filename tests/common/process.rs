@@ -246,6 +246,29 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A port free for TCP on every one of the loopback addresses `127.0.0.<host>` (and for
+/// UDP too with `udp`): nodes on distinct loopback addresses share one port, as pool nodes
+/// share port 80 of their addresses.
+pub fn common_free_port(hosts: &[u8], udp: bool) -> u16 {
+    let ip = |last: u8| std::net::Ipv4Addr::new(127, 0, 0, last);
+    for _ in 0..100 {
+        let Ok(first) = std::net::TcpListener::bind((ip(hosts[0]), 0)) else {
+            continue;
+        };
+        let Ok(port) = first.local_addr().map(|a| a.port()) else {
+            continue;
+        };
+        let free = hosts.iter().all(|h| {
+            (*h == hosts[0] || std::net::TcpListener::bind((ip(*h), port)).is_ok())
+                && (!udp || std::net::UdpSocket::bind((ip(*h), port)).is_ok())
+        });
+        if free {
+            return port;
+        }
+    }
+    panic!("no port free on all of {hosts:?}");
+}
+
 /// One node process of a test network: its own folder and a fixed loopback port, so it can
 /// be killed and restarted with the same key and state, at the same URL.
 #[derive(Debug)]

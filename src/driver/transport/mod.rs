@@ -66,6 +66,14 @@ pub enum TransportError {
     Decode(String),
 }
 
+impl TransportError {
+    /// Whether the other side answered at all. A refusal (rate limit, overload) or an
+    /// answer that is not a node's is an answer: something is there.
+    pub fn is_answer(&self) -> bool {
+        !matches!(self, Self::Unreachable(_) | Self::Timeout | Self::Forbidden)
+    }
+}
+
 /// Why an exchange stopped early.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ExchangeError {
@@ -74,6 +82,16 @@ pub enum ExchangeError {
     /// The peer's answer broke the protocol's limits.
     #[error("invalid answer: {0}")]
     Invalid(#[from] GossipError),
+}
+
+impl ExchangeError {
+    /// Whether the request that failed got an answer ([`TransportError::is_answer`]).
+    pub fn reached(&self) -> bool {
+        match self {
+            Self::Transport(err) => err.is_answer(),
+            Self::Invalid(_) => true,
+        }
+    }
 }
 
 /// Runs one exchange that [`Core::tick`] asked for: sends `request` to `to`, hands each
@@ -96,13 +114,9 @@ where
     for round_trip in 1..=MAX_ROUND_TRIPS {
         let response = transport.gossip(to, request).await;
         if round_trip == 1 {
-            // A refusal (rate limit, overload) is an answer: the node is there.
-            let reached = !matches!(
-                response,
-                Err(TransportError::Unreachable(_)
-                    | TransportError::Timeout
-                    | TransportError::Forbidden)
-            );
+            let reached = response
+                .as_ref()
+                .map_or_else(TransportError::is_answer, |_| true);
             core.lock().on_gossip_result(to, reached, clock());
         }
         let response = response?;

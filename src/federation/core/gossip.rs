@@ -63,17 +63,12 @@ impl Core {
             self.seed_backoff.remove(to);
             return 0;
         }
-        let interval = self.settings.gossip_interval;
-        let backoff = self.seed_backoff.entry(to.clone()).or_insert(SeedBackoff {
-            failures: 0,
-            retry_at: now,
-        });
-        backoff.failures = backoff.failures.saturating_add(1);
-        let shift = backoff
-            .failures
-            .saturating_sub(SEED_BACKOFF_AFTER_FAILURES)
-            .min(SEED_BACKOFF_MAX_SHIFT);
-        backoff.retry_at = now.saturating_add(interval.saturating_mul(1 << shift));
+        let backoff = SeedBackoff::failed(
+            self.seed_backoff.get(to).copied(),
+            now,
+            self.settings.gossip_interval,
+        );
+        self.seed_backoff.insert(to.clone(), backoff);
         backoff.failures
     }
 

@@ -31,7 +31,7 @@ use super::message::{
     MAX_WANTS_PER_MESSAGE, PROTOCOL_VERSION,
 };
 use super::peer_url::PeerUrl;
-use super::peers::Peer;
+use super::peers::{MAX_POOL_ADDRESSES_ASKED, Peer, PoolSeed};
 use super::ratelimit::RateLimiter;
 use super::score::{self, Score};
 use super::settings::{Settings, SettingsError};
@@ -75,6 +75,13 @@ pub enum Action {
     Gossip { to: PeerUrl, request: GossipRequest },
     /// `GET {url}/health`; pass what happened to [`Core::on_probe_result`].
     Probe { url: PeerUrl },
+    /// Resolve the pool's name, send `request` to each address it resolves to as to a seed
+    /// (the URLs are [`Core::pool_seed_urls`]'s), and pass whether any answered to
+    /// [`Core::on_pool_result`]; until then the pool is not asked again.
+    AskPool {
+        pool: PoolSeed,
+        request: GossipRequest,
+    },
 }
 
 /// The facts a probe established; the core decides whether they make a good probe.
@@ -582,6 +589,8 @@ pub struct Core {
     doubting_since: Option<Timestamp>,
     /// `peers.toml` nodes whose exchanges failed, and when to ask them again.
     seed_backoff: BTreeMap<PeerUrl, SeedBackoff>,
+    /// The pools `peers.toml` names, and how asking each went.
+    pools: Vec<pool_seeds::PoolSeedState>,
     /// What nodes had earned (their standing) when their descriptors expired while they
     /// were down: a node back after more than a day signs a new descriptor and is treated
     /// as a restart, not as a stranger. Oldest first out; at most one per member slot.
@@ -593,6 +602,22 @@ pub struct Core {
 struct SeedBackoff {
     failures: u32,
     retry_at: Timestamp,
+}
+
+impl SeedBackoff {
+    /// One more failure at `now`: asked again next round for the first
+    /// [`SEED_BACKOFF_AFTER_FAILURES`], then twice as rarely after each further failure, up
+    /// to every 2^[`SEED_BACKOFF_MAX_SHIFT`] rounds of `interval`.
+    fn failed(previous: Option<SeedBackoff>, now: Timestamp, interval: Duration) -> SeedBackoff {
+        let failures = previous.map_or(0, |b| b.failures).saturating_add(1);
+        let shift = failures
+            .saturating_sub(SEED_BACKOFF_AFTER_FAILURES)
+            .min(SEED_BACKOFF_MAX_SHIFT);
+        SeedBackoff {
+            failures,
+            retry_at: now.saturating_add(interval.saturating_mul(1 << shift)),
+        }
+    }
 }
 
 impl Core {
@@ -645,6 +670,7 @@ impl Core {
             stats: Stats::default(),
             doubting_since: None,
             seed_backoff: BTreeMap::new(),
+            pools: Vec::new(),
             records: BTreeMap::new(),
         })
     }
@@ -741,15 +767,17 @@ impl Core {
                 .max(now.saturating_add(self.settings.gossip_interval / 2));
             self.mark_listed(now);
             let digest = self.digest();
+            let request = GossipRequest::Digest {
+                v: PROTOCOL_VERSION,
+                buckets: digest,
+            };
             for to in self.gossip_targets(now, rng) {
                 actions.push(Action::Gossip {
                     to,
-                    request: GossipRequest::Digest {
-                        v: PROTOCOL_VERSION,
-                        buckets: digest,
-                    },
+                    request: request.clone(),
                 });
             }
+            self.due_pools(now, &request, &mut actions);
         }
         actions
     }
@@ -804,6 +832,7 @@ fn round2(x: f64) -> f64 {
 mod gossip;
 mod listing;
 mod merge;
+mod pool_seeds;
 mod probe;
 mod snapshot;
 

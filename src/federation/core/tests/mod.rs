@@ -118,5 +118,6 @@ fn fingerprint(core: &mut Core) -> (State, SetDigest, Vec<MemberView>) {
 mod eviction;
 mod gossip;
 mod pool;
+mod pool_seeds;
 mod probes;
 mod restarts;

@@ -16,7 +16,7 @@ fn seeds_are_listed_after_one_good_probe_and_gossip_nodes_after_fourteen() {
         .iter()
         .filter_map(|action| match action {
             Action::Probe { url } => Some(url),
-            Action::Gossip { .. } => None,
+            Action::Gossip { .. } | Action::AskPool { .. } => None,
         })
         .collect();
     assert_eq!(
@@ -221,6 +221,7 @@ fn leave_is_pushed_to_everyone_and_removes_the_node_at_once() {
         .map(|action| match action {
             Action::Gossip { to, .. } => to.clone(),
             Action::Probe { url } => url.clone(),
+            Action::AskPool { pool, .. } => panic!("a leave asks no pool: {pool}"),
         })
         .collect();
     assert_eq!(targets, vec![url(1), url(2)]);
