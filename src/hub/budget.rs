@@ -56,6 +56,9 @@ struct BudgetState {
     muted_until: Option<Instant>,
     muted_by_rate_limit: bool,
     failures_in_a_row: u32,
+    /// What Docker Hub last said of its own limit for this node's address (requests left,
+    /// of how many, until when), from its `X-RateLimit-*` headers.
+    hub_limit: Option<(u64, u64, Instant)>,
     /// When the current backoff began: failures of requests sent before it say nothing new
     /// and must not lengthen it.
     paused_at: Option<Instant>,
@@ -74,6 +77,7 @@ impl Budget {
                 muted_until: None,
                 muted_by_rate_limit: false,
                 failures_in_a_row: 0,
+                hub_limit: None,
                 paused_at: None,
                 trial_in_flight: false,
             }),
@@ -124,13 +128,43 @@ impl Budget {
         Ok(())
     }
 
-    /// Whether at most half of the minute's budget is spent and nothing silences us: then a
-    /// request the node makes for itself (checking another node's fill) takes nothing the
-    /// clients' cold misses would need.
+    /// Remembers what Docker Hub's `X-RateLimit-Limit`, `-Remaining` and `-Reset` (a Unix
+    /// time) say of the limit on this node's address; answers without them change nothing.
+    pub(crate) fn learn_hub_limit(&self, headers: &HeaderMap, now: Instant, wall: SystemTime) {
+        let number = |name: &str| -> Option<u64> {
+            headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok()
+        };
+        let (Some(limit), Some(remaining)) =
+            (number("x-ratelimit-limit"), number("x-ratelimit-remaining"))
+        else {
+            return;
+        };
+        let wall_now = wall
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let reset_in = number("x-ratelimit-reset")
+            .map_or(RATE_WINDOW, |reset| {
+                Duration::from_secs(reset.saturating_sub(wall_now))
+            })
+            .min(MAX_RETRY_AFTER);
+        self.lock().hub_limit = Some((remaining, limit, now + reset_in));
+    }
+
+    /// Whether at most half of the minute's budget is spent, at least half of what Docker Hub
+    /// last said it allows this address is left, and nothing silences us: then a request the
+    /// node makes for itself (checking another node's fill) takes nothing the clients' cold
+    /// misses would need.
     pub(crate) fn has_room(&self, now: Instant) -> bool {
         let state = self.lock();
         if state.muted_until.is_some_and(|until| now < until)
             || state.failures_in_a_row >= FAILURES_BEFORE_BACKOFF
+        {
+            return false;
+        }
+        if let Some((remaining, limit, until)) = state.hub_limit
+            && now < until
+            && remaining.saturating_mul(2) < limit
         {
             return false;
         }
@@ -292,6 +326,35 @@ const CLIENT_SHARE_DIVISOR: u32 = 4;
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn room_for_checks_follows_the_hubs_own_count_until_its_reset() {
+        let budget = Budget::new(8, 1000);
+        let t0 = Instant::now();
+        let wall = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert!(budget.has_room(t0));
+        let headers = |remaining: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-ratelimit-limit", HeaderValue::from_static("60"));
+            h.insert(
+                "x-ratelimit-remaining",
+                HeaderValue::from_str(remaining).expect("ascii"),
+            );
+            h.insert("x-ratelimit-reset", HeaderValue::from_static("1800000030"));
+            h
+        };
+        budget.learn_hub_limit(&headers("40"), t0, wall);
+        assert!(budget.has_room(t0), "40 of 60 left");
+        budget.learn_hub_limit(&headers("29"), t0, wall);
+        assert!(!budget.has_room(t0), "29 of 60 left");
+        assert!(
+            budget.has_room(t0 + Duration::from_secs(31)),
+            "after the reset"
+        );
+        // An answer without the headers says nothing new.
+        budget.learn_hub_limit(&HeaderMap::new(), t0, wall);
+        assert!(!budget.has_room(t0));
+    }
 
     #[test]
     fn one_client_spends_only_its_share_and_others_keep_theirs() {

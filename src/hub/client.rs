@@ -330,6 +330,8 @@ impl HubClient {
                 classify_reqwest(err)
             })?;
             let status = response.status();
+            self.budget
+                .learn_hub_limit(response.headers(), Instant::now(), SystemTime::now());
             if status == StatusCode::TOO_MANY_REQUESTS {
                 return Err(HubError::RateLimited {
                     retry_in: retry_after(response.headers(), SystemTime::now()),
