@@ -49,12 +49,13 @@ pub const DISTRUST_FOR: Duration = Duration::from_secs(6 * 3600);
 /// too old), or that did not answer, is passed over.
 pub const PASS_OVER_FOR: Duration = Duration::from_secs(60);
 /// One fill in this many is checked against Docker Hub, besides the first of each node (and
-/// only when the budget has half a minute's room). The first check catches a node that lies
-/// in every fill at once; this one, a node that lies now and then, within a few hundred of
-/// its fills. Measured by the network benchmark: with five nodes and each badge asked five
-/// times, a resource is filled about 2.7 times, so checks add 2.7 / 64 = 0.04 hub requests
-/// per resource to the one fetch (one in 32 made it 0.08, too close to the goal of 1.1).
-pub const CHECK_ONE_IN: u32 = 64;
+/// only when the budget, and Docker Hub's own count for this address, have half their room
+/// left). The first check catches a node that lies in every fill at once; this one, a node
+/// that lies now and then, within a few hundred of its fills. Measured by the network
+/// benchmark: with five nodes and each badge asked five times, a resource is filled about
+/// 2.7 times, so checks add 2.7 / 100 = 0.03 hub requests per resource to the one fetch
+/// (with one in 64 a run drew 5 checks for 50 resources, 0.10, right at the goal of 1.1).
+pub const CHECK_ONE_IN: u32 = 100;
 /// Fill requests one asking node may make of this one a minute, hits included: each costs a
 /// signature check and a signature.
 pub const REQUESTS_PER_ASKER: u32 = 1200;

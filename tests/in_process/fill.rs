@@ -244,7 +244,7 @@ async fn each_resource_is_fetched_once_by_the_network() {
     }
     let total: usize = (0..REPOS).map(|n| repository_requests(&net.hub, n)).sum();
     // One fetch each, plus the checks: the first fill from each of the other two nodes on
-    // each node (six), and one in 64 of the others.
+    // each node (six), and one in 100 of the others.
     assert!(
         total <= REPOS + 6 + 8,
         "{total} hub requests for {REPOS} repositories asked through 3 nodes"
