@@ -143,3 +143,13 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The `aria-label` of a badge, `label: message`, with `&amp;` read back as `&`.
+pub fn said(svg: &str) -> String {
+    let start = svg
+        .find("aria-label=\"")
+        .map(|i| i + 12)
+        .expect("an aria-label");
+    let end = svg[start..].find('"').expect("its end") + start;
+    svg[start..end].replace("&amp;", "&")
+}

@@ -2,18 +2,8 @@
 //! message, the resources they share, the bounded tag list under a cold crowd, and bad
 //! input that must give a badge with a clear word, 200 and a short lifetime.
 
-use crate::common::{get, start_node};
+use crate::common::{get, said, start_node};
 use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeImage, FakeRepo, Fault};
-
-/// The `aria-label` of a badge: `label: message`.
-fn said(svg: &str) -> String {
-    let start = svg
-        .find("aria-label=\"")
-        .map(|i| i + 12)
-        .expect("an aria-label");
-    let end = svg[start..].find('"').expect("its end") + start;
-    svg[start..end].replace("&amp;", "&")
-}
 
 async fn badge(url: &str) -> (u16, String, String) {
     let (code, headers, body) = get(url).await;

@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::common::{get, start_node, wait_until};
+use crate::common::{get, said, start_node, wait_until};
 use dockerhub_build_status::demo::sample_hub::FakeHub;
 
 fn ip(text: &str) -> IpAddr {
@@ -198,16 +198,6 @@ async fn generated_repositories_exist_with_one_tag_and_nothing_else_does() {
             "{missing}"
         );
     }
-}
-
-/// The `aria-label` of a badge: `label: message`.
-fn said(svg: &str) -> String {
-    let start = svg
-        .find("aria-label=\"")
-        .map(|i| i + 12)
-        .expect("an aria-label");
-    let end = svg[start..].find('"').expect("its end") + start;
-    svg[start..end].to_owned()
 }
 
 #[tokio::test]
