@@ -19,7 +19,7 @@ use prometheus::{
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Every value of the `route` label (`routes.rs` checks that its routes use only these).
-pub const ROUTES: [&str; 12] = [
+pub const ROUTES: [&str; 13] = [
     "build",
     "status_svg",
     "shields",
@@ -27,6 +27,7 @@ pub const ROUTES: [&str; 12] = [
     "health",
     "servers",
     "gossip",
+    "fill",
     "metrics",
     "static",
     "source",

@@ -339,6 +339,7 @@ mod tests {
             "/health",
             "/servers",
             "/gossip",
+            "/fill",
             "/metrics",
             "/status.js",
             "/static/status.svg",
