@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use self::fill::{FillAsk, Filler, SupplierId};
+use crate::federation::time::millis;
 use crate::hub::names::ImageRef;
 use crate::hub::{ClientKey, HubClient, HubError, HubStatus};
 use crate::metrics::Metrics;
@@ -844,10 +845,6 @@ fn key_of(image: &ImageRef) -> Box<str> {
     ]
     .concat()
     .into_boxed_str()
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn seconds(ms: u64) -> u32 {

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rand::Rng as _;
@@ -117,7 +117,7 @@ struct Supplier {
     url: String,
     /// Fills it supplied that this node used.
     supplied: u64,
-    /// Fills this node served it.
+    /// Fill requests of its that this node admitted.
     served: u64,
     /// Whether the next fill it supplies is checked (the first after trust began).
     check_next: bool,
@@ -202,17 +202,16 @@ pub struct FillView {
     pub url: String,
     /// Fills it supplied to this node.
     pub supplied: u64,
-    /// Fills this node served it.
+    /// Fill requests of its that this node admitted (and answered, or found nothing for).
     pub served: u64,
     /// Whether this node uses its fills (false for the hours after they disagreed with
     /// Docker Hub).
     pub trusted: bool,
 }
 
+/// The wall clock in Unix milliseconds, as the distrust times are kept.
 fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    crate::driver::now().as_unix_ms()
 }
 
 impl Fills {
@@ -466,9 +465,14 @@ impl Fills {
             FillRefusal::Malformed(e.to_string().chars().take(160).collect::<String>())
         })?;
         let asker = request.from.to_base64();
-        if asker == self.driver.key() || !self.driver.listed().iter().any(|s| s.key == asker) {
+        let listed = self.driver.listed();
+        let Some(asker_url) = listed
+            .iter()
+            .find(|s| s.key == asker && asker != self.driver.key())
+            .map(|s| s.url.as_str())
+        else {
             return Err(FillRefusal::Unlisted);
-        }
+        };
         let nonce = request.verify(crate::driver::now())?;
         if !self.nonces.lock().first_use(nonce, crate::driver::now()) {
             return Err(FillError::Replayed.into());
@@ -479,6 +483,13 @@ impl Fills {
         let permit = Arc::clone(&self.slots)
             .try_acquire_owned()
             .map_err(|_| FillRefusal::Busy)?;
+        let mut suppliers = self.suppliers.lock();
+        if let Some(id) = suppliers.id_of(request.from, asker_url)
+            && let Some(node) = suppliers.get(id)
+        {
+            node.served += 1;
+        }
+        drop(suppliers);
         Ok((request, permit))
     }
 
@@ -497,21 +508,6 @@ impl Fills {
                 _ => "not_found",
             },
         );
-        let url = self
-            .driver
-            .listed()
-            .into_iter()
-            .find(|s| s.key == request.from.to_base64())
-            .map(|s| s.url)
-            .unwrap_or_default();
-        {
-            let mut suppliers = self.suppliers.lock();
-            if let Some(id) = suppliers.id_of(request.from, &url)
-                && let Some(node) = suppliers.get(id)
-            {
-                node.served += 1;
-            }
-        }
         FillAnswer::sign(self.driver.identity(), request, age, outcome, value)
     }
 

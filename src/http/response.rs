@@ -271,6 +271,15 @@ pub fn shorten(text: &str, max: usize) -> String {
 /// The longest description an error answer carries, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 300;
 
+/// `Retry-After` of `wait`, in whole seconds rounded up (at least one): a client that waits
+/// the seconds it is told must find the budget open again.
+pub fn set_retry_after(response: &mut Response<Body>, wait: std::time::Duration) {
+    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,14 +4,13 @@
 
 use std::net::IpAddr;
 
-use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::value::RawValue;
 
 use super::network::read_body;
 use crate::cache::{Resource, ResourceCache};
 use crate::federation::fill::{FillOutcome, FillRequest, MAX_FILL_REQUEST_BYTES};
-use crate::http::response::{Body, api_error, typed};
+use crate::http::response::{Body, api_error, set_retry_after, typed};
 use crate::hub::{ClientKey, HubError};
 use crate::node::Node;
 
@@ -32,7 +31,7 @@ where
                 StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let mut response = api_error(status, &refusal.to_string());
             if let crate::cache::network::FillRefusal::RateLimited(retry) = &refusal {
-                retry_after(&mut response, retry.as_secs().max(1));
+                set_retry_after(&mut response, *retry);
             }
             return response;
         }
@@ -76,13 +75,7 @@ async fn serve<U: Resource>(
             // Nothing cached and the hub refused or failed: the asker goes on.
             node.fills().unavailable();
             let mut response = api_error(StatusCode::SERVICE_UNAVAILABLE, &err.to_string());
-            if let HubError::RateLimited { retry_in }
-            | HubError::Budget { retry_in }
-            | HubError::ClientShare { retry_in }
-            | HubError::Backoff { retry_in } = err
-            {
-                retry_after(&mut response, retry_in.as_secs().max(1));
-            }
+            super::status::retry_after(&mut response, err);
             return response;
         }
     };
@@ -92,10 +85,4 @@ async fn serve<U: Resource>(
         "application/json",
         "no-store",
     )
-}
-
-fn retry_after(response: &mut Response<Body>, seconds: u64) {
-    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
 }

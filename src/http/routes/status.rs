@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
@@ -16,7 +16,7 @@ use crate::cache::Lookup;
 use crate::http::App;
 use crate::http::badge_memo::rendered_badge;
 use crate::http::response::{
-    Body, Cacheable, ERROR_MAX_AGE, api_error, etag_of, json, set_cache_control,
+    Body, Cacheable, ERROR_MAX_AGE, api_error, etag_of, json, set_cache_control, set_retry_after,
 };
 use crate::http::router::Parsed;
 use crate::hub::names::{ImageRef, NameError};
@@ -113,20 +113,14 @@ fn hub_error(err: &HubError, image: &ImageRef) -> (StatusCode, String) {
     }
 }
 
-fn retry_after(response: &mut Response<Body>, err: &HubError) {
+/// `Retry-After` for a hub error that says when asking again makes sense.
+pub(super) fn retry_after(response: &mut Response<Body>, err: &HubError) {
     if let HubError::RateLimited { retry_in }
     | HubError::Budget { retry_in }
     | HubError::ClientShare { retry_in }
     | HubError::Backoff { retry_in } = err
-        // Rounded up: a client that waits the whole seconds it is told must find the budget
-        // open again.
-        && let Ok(value) = HeaderValue::from_str(
-            &(retry_in.as_secs() + u64::from(retry_in.subsec_nanos() > 0))
-                .max(1)
-                .to_string(),
-        )
     {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
+        set_retry_after(response, *retry_in);
     }
 }
 
