@@ -38,6 +38,34 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Duration {
 /// The window of `--hub-rate`.
 pub const RATE_WINDOW: Duration = Duration::from_secs(60);
 
+/// The part of a window's requests kept for checking other nodes' fills: a tenth (at least
+/// one, and none of a budget of one request). A node that checks only while its budget is
+/// idle lets anyone who keeps the budget busy (a few client networks, or the liar's own
+/// fill requests) lie unchecked; this part no client share and no fill served can take.
+fn check_reserve(rate: usize) -> usize {
+    (rate / 10).max(1).min(rate.saturating_sub(1))
+}
+
+tokio::task_local! {
+    /// Set while a request checks another node's fill: the budget then admits it from the
+    /// reserve. A task-local and not a parameter because the very same resource requests
+    /// serve clients, refreshes and checks; threading a purpose through every resource's
+    /// fetch would change each signature the cache and the hub client share, for one bit
+    /// that only the budget reads.
+    static CHECKING: ();
+}
+
+/// Runs `request` (requests to the hub that check another node's fill) with the budget's
+/// reserve for checks.
+pub async fn as_check<F: std::future::Future>(request: F) -> F::Output {
+    CHECKING.scope((), request).await
+}
+
+/// Whether the running task is checking a fill ([`as_check`]).
+pub(crate) fn checking() -> bool {
+    CHECKING.try_with(|()| ()).is_ok()
+}
+
 /// The upstream budget: what keeps a node (and so the network) polite to Docker Hub.
 #[derive(Debug)]
 pub(crate) struct Budget {
@@ -48,10 +76,14 @@ pub(crate) struct Budget {
 #[derive(Debug)]
 struct BudgetState {
     rate_per_minute: usize,
+    /// Requests of the window only checks may use ([`check_reserve`]).
+    reserve: usize,
     /// When the requests of the last minute went out, oldest first: at most
     /// `rate_per_minute` of them, so no 60 s window ever holds more (a token bucket that
     /// starts full lets up to twice the rate through in the first minute).
     sent: VecDeque<Instant>,
+    /// When those of them that checked a fill went out, oldest first.
+    checks: VecDeque<Instant>,
     /// Nothing goes out before this instant; `muted_by` says why.
     muted_until: Option<Instant>,
     muted_by_rate_limit: bool,
@@ -73,7 +105,9 @@ impl Budget {
             in_flight: Semaphore::new(concurrency.max(1) as usize),
             state: parking_lot::Mutex::new(BudgetState {
                 rate_per_minute: rate,
+                reserve: check_reserve(rate),
                 sent: VecDeque::with_capacity(rate.min(4096)),
+                checks: VecDeque::new(),
                 muted_until: None,
                 muted_by_rate_limit: false,
                 failures_in_a_row: 0,
@@ -88,8 +122,20 @@ impl Budget {
         self.state.lock()
     }
 
-    /// Takes one request's worth of budget, or says why not and for how long.
+    /// Takes one request's worth of budget for a client's miss, a refresh or a fill served
+    /// to another node, or says why not and for how long: never the part reserved for
+    /// checks, in this node's window or in what Docker Hub last said is left for its address.
     pub(crate) fn admit(&self, now: Instant) -> Result<(), HubError> {
+        self.admit_as(now, false)
+    }
+
+    /// Takes one request's worth of budget for checking another node's fill: from the
+    /// reserve, or beyond it while the budget is half idle ([`Budget::has_room`]).
+    pub(crate) fn admit_check(&self, now: Instant) -> Result<(), HubError> {
+        self.admit_as(now, true)
+    }
+
+    fn admit_as(&self, now: Instant, check: bool) -> Result<(), HubError> {
         let mut state = self.lock();
         if let Some(until) = state.muted_until {
             if now < until {
@@ -110,20 +156,19 @@ impl Budget {
                 retry_in: Duration::from_secs(1),
             });
         }
-        while state
-            .sent
-            .front()
-            .is_some_and(|&sent| now.saturating_duration_since(sent) >= RATE_WINDOW)
-        {
-            state.sent.pop_front();
-        }
-        if state.sent.len() >= state.rate_per_minute {
-            // The oldest request of the window leaves it first.
-            let oldest = state.sent.front().copied().unwrap_or(now);
-            let retry_in = RATE_WINDOW.saturating_sub(now.saturating_duration_since(oldest));
+        state.forget_before(now);
+        let room = if check {
+            state.room_for_check(now)
+        } else {
+            state.room_for_ordinary(now)
+        };
+        if let Err(retry_in) = room {
             return Err(HubError::Budget { retry_in });
         }
         state.sent.push_back(now);
+        if check {
+            state.checks.push_back(now);
+        }
         state.trial_in_flight = backing_off;
         Ok(())
     }
@@ -151,33 +196,24 @@ impl Budget {
         self.lock().hub_limit = Some((remaining, limit, now + reset_in));
     }
 
-    /// Whether at most half of the minute's budget is spent, at least half of what Docker Hub
-    /// last said it allows this address is left, and nothing silences us: then a request the
-    /// node makes for itself (checking another node's fill) takes nothing the clients' cold
-    /// misses would need.
+    /// Whether a check of another node's fill may go now: nothing silences us, and the
+    /// window has room for it, from the reserve ([`check_reserve`], here and in what Docker
+    /// Hub last said is left for this address) or, beyond it, while at most half of the
+    /// window is spent and Docker Hub's count is at least half left (then a check takes
+    /// nothing the clients' cold misses would need).
     pub(crate) fn has_room(&self, now: Instant) -> bool {
-        let state = self.lock();
+        let mut state = self.lock();
         if state.muted_until.is_some_and(|until| now < until)
             || state.failures_in_a_row >= FAILURES_BEFORE_BACKOFF
         {
             return false;
         }
-        if let Some((remaining, limit, until)) = state.hub_limit
-            && now < until
-            && remaining.saturating_mul(2) < limit
-        {
-            return false;
-        }
-        let recent = state
-            .sent
-            .iter()
-            .rev()
-            .take_while(|&&sent| now.saturating_duration_since(sent) < RATE_WINDOW)
-            .count();
-        recent * 2 < state.rate_per_minute
+        state.forget_before(now);
+        state.room_for_check(now).is_ok()
     }
 
     /// Gives back the request [`Budget::admit`] just took: it did not go out after all.
+    /// (A check is never given back: nothing stops one after it was admitted.)
     pub(crate) fn refund(&self) {
         let mut state = self.lock();
         state.sent.pop_back();
@@ -221,6 +257,75 @@ impl Budget {
     }
 }
 
+impl BudgetState {
+    /// Forgets the requests that left the window.
+    fn forget_before(&mut self, now: Instant) {
+        let gone = |sent: &Instant| now.saturating_duration_since(*sent) >= RATE_WINDOW;
+        while self.sent.front().is_some_and(gone) {
+            self.sent.pop_front();
+        }
+        while self.checks.front().is_some_and(gone) {
+            self.checks.pop_front();
+        }
+    }
+
+    /// When the oldest request of the window leaves it.
+    fn oldest_leaves_in(&self, now: Instant) -> Duration {
+        let oldest = self.sent.front().copied().unwrap_or(now);
+        RATE_WINDOW.saturating_sub(now.saturating_duration_since(oldest))
+    }
+
+    /// What Docker Hub last said is left for this address, and of how many, while that
+    /// still holds.
+    fn hub_left(&self, now: Instant) -> Option<(u64, u64, Duration)> {
+        self.hub_limit
+            .filter(|&(_, _, until)| now < until)
+            .map(|(remaining, limit, until)| (remaining, limit, until - now))
+    }
+
+    /// Room for a client's miss, a refresh or a fill served: the window less what checks
+    /// may still take of their reserve, here and in Docker Hub's count.
+    fn room_for_ordinary(&self, now: Instant) -> Result<(), Duration> {
+        let checks = self.checks.len();
+        let ordinary = self.sent.len().saturating_sub(checks);
+        if ordinary + self.reserve.max(checks) >= self.rate_per_minute {
+            return Err(self.oldest_leaves_in(now));
+        }
+        if let Some((remaining, limit, reset_in)) = self.hub_left(now) {
+            let kept = hub_reserve(limit).saturating_sub(checks as u64);
+            if remaining <= kept {
+                return Err(reset_in);
+            }
+        }
+        Ok(())
+    }
+
+    /// Room for a check: from the reserve, or beyond it while half the window is idle.
+    fn room_for_check(&self, now: Instant) -> Result<(), Duration> {
+        let checks = self.checks.len();
+        let total = self.sent.len();
+        let mine = total < self.rate_per_minute
+            && (checks < self.reserve || total * 2 < self.rate_per_minute);
+        if !mine {
+            return Err(self.oldest_leaves_in(now));
+        }
+        if let Some((remaining, limit, reset_in)) = self.hub_left(now) {
+            let hubs = remaining > 0
+                && (checks < hub_reserve(limit) as usize || remaining.saturating_mul(2) >= limit);
+            if !hubs {
+                return Err(reset_in);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The part of Docker Hub's own count for this address kept for checks, as
+/// [`check_reserve`] keeps it of this node's window.
+fn hub_reserve(limit: u64) -> u64 {
+    (limit / 10).max(1).min(limit.saturating_sub(1))
+}
+
 /// Who a share of a budget belongs to: a client's IPv4 /24 or IPv6 /64.
 ///
 /// A /24 rather than the address: the share is what protects everyone else's cold
@@ -229,10 +334,10 @@ impl Budget {
 /// least a /64) for nothing. The cost falls on honest neighbours who ask for cold badges in
 /// the same minute from the same /24: they share one share; warm badges are never charged.
 ///
-/// Another node asking this one to fill its cache is a client too, keyed by its node key:
-/// the owner serves only nodes it lists, and listing is capped per address and per /24, so
-/// keys cost an attacker as much as addresses, and two honest nodes of one hosting network
-/// do not share one share.
+/// Another node asking this one to fill its cache is a client of its network like any other:
+/// the misses its fills cause share that network's share, however many listed nodes the
+/// network holds (four keys on one network once spent four quarters). A node key
+/// ([`ClientKey::Node`]) keys only how many fill requests one node may make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientKey {
     Network(IpAddr),
@@ -328,7 +433,41 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     #[test]
-    fn room_for_checks_follows_the_hubs_own_count_until_its_reset() {
+    fn checks_keep_a_reserve_that_nothing_else_can_take() {
+        let budget = Budget::new(8, 100);
+        let t0 = Instant::now();
+        // Clients, refreshes and fills served take 90 of 100: the other 10 are for checks.
+        let ordinary = (0..200).filter(|_| budget.admit(t0).is_ok()).count();
+        assert_eq!(ordinary, 90);
+        assert!(
+            budget.has_room(t0),
+            "the budget is spent by others, the reserve is not"
+        );
+        let checks = (0..200).filter(|_| budget.admit_check(t0).is_ok()).count();
+        assert_eq!(checks, 10);
+        assert!(!budget.has_room(t0));
+        assert!(matches!(budget.admit(t0), Err(HubError::Budget { .. })));
+        // A minute later everything is back.
+        assert!(budget.has_room(t0 + RATE_WINDOW));
+        assert!(budget.admit(t0 + RATE_WINDOW).is_ok());
+    }
+
+    #[test]
+    fn beyond_the_reserve_checks_take_only_an_idle_half() {
+        let budget = Budget::new(8, 100);
+        let t0 = Instant::now();
+        let checks = (0..200).filter(|_| budget.admit_check(t0).is_ok()).count();
+        assert_eq!(checks, 50, "the reserve and then up to half the window");
+        // The other half stays for everything else.
+        let ordinary = (0..200).filter(|_| budget.admit(t0).is_ok()).count();
+        assert_eq!(ordinary, 50);
+        // A budget of one request keeps no reserve.
+        let tiny = Budget::new(1, 1);
+        assert!(tiny.admit(t0).is_ok());
+    }
+
+    #[test]
+    fn the_hubs_own_count_keeps_a_reserve_for_checks_until_its_reset() {
         let budget = Budget::new(8, 1000);
         let t0 = Instant::now();
         let wall = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
@@ -345,15 +484,38 @@ mod tests {
         };
         budget.learn_hub_limit(&headers("40"), t0, wall);
         assert!(budget.has_room(t0), "40 of 60 left");
+        assert!(budget.admit(t0).is_ok());
+        // Six of the hub's 60 are kept for checks: others wait for the reset.
+        budget.learn_hub_limit(&headers("6"), t0, wall);
+        match budget.admit(t0) {
+            Err(HubError::Budget { retry_in }) => assert_eq!(retry_in, Duration::from_secs(30)),
+            other => panic!("{other:?}"),
+        }
+        assert!(budget.has_room(t0), "checks may spend the six");
+        // Below half, checks take only the reserve; once they took it, others may go on.
         budget.learn_hub_limit(&headers("29"), t0, wall);
-        assert!(!budget.has_room(t0), "29 of 60 left");
+        for _ in 0..6 {
+            assert!(budget.admit_check(t0).is_ok());
+        }
+        assert!(!budget.has_room(t0), "six checks made, 29 of 60 left");
+        assert!(budget.admit(t0).is_ok());
         assert!(
             budget.has_room(t0 + Duration::from_secs(31)),
             "after the reset"
         );
+        // Nothing left: not even a check goes.
+        budget.learn_hub_limit(&headers("0"), t0, wall);
+        assert!(!budget.has_room(t0));
         // An answer without the headers says nothing new.
         budget.learn_hub_limit(&HeaderMap::new(), t0, wall);
         assert!(!budget.has_room(t0));
+    }
+
+    #[tokio::test]
+    async fn a_check_is_marked_for_the_budget_only_inside_as_check() {
+        assert!(!checking());
+        assert!(as_check(async { checking() }).await);
+        assert!(!checking());
     }
 
     #[test]
@@ -416,7 +578,8 @@ mod tests {
     fn budget_spends_and_comes_back_a_minute_later() {
         let budget = Budget::new(1, 60);
         let start = Instant::now();
-        for i in 0..60 {
+        // 54: the other 6 are the reserve for checks.
+        for i in 0..54 {
             assert!(budget.admit(start + Duration::from_millis(i * 10)).is_ok());
         }
         match budget.admit(start + Duration::from_secs(1)) {

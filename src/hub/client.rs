@@ -163,8 +163,9 @@ impl HubClient {
         tag_verdict(tag, image.tag.as_str())
     }
 
-    /// Whether the budget has room for a request the node makes for itself
-    /// ([`Budget::has_room`]).
+    /// Whether the budget has room for checking another node's fill now
+    /// ([`Budget::has_room`]); the requests of a check go out inside
+    /// [`super::budget::as_check`].
     pub fn has_room(&self) -> bool {
         self.budget.has_room(Instant::now())
     }
@@ -308,7 +309,12 @@ impl HubClient {
         let started = Instant::now();
         // What reqwest said when no answer came (refused, DNS, TLS): for the log only.
         let mut reason = None;
-        if let Err(err) = self.budget.admit(started) {
+        let admitted = if super::budget::checking() {
+            self.budget.admit_check(started)
+        } else {
+            self.budget.admit(started)
+        };
+        if let Err(err) = admitted {
             // Held back by our own budget: nothing went out, so nothing to learn from.
             self.metrics
                 .upstream_request(endpoint, "held_back", Duration::ZERO);

@@ -1,11 +1,14 @@
 //! The network as one cache, end to end over real sockets: nodes in this process that list
 //! each other fill their caches from the owner of each resource; a node that lies in its
-//! fills is caught by the sampled checks against the (fake) hub and loses its trust; and
-//! hostile fill requests and answers change nothing.
+//! fills (a modified node: it answers as the node would, then changes the answer and signs
+//! it with its own key) is caught by the checks against the (fake) hub and loses its trust,
+//! whatever keeps the budget busy, however it lies and whenever it begins; and hostile fill
+//! requests and answers change nothing and cost only their sender.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,16 +24,25 @@ use hyper::{Request, Response};
 use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 
-use crate::common::{client, get, get_json, listed_servers, wait_until};
+use crate::common::{client, get, get_json, listed_servers, said, wait_until};
 
 /// How a node in these tests answers `POST /fill`.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone)]
 enum Behaviour {
     Honest,
     /// Answers with a pull count a million higher than its cache's, signed with its key.
     Lying,
     /// Answers with bytes that are no fill answer.
     Garbage,
+    /// Says a tag's build status is 3 (building), from the endpoint named.
+    Building(&'static str),
+    /// Says a repository has no pulls.
+    NoPulls,
+    /// Doubles the size of every image of a tag, and claims a copy of this age.
+    Resized(Duration),
+    /// Honest in its first `n` fills, then lies as [`Behaviour::Lying`] in every one; counts
+    /// its fills.
+    TurnsAfter(usize, Arc<AtomicUsize>),
 }
 
 struct Network {
@@ -45,14 +57,15 @@ struct Network {
 /// rest honest), all in front of one fake hub with `repos` repositories `fill/repo-N`, each
 /// with `N * 1000 + 7` pulls.
 async fn network(count: usize, behaviours: &[Behaviour], repos: usize) -> Network {
-    network_with(count, behaviours, repos, |_| {}).await
+    network_with(count, behaviours, repos, |_, _| {}).await
 }
 
+/// [`network`] with `tweak` applied to each node's flags, with the node's index.
 async fn network_with(
     count: usize,
     behaviours: &[Behaviour],
     repos: usize,
-    tweak: impl Fn(&mut Config),
+    tweak: impl Fn(usize, &mut Config),
 ) -> Network {
     let hub = FakeHub::start().await.expect("fake hub");
     for n in 0..repos {
@@ -79,7 +92,7 @@ async fn network_with(
         config.public_url = Some(urls[i].parse().expect("URL"));
         config.gossip_interval = Duration::from_millis(300);
         config.probe_interval = Duration::from_millis(400);
-        tweak(&mut config);
+        tweak(i, &mut config);
         let peers: String = urls
             .iter()
             .enumerate()
@@ -89,10 +102,10 @@ async fn network_with(
         let peers_file = config.peers.clone().expect("a peers file");
         std::fs::write(&peers_file, peers).expect("write peers.toml");
         let node = Node::new(config).expect("node starts");
-        let behaviour = behaviours.get(i).copied().unwrap_or(Behaviour::Honest);
+        let behaviour = behaviours.get(i).cloned().unwrap_or(Behaviour::Honest);
         let app = App::new(node.clone());
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        if behaviour == Behaviour::Honest {
+        if matches!(behaviour, Behaviour::Honest) {
             tasks.push(tokio::spawn(async move {
                 let mut stopped = stopped;
                 server::run(listener, app, async move {
@@ -140,11 +153,13 @@ async fn serve_dishonestly(listener: TcpListener, app: App, behaviour: Behaviour
             continue;
         };
         let app = app.clone();
+        let behaviour = behaviour.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<hyper::body::Incoming>| {
                 let app = app.clone();
+                let behaviour = behaviour.clone();
                 async move {
-                    Ok::<_, Infallible>(answer_dishonestly(&app, request, peer, behaviour).await)
+                    Ok::<_, Infallible>(answer_dishonestly(&app, request, peer, &behaviour).await)
                 }
             });
             let io = hyper_util::rt::TokioIo::new(stream);
@@ -159,7 +174,7 @@ async fn answer_dishonestly(
     app: &App,
     request: Request<hyper::body::Incoming>,
     peer: SocketAddr,
-    behaviour: Behaviour,
+    behaviour: &Behaviour,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
     let body = body
@@ -182,26 +197,73 @@ async fn answer_dishonestly(
     if parts.uri.path() != "/fill" || !honest_parts.status.is_success() {
         return Response::from_parts(honest_parts, Full::new(honest_body));
     }
-    let lie = match behaviour {
-        Behaviour::Garbage => Bytes::from_static(b"{\"owner\":\"nope\"}"),
-        _ => {
-            let request: FillRequest = serde_json::from_slice(&body).expect("the asker's request");
-            let answer: FillAnswer = serde_json::from_slice(&honest_body).expect("an answer");
-            let mut value: serde_json::Value = answer
-                .value
-                .as_ref()
-                .map(|v| serde_json::from_str(v.get()).expect("JSON"))
-                .unwrap_or_default();
-            if let Some(pulls) = value.get("pull_count").and_then(|p| p.as_u64()) {
-                value["pull_count"] = (pulls + 1_000_000).into();
+    if let Behaviour::Garbage = behaviour {
+        return Response::from_parts(
+            honest_parts,
+            Full::new(Bytes::from_static(b"{\"owner\":\"nope\"}")),
+        );
+    }
+    let request: FillRequest = serde_json::from_slice(&body).expect("the asker's request");
+    let answer: FillAnswer = serde_json::from_slice(&honest_body).expect("an answer");
+    let mut value: serde_json::Value = answer
+        .value
+        .as_ref()
+        .map(|v| serde_json::from_str(v.get()).expect("JSON"))
+        .unwrap_or_default();
+    let mut age = answer.age();
+    let mut lie = true;
+    match behaviour {
+        Behaviour::Honest | Behaviour::Garbage => lie = false,
+        Behaviour::TurnsAfter(honest, fills) => {
+            if fills.fetch_add(1, Ordering::SeqCst) >= *honest {
+                add_pulls(&mut value);
             }
-            let raw = RawValue::from_string(value.to_string()).expect("JSON");
-            let identity: &Identity = app.node().driver().identity();
-            let lie = FillAnswer::sign(identity, &request, answer.age(), answer.outcome, Some(raw));
-            Bytes::from(serde_json::to_vec(&lie).expect("serializes"))
         }
-    };
-    Response::from_parts(honest_parts, Full::new(lie))
+        Behaviour::Lying => add_pulls(&mut value),
+        Behaviour::Building(source) => {
+            if request.resource == "status" {
+                value = serde_json::json!({"status": 3, "source": source});
+            }
+        }
+        Behaviour::NoPulls => {
+            if value.get("pull_count").is_some() {
+                value["pull_count"] = 0.into();
+            }
+        }
+        Behaviour::Resized(claimed) => {
+            if request.resource == "tag" {
+                if let Some(images) = value["images"].as_array_mut() {
+                    for image in images {
+                        let size = image["size"].as_u64().unwrap_or(0);
+                        image["size"] = (size * 2).into();
+                    }
+                }
+                let full = value["full_size"].as_u64().unwrap_or(0);
+                value["full_size"] = (full * 2).into();
+                age = *claimed;
+            }
+        }
+    }
+    if !lie {
+        return Response::from_parts(honest_parts, Full::new(honest_body));
+    }
+    let raw = answer
+        .value
+        .is_some()
+        .then(|| RawValue::from_string(value.to_string()).expect("JSON"));
+    let identity: &Identity = app.node().driver().identity();
+    let lie = FillAnswer::sign(identity, &request, age, answer.outcome, raw);
+    Response::from_parts(
+        honest_parts,
+        Full::new(Bytes::from(serde_json::to_vec(&lie).expect("serializes"))),
+    )
+}
+
+/// A pull count a million higher, if the value has one.
+fn add_pulls(value: &mut serde_json::Value) {
+    if let Some(pulls) = value.get("pull_count").and_then(|p| p.as_u64()) {
+        value["pull_count"] = (pulls + 1_000_000).into();
+    }
 }
 
 /// The pulls badge's message as shields.io formats `N * 1000 + 7`.
@@ -243,10 +305,10 @@ async fn each_resource_is_fetched_once_by_the_network() {
         }
     }
     let total: usize = (0..REPOS).map(|n| repository_requests(&net.hub, n)).sum();
-    // One fetch each, plus the checks: the first fill from each of the other two nodes on
-    // each node (six), and one in 100 of the others.
+    // One fetch each, plus the checks: on each node, the first fill from each of the other
+    // two nodes, one of the next four (twelve), and one in each 64 of the others.
     assert!(
-        total <= REPOS + 6 + 8,
+        total <= REPOS + 12 + 6,
         "{total} hub requests for {REPOS} repositories asked through 3 nodes"
     );
     let mut filled = 0;
@@ -271,8 +333,8 @@ async fn each_resource_is_fetched_once_by_the_network() {
     );
 }
 
-/// The owner of a tag's build status among the nodes `url` lists.
-async fn status_owner(url: &str, repo: &str) -> String {
+/// The owner of the resource with `owner_key` among the nodes `url` lists.
+async fn owner_of(url: &str, owner_key: &str) -> String {
     let (_, servers) = get_json(&format!("{url}/servers")).await;
     let listed: Vec<(String, f64)> = servers["servers"]
         .as_array()
@@ -285,14 +347,56 @@ async fn status_owner(url: &str, repo: &str) -> String {
             )
         })
         .collect();
-    let key = dockerhub_build_status::federation::rendezvous::item_key("fill", repo, "latest");
     let ranked = dockerhub_build_status::federation::rendezvous::rank(
         &listed,
-        &key,
+        owner_key,
         |s| s.0.as_str(),
         |s| s.1,
     );
     ranked[0].0.clone()
+}
+
+/// The owner of a tag's build status among the nodes `url` lists.
+async fn status_owner(url: &str, repo: &str) -> String {
+    let key = dockerhub_build_status::federation::rendezvous::item_key("fill", repo, "latest");
+    owner_of(url, &key).await
+}
+
+/// The owner of repository `fill/<repo>` (the pulls badge) among the nodes `url` lists.
+async fn repository_owner(url: &str, repo: &str) -> String {
+    owner_of(url, &format!("v2/repositories/fill/{repo}")).await
+}
+
+/// The numbers N from `from` on, below `to`, of the repositories `fill/repo-N` whose
+/// repository resource `owner` owns.
+async fn repositories_owned_by(url: &str, owner: &str, from: usize, to: usize) -> Vec<usize> {
+    let mut owned = Vec::new();
+    for n in from..to {
+        if repository_owner(url, &format!("repo-{n}")).await == owner {
+            owned.push(n);
+        }
+    }
+    owned
+}
+
+/// Whether `node` no longer trusts the fills of `supplier`.
+async fn distrusts(node: &str, supplier: &str) -> bool {
+    let (_, servers) = get_json(&format!("{node}/servers?all=true")).await;
+    servers["fills"].as_array().is_some_and(|fills| {
+        fills
+            .iter()
+            .any(|f| f["url"].as_str() == Some(supplier) && f["trusted"] == false)
+    })
+}
+
+/// How many of `supplier`'s fills `node` used.
+async fn supplied(node: &str, supplier: &str) -> u64 {
+    let (_, servers) = get_json(&format!("{node}/servers?all=true")).await;
+    servers["fills"]
+        .as_array()
+        .and_then(|fills| fills.iter().find(|f| f["url"].as_str() == Some(supplier)))
+        .and_then(|f| f["supplied"].as_u64())
+        .unwrap_or(0)
 }
 
 /// A repository `fill/<prefix>-N` whose status `owner` owns, from N = `from` on.
@@ -308,7 +412,7 @@ async fn owned_by(url: &str, owner: &str, prefix: &str, from: usize) -> (usize, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_the_hub_rate_limits_answers_stale_or_sends_the_asker_on() {
-    let net = network_with(2, &[], 0, |c| c.cache_ttl = Duration::from_secs(1)).await;
+    let net = network_with(2, &[], 0, |_, c| c.cache_ttl = Duration::from_secs(1)).await;
     let (asker, owner) = (net.urls[0].clone(), net.urls[1].clone());
     // A repository the second node owns, cached there.
     let (n, repo) = owned_by(&asker, &owner, "stale", 0).await;
@@ -327,8 +431,8 @@ async fn an_owner_the_hub_rate_limits_answers_stale_or_sends_the_asker_on() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["stale"], true, "the owner's stale copy: {body}");
     assert!(body["age_seconds"].as_u64().unwrap_or(0) >= 1, "{body}");
-    // Nothing cached anywhere: the owner says so, the asker goes on to the hub, which
-    // rate-limits it too, and the answer says that.
+    // Nothing cached anywhere: the asker's own hub rate-limits it too (its check of the
+    // stale copy waits for room, and the owner with it), and the answer says that.
     let (_, fresh) = owned_by(&asker, &owner, "stale", n + 1).await;
     let (status, body) = get_json(&format!("{asker}/build/fill/{fresh}")).await;
     assert_eq!(status, 503, "{body}");
@@ -339,6 +443,22 @@ async fn an_owner_the_hub_rate_limits_answers_stale_or_sends_the_asker_on() {
             .contains("rate limit"),
         "{body}"
     );
+    // Asked for it, the owner says it has nothing, and the asker goes on.
+    let request = FillRequest::new(
+        net.nodes[0].driver().identity(),
+        net.nodes[1].driver().identity().public_key(),
+        "status",
+        &format!("fill/{fresh}:latest"),
+        dockerhub_build_status::driver::now(),
+        [9; 16],
+    );
+    let response = client()
+        .post(format!("{owner}/fill"))
+        .body(serde_json::to_vec(&request).expect("json"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status().as_u16(), 503);
     assert!(
         counter(
             &owner,
@@ -497,7 +617,8 @@ async fn hostile_fill_requests_are_refused_and_cost_nothing() {
             .expect("a clock after 1970")
             .as_millis() as u64,
     );
-    let request = FillRequest::new(&stranger, "repository", "fill/repo-0", now, [1; 16]);
+    let me = net.nodes[0].driver().identity().public_key();
+    let request = FillRequest::new(&stranger, me, "repository", "fill/repo-0", now, [1; 16]);
     assert_eq!(post(serde_json::to_vec(&request).expect("json")).await, 403);
     // The listed node's key with a signature that is not its own.
     let listed_key = net.nodes[1].driver().identity().public_key();
@@ -507,13 +628,13 @@ async fn hostile_fill_requests_are_refused_and_cost_nothing() {
     // A request of the listed node, served once, refused when replayed; an invalid name is
     // refused before anything is asked of the hub.
     let asker = net.nodes[1].driver().identity();
-    let good = FillRequest::new(asker, "repository", "fill/repo-0", now, [2; 16]);
+    let good = FillRequest::new(asker, me, "repository", "fill/repo-0", now, [2; 16]);
     let body = serde_json::to_vec(&good).expect("json");
     assert_eq!(post(body.clone()).await, 200);
     assert_eq!(post(body).await, 403);
-    let invalid = FillRequest::new(asker, "repository", "Fill/../x", now, [3; 16]);
+    let invalid = FillRequest::new(asker, me, "repository", "Fill/../x", now, [3; 16]);
     assert_eq!(post(serde_json::to_vec(&invalid).expect("json")).await, 400);
-    let unknown = FillRequest::new(asker, "everything", "fill/repo-0", now, [4; 16]);
+    let unknown = FillRequest::new(asker, me, "everything", "fill/repo-0", now, [4; 16]);
     assert_eq!(post(serde_json::to_vec(&unknown).expect("json")).await, 400);
     // Only the one good request reached the hub.
     assert_eq!(net.hub.request_count(), before + 1);
