@@ -333,10 +333,10 @@ async fn each_resource_is_fetched_once_by_the_network() {
     );
 }
 
-/// The owner of the resource with `owner_key` among the nodes `url` lists.
-async fn owner_of(url: &str, owner_key: &str) -> String {
+/// The nodes `url` lists, with their weights.
+async fn listed_weights(url: &str) -> Vec<(String, f64)> {
     let (_, servers) = get_json(&format!("{url}/servers")).await;
-    let listed: Vec<(String, f64)> = servers["servers"]
+    servers["servers"]
         .as_array()
         .expect("servers")
         .iter()
@@ -346,14 +346,23 @@ async fn owner_of(url: &str, owner_key: &str) -> String {
                 s["weight"].as_f64().expect("weight"),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// The owner of the resource with `owner_key` among `listed`.
+fn owner_in(listed: &[(String, f64)], owner_key: &str) -> String {
     let ranked = dockerhub_build_status::federation::rendezvous::rank(
-        &listed,
+        listed,
         owner_key,
         |s| s.0.as_str(),
         |s| s.1,
     );
     ranked[0].0.clone()
+}
+
+/// The owner of the resource with `owner_key` among the nodes `url` lists.
+async fn owner_of(url: &str, owner_key: &str) -> String {
+    owner_in(&listed_weights(url).await, owner_key)
 }
 
 /// The owner of a tag's build status among the nodes `url` lists.
@@ -362,21 +371,13 @@ async fn status_owner(url: &str, repo: &str) -> String {
     owner_of(url, &key).await
 }
 
-/// The owner of repository `fill/<repo>` (the pulls badge) among the nodes `url` lists.
-async fn repository_owner(url: &str, repo: &str) -> String {
-    owner_of(url, &format!("v2/repositories/fill/{repo}")).await
-}
-
 /// The numbers N from `from` on, below `to`, of the repositories `fill/repo-N` whose
-/// repository resource `owner` owns.
+/// repository resource (the pulls badge) `owner` owns among the nodes `url` lists.
 async fn repositories_owned_by(url: &str, owner: &str, from: usize, to: usize) -> Vec<usize> {
-    let mut owned = Vec::new();
-    for n in from..to {
-        if repository_owner(url, &format!("repo-{n}")).await == owner {
-            owned.push(n);
-        }
-    }
-    owned
+    let listed = listed_weights(url).await;
+    (from..to)
+        .filter(|n| owner_in(&listed, &format!("v2/repositories/fill/repo-{n}")) == owner)
+        .collect()
 }
 
 /// Whether `node` no longer trusts the fills of `supplier`.
@@ -664,4 +665,539 @@ async fn fill_off_asks_the_hub_directly() {
         .expect("answer");
     assert_eq!(refused.status().as_u16(), 503);
     node.stop().await;
+}
+
+/// The text a pulls badge of `fill/repo-N` shows through `node`.
+async fn pulls_badge(node: &str, n: usize) -> String {
+    let (status, _, svg) = get(&format!("{node}/docker/pulls/fill/repo-{n}")).await;
+    assert_eq!(status, 200);
+    said(&svg)
+}
+
+/// A badge is false when it shows a count, and not the hub's: an error word ("rate
+/// limited") is not a lie.
+fn is_false_pulls(text: &str, n: usize) -> bool {
+    let message = text.trim_start_matches("docker pulls: ");
+    message.chars().next().is_some_and(|c| c.is_ascii_digit()) && message != pulls_text(n)
+}
+
+/// The finding: checks ran only while less than half of the asker's budget was spent, so a
+/// liar that kept it busy lied unchecked (300 of 300 badges false, no check). Now checks
+/// take a reserve nothing else can: with the budget spent by others, the liar's first fill
+/// is checked and it is caught.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_liar_is_checked_while_others_keep_the_budget_spent() {
+    const REPOS: usize = 300;
+    let net = network_with(2, &[Behaviour::Honest, Behaviour::Lying], REPOS, |i, c| {
+        // The entry: 40 hub requests a minute, 36 for everything but checks. The liar
+        // answers every fill asked of it.
+        c.hub_rate = if i == 0 { 40 } else { 100_000 };
+    })
+    .await;
+    let (entry, liar) = (&net.urls[0], &net.urls[1]);
+    let own = repositories_owned_by(entry, entry, 0, REPOS).await;
+    let lied = repositories_owned_by(entry, liar, 0, REPOS).await;
+    // Cold badges of repositories the entry owns spend its budget until it says no.
+    let mut spent = 0;
+    for &n in &own {
+        if pulls_badge(entry, n).await.contains("rate limited") {
+            break;
+        }
+        spent += 1;
+    }
+    assert!(spent >= 30, "only {spent} of 40 spent: not over half");
+    assert!(
+        pulls_badge(entry, *own.last().expect("own"))
+            .await
+            .contains("rate limited"),
+        "the budget is spent"
+    );
+    let checks_before = verifications(entry).await;
+    // Now the liar's badges: each is a fill, and its first is checked from the reserve.
+    let mut false_badges = 0;
+    let mut asked = 0;
+    for &n in &lied {
+        asked += 1;
+        if is_false_pulls(&pulls_badge(entry, n).await, n) {
+            false_badges += 1;
+        }
+        if distrusts(entry, liar).await {
+            break;
+        }
+    }
+    wait_until(
+        Duration::from_secs(10),
+        "the entry to distrust the liar",
+        || distrusts(entry, liar),
+    )
+    .await;
+    let checks = verifications(entry).await - checks_before;
+    eprintln!(
+        "budget spent by others ({spent} of 36): {checks} checks made, the liar caught after \
+         {asked} badges, {false_badges} of them false"
+    );
+    assert!(checks >= 1);
+    assert!(false_badges <= 1, "{false_badges} false badges");
+}
+
+/// Every check of a fill this node made, whatever it found.
+async fn verifications(node: &str) -> u64 {
+    let mut sum = 0;
+    for result in ["agreed", "disagreed", "failed"] {
+        sum += counter(
+            node,
+            &format!("dbs_fill_verifications_total{{result=\"{result}\"}}"),
+        )
+        .await;
+    }
+    sum
+}
+
+/// The finding: any status 0–9 passed the check (600 of 600 badges said "building" for
+/// "ok"), and the source was not compared. Now a building status from the tag endpoint is
+/// refused unasked (that endpoint only ever says 10), and one claimed from build history is
+/// caught by the first check (the hub answers from the tag).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_building_status_is_no_excuse() {
+    let net = network_with(
+        3,
+        &[
+            Behaviour::Honest,
+            Behaviour::Building("tag"),
+            Behaviour::Building("buildhistory"),
+        ],
+        0,
+        |i, c| {
+            if i > 0 {
+                c.hub_rate = 100_000;
+            }
+        },
+    )
+    .await;
+    let entry = &net.urls[0];
+    let mut said_building = Vec::new();
+    let mut asked = [0; 3];
+    for n in 0..60 {
+        let repo = format!("status-{n}");
+        net.hub
+            .set_repo(&format!("fill/{repo}"), FakeRepo::with_tags(&["latest"]));
+        let owner = status_owner(entry, &repo).await;
+        let Some(i) = net.urls.iter().position(|u| *u == owner) else {
+            continue;
+        };
+        if i == 0 || asked[i] == 8 {
+            continue;
+        }
+        asked[i] += 1;
+        let (_, _, svg) = get(&format!(
+            "{entry}/status.svg?organization=fill&repository={repo}"
+        ))
+        .await;
+        if said(&svg) != "Docker: ok" {
+            said_building.push((i, said(&svg)));
+        }
+    }
+    assert_eq!(asked, [0, 8, 8], "each liar owns enough of the 60");
+    // The tag endpoint's impossible "building" is never used (and its sender passed over,
+    // so some of its repositories went to the other liar); build history's is served once
+    // at most, then caught by its check.
+    assert_eq!(supplied(entry, &net.urls[1]).await, 0);
+    assert!(said_building.len() <= 1, "{said_building:?}");
+    wait_until(
+        Duration::from_secs(10),
+        "the entry to distrust the liar claiming build history",
+        || distrusts(entry, &net.urls[2]),
+    )
+    .await;
+    assert!(
+        counter(
+            entry,
+            "dbs_fills_total{outcome=\"unusable\",role=\"asked\"}"
+        )
+        .await
+            >= 1,
+        "the tag endpoint's building was refused as unusable"
+    );
+}
+
+/// The finding: lowered pull counts passed the check (7,000 shown as 0: within "a tenth
+/// plus 10,000"). Now the first check catches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lowered_pull_count_is_caught() {
+    const REPOS: usize = 40;
+    let net = network_with(
+        2,
+        &[Behaviour::Honest, Behaviour::NoPulls],
+        REPOS,
+        |i, c| {
+            if i == 1 {
+                c.hub_rate = 100_000;
+            }
+        },
+    )
+    .await;
+    let (entry, liar) = (&net.urls[0], &net.urls[1]);
+    // Repositories of 7,007 pulls and more.
+    let lied = repositories_owned_by(entry, liar, 7, REPOS).await;
+    let mut false_badges = 0;
+    for &n in &lied {
+        if is_false_pulls(&pulls_badge(entry, n).await, n) {
+            false_badges += 1;
+        }
+    }
+    wait_until(
+        Duration::from_secs(10),
+        "the entry to distrust the liar",
+        || distrusts(entry, liar),
+    )
+    .await;
+    assert!(false_badges <= 1, "{false_badges} of {} false", lied.len());
+}
+
+/// The finding: a claimed age of a day excused any change to a tag pushed that day (100 of
+/// 100 image sizes false). Now a copy older than a tag lives is used only when this node's
+/// own hub refuses, and within that, a change under the same push is caught whatever age is
+/// claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claimed_age_excuses_no_change_to_a_tag() {
+    const REPOS: usize = 40;
+    let net = network_with(
+        3,
+        &[
+            Behaviour::Honest,
+            Behaviour::Resized(Duration::from_secs(86_400)),
+            Behaviour::Resized(Duration::from_secs(300)),
+        ],
+        REPOS,
+        |i, c| {
+            if i > 0 {
+                c.hub_rate = 100_000;
+            }
+        },
+    )
+    .await;
+    let entry = &net.urls[0];
+    // What the hub says: one image of 1,234,567 bytes; the liars double it.
+    let truth = "image size: 1.18 MiB";
+    let mut wrong = Vec::new();
+    let mut asked = [0; 3];
+    for n in 0..REPOS {
+        let key = format!("v2/repositories/fill/repo-{n}/tags/latest");
+        let owner = owner_of(entry, &key).await;
+        let i = net.urls.iter().position(|u| *u == owner).expect("listed");
+        asked[i] += 1;
+        let (_, _, svg) = get(&format!("{entry}/docker/image-size/fill/repo-{n}/latest")).await;
+        if said(&svg) != truth {
+            wrong.push((i, said(&svg)));
+        }
+    }
+    assert!(asked[1] >= 5 && asked[2] >= 5, "{asked:?}");
+    // A day old: the hub is asked instead, and no badge is false.
+    assert!(wrong.iter().all(|(i, _)| *i == 2), "{wrong:?}");
+    // Five minutes old, with other images under the same push: caught by the first check.
+    assert!(wrong.len() <= 1, "{wrong:?}");
+    wait_until(
+        Duration::from_secs(10),
+        "the entry to distrust the liar of five minutes",
+        || distrusts(entry, &net.urls[2]),
+    )
+    .await;
+}
+
+/// A liar honest in its first fills to a node, then lying in every fill: false badges the
+/// node serves before its checks catch it, over ten runs with different seeds of the node's
+/// check schedule. The bound is `trust::MAX_UNCHECKED` fills (each badge here is asked once,
+/// so a false fill is one false badge); the figures are in docs/RELIABILITY.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_liar_honest_at_first_is_caught_within_the_bound() {
+    use dockerhub_build_status::cache::trust::MAX_UNCHECKED;
+    const REPOS: usize = 1200;
+    const RUNS: u64 = 10;
+    let mut figures = Vec::new();
+    for seed in 0..RUNS {
+        let fills = Arc::new(AtomicUsize::new(0));
+        // Honest long enough to earn blocks of 64, then at a point of the schedule that
+        // differs from run to run.
+        let honest = 20 + (seed as usize * 37) % 64;
+        let net = network_with(
+            2,
+            &[
+                Behaviour::Honest,
+                Behaviour::TurnsAfter(honest, Arc::clone(&fills)),
+            ],
+            REPOS,
+            |i, c| {
+                if i == 1 {
+                    c.hub_rate = 100_000;
+                }
+            },
+        )
+        .await;
+        net.nodes[0].fills().seed_checks(seed);
+        let (entry, liar) = (&net.urls[0], &net.urls[1]);
+        let lied = repositories_owned_by(entry, liar, 0, REPOS).await;
+        let mut false_badges = 0;
+        let mut caught = false;
+        for &n in &lied {
+            if is_false_pulls(&pulls_badge(entry, n).await, n) {
+                false_badges += 1;
+            }
+            if fills.load(Ordering::SeqCst) > honest && distrusts(entry, liar).await {
+                caught = true;
+                break;
+            }
+        }
+        assert!(caught, "seed {seed}: not caught in {} badges", lied.len());
+        assert!(
+            false_badges <= MAX_UNCHECKED as usize,
+            "seed {seed}: {false_badges} false badges"
+        );
+        figures.push(false_badges);
+    }
+    let mean = figures.iter().sum::<usize>() as f64 / figures.len() as f64;
+    let mut sorted = figures.clone();
+    sorted.sort_unstable();
+    eprintln!(
+        "false badges before detection, {RUNS} runs: {figures:?}; sorted {sorted:?}; mean \
+         {mean:.1}; bound {MAX_UNCHECKED}"
+    );
+}
+
+/// Distrust is never hearsay: each node that a liar lies to catches it with its own check,
+/// and a node it has not lied to keeps asking it until its own check says otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_node_distrusts_a_liar_through_its_own_checks() {
+    const REPOS: usize = 120;
+    let net = network_with(
+        4,
+        &[
+            Behaviour::Honest,
+            Behaviour::Honest,
+            Behaviour::Honest,
+            Behaviour::Lying,
+        ],
+        REPOS,
+        |i, c| {
+            if i == 3 {
+                c.hub_rate = 100_000;
+            }
+        },
+    )
+    .await;
+    let liar = &net.urls[3];
+    for entry in &net.urls[..2] {
+        for n in repositories_owned_by(entry, liar, 0, REPOS).await {
+            pulls_badge(entry, n).await;
+        }
+        wait_until(
+            Duration::from_secs(10),
+            "the node to distrust the liar",
+            || distrusts(entry, liar),
+        )
+        .await;
+        assert!(counter(entry, "dbs_fill_verifications_total{result=\"disagreed\"}").await >= 1);
+    }
+    // The third heard nothing from the other two: it still asks the liar, and its own first
+    // check catches it.
+    let third = &net.urls[2];
+    assert!(!distrusts(third, liar).await);
+    let lied = repositories_owned_by(third, liar, 0, REPOS).await;
+    pulls_badge(third, lied[0]).await;
+    assert_eq!(supplied(third, liar).await, 1, "it asked the liar");
+    wait_until(
+        Duration::from_secs(10),
+        "the third to distrust the liar",
+        || distrusts(third, liar),
+    )
+    .await;
+    assert_eq!(
+        counter(third, "dbs_fill_verifications_total{result=\"disagreed\"}").await,
+        1
+    );
+}
+
+/// A client whose connections come from `ip` (any of 127.0.0.0/8 reaches loopback).
+fn client_from(ip: Ipv4Addr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(IpAddr::V4(ip))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// A signed fill request of node `from` to node `to` in `net`, sent from `client`: the
+/// status code and the `Retry-After` header.
+async fn post_fill(
+    net: &Network,
+    client: &reqwest::Client,
+    from: usize,
+    to: usize,
+    key: &str,
+    nonce: u32,
+) -> (u16, Option<String>) {
+    let mut nonce_bytes = [7u8; 16];
+    nonce_bytes[..4].copy_from_slice(&nonce.to_le_bytes());
+    nonce_bytes[4] = from as u8;
+    let request = FillRequest::new(
+        net.nodes[from].driver().identity(),
+        net.nodes[to].driver().identity().public_key(),
+        "repository",
+        key,
+        dockerhub_build_status::driver::now(),
+        nonce_bytes,
+    );
+    let response = client
+        .post(format!("{}/fill", net.urls[to]))
+        .body(serde_json::to_vec(&request).expect("json"))
+        .send()
+        .await
+        .expect("an answer");
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (response.status().as_u16(), retry)
+}
+
+/// The finding: four listed nodes on two addresses each had a share of their own, and
+/// spent an owner's whole hub budget in 30 s (a bystander's cold badges then read "rate
+/// limited" 14 of 15 times), and the owner answered 503. Now every fill from one network
+/// shares that network's share, and past it the owner answers 429 with `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fills_from_one_network_share_one_allowance_and_hear_429() {
+    const REPOS: usize = 120;
+    let net = network_with(5, &[], REPOS, |i, c| {
+        if i == 0 {
+            // The owner: 40 a minute, 36 for everything but checks; a network's share 10.
+            c.hub_rate = 40;
+        }
+    })
+    .await;
+    // All four other nodes ask from one network for repositories nobody has cached.
+    let attacker = client_from(Ipv4Addr::new(127, 0, 0, 1));
+    let mut answers = std::collections::HashMap::<u16, usize>::new();
+    let mut retry_after = None;
+    for n in 0..80 {
+        let from = 1 + n % 4;
+        let (status, retry) = post_fill(
+            &net,
+            &attacker,
+            from,
+            0,
+            &format!("fill/repo-{n}"),
+            n as u32,
+        )
+        .await;
+        *answers.entry(status).or_default() += 1;
+        if status == 429 {
+            retry_after = retry_after.or(retry);
+        }
+    }
+    assert_eq!(answers.get(&200).copied().unwrap_or(0), 10, "{answers:?}");
+    assert!(answers.get(&429).copied().unwrap_or(0) >= 60, "{answers:?}");
+    assert!(!answers.contains_key(&503), "{answers:?}");
+    let retry_after: u64 = retry_after
+        .expect("a Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // A bystander on another network still gets its cold badges.
+    let bystander = client_from(Ipv4Addr::new(127, 0, 9, 1));
+    let mut limited = 0;
+    for n in 80..95 {
+        let svg = bystander
+            .get(format!("{}/docker/pulls/fill/repo-{n}", net.urls[0]))
+            .send()
+            .await
+            .expect("answer")
+            .text()
+            .await
+            .expect("body");
+        if said(&svg).contains("rate limited") {
+            limited += 1;
+        }
+    }
+    assert_eq!(limited, 0, "the bystander's cold badges were rate limited");
+}
+
+/// The finding: a captured request could be replayed to another node (the signed bytes did
+/// not name the owner). Now another node refuses it, and renaming it breaks its signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_to_one_node_is_refused_by_another() {
+    let net = network(3, &[], 2).await;
+    let request = FillRequest::new(
+        net.nodes[1].driver().identity(),
+        net.nodes[0].driver().identity().public_key(),
+        "repository",
+        "fill/repo-0",
+        dockerhub_build_status::driver::now(),
+        [5; 16],
+    );
+    let body = serde_json::to_vec(&request).expect("json");
+    let post = |url: String, body: Vec<u8>| async move {
+        client()
+            .post(format!("{url}/fill"))
+            .body(body)
+            .send()
+            .await
+            .expect("an answer")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(post(net.urls[0].clone(), body.clone()).await, 200);
+    assert_eq!(post(net.urls[2].clone(), body).await, 403);
+    let mut renamed = request.clone();
+    renamed.to = Some(net.nodes[2].driver().identity().public_key());
+    let body = serde_json::to_vec(&renamed).expect("json");
+    assert_eq!(post(net.urls[2].clone(), body).await, 403);
+    assert!(
+        counter(
+            &net.urls[2],
+            "dbs_fills_total{outcome=\"replayed\",role=\"served\"}"
+        )
+        .await
+            >= 1
+    );
+    assert!(
+        counter(
+            &net.urls[2],
+            "dbs_fills_total{outcome=\"bad_signature\",role=\"served\"}"
+        )
+        .await
+            >= 1
+    );
+}
+
+/// The finding: a listed node's valid fills got 429 after others in its /24 were refused
+/// (a refusal cost the whole network). Now it costs only its own source address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_nodes_fills_are_not_refused_for_its_neighbours_junk() {
+    let net = network(2, &[], 4).await;
+    // A neighbour in the listed node's /24 sends junk until it is refused for it.
+    let neighbour = client_from(Ipv4Addr::new(127, 0, 0, 77));
+    let mut throttled = false;
+    for _ in 0..400 {
+        let status = neighbour
+            .post(format!("{}/fill", net.urls[0]))
+            .body("not a fill request")
+            .send()
+            .await
+            .expect("an answer")
+            .status()
+            .as_u16();
+        if status == 429 {
+            throttled = true;
+            break;
+        }
+        assert_eq!(status, 400);
+    }
+    assert!(throttled, "the junk was never throttled");
+    // The listed node, from its own address in that /24: served.
+    let listed = client_from(Ipv4Addr::new(127, 0, 0, 1));
+    for n in 0..4u32 {
+        let (status, _) = post_fill(&net, &listed, 1, 0, &format!("fill/repo-{n}"), n).await;
+        assert_eq!(status, 200, "fill {n} of the listed node");
+    }
 }
