@@ -76,7 +76,8 @@ pub(crate) struct Budget {
 #[derive(Debug)]
 struct BudgetState {
     rate_per_minute: usize,
-    /// Requests of the window only checks may use ([`check_reserve`]).
+    /// Requests of the window only checks may use ([`check_reserve`]); none on a node that
+    /// checks no fills.
     reserve: usize,
     /// When the requests of the last minute went out, oldest first: at most
     /// `rate_per_minute` of them, so no 60 s window ever holds more (a token bucket that
@@ -99,13 +100,15 @@ struct BudgetState {
 }
 
 impl Budget {
-    pub(crate) fn new(concurrency: u32, rate_per_minute: u32) -> Budget {
+    /// A budget of `rate_per_minute` requests, `concurrency` at once; `checks` keeps its
+    /// reserve for checking other nodes' fills (a node with fills off makes no checks).
+    pub(crate) fn new(concurrency: u32, rate_per_minute: u32, checks: bool) -> Budget {
         let rate = rate_per_minute.max(1) as usize;
         Budget {
             in_flight: Semaphore::new(concurrency.max(1) as usize),
             state: parking_lot::Mutex::new(BudgetState {
                 rate_per_minute: rate,
-                reserve: check_reserve(rate),
+                reserve: if checks { check_reserve(rate) } else { 0 },
                 sent: VecDeque::with_capacity(rate.min(4096)),
                 checks: VecDeque::new(),
                 muted_until: None,
@@ -291,7 +294,9 @@ impl BudgetState {
         if ordinary + self.reserve.max(checks) >= self.rate_per_minute {
             return Err(self.oldest_leaves_in(now));
         }
-        if let Some((remaining, limit, reset_in)) = self.hub_left(now) {
+        if let Some((remaining, limit, reset_in)) = self.hub_left(now)
+            && self.reserve > 0
+        {
             let kept = hub_reserve(limit).saturating_sub(checks as u64);
             if remaining <= kept {
                 return Err(reset_in);
@@ -434,7 +439,7 @@ mod tests {
 
     #[test]
     fn checks_keep_a_reserve_that_nothing_else_can_take() {
-        let budget = Budget::new(8, 100);
+        let budget = Budget::new(8, 100, true);
         let t0 = Instant::now();
         // Clients, refreshes and fills served take 90 of 100: the other 10 are for checks.
         let ordinary = (0..200).filter(|_| budget.admit(t0).is_ok()).count();
@@ -454,21 +459,24 @@ mod tests {
 
     #[test]
     fn beyond_the_reserve_checks_take_only_an_idle_half() {
-        let budget = Budget::new(8, 100);
+        let budget = Budget::new(8, 100, true);
         let t0 = Instant::now();
         let checks = (0..200).filter(|_| budget.admit_check(t0).is_ok()).count();
         assert_eq!(checks, 50, "the reserve and then up to half the window");
         // The other half stays for everything else.
         let ordinary = (0..200).filter(|_| budget.admit(t0).is_ok()).count();
         assert_eq!(ordinary, 50);
-        // A budget of one request keeps no reserve.
-        let tiny = Budget::new(1, 1);
+        // A budget of one request keeps no reserve, nor one of a node that checks no fills.
+        let tiny = Budget::new(1, 1, true);
         assert!(tiny.admit(t0).is_ok());
+        let unchecking = Budget::new(8, 100, false);
+        let ordinary = (0..200).filter(|_| unchecking.admit(t0).is_ok()).count();
+        assert_eq!(ordinary, 100);
     }
 
     #[test]
     fn the_hubs_own_count_keeps_a_reserve_for_checks_until_its_reset() {
-        let budget = Budget::new(8, 1000);
+        let budget = Budget::new(8, 1000, true);
         let t0 = Instant::now();
         let wall = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         assert!(budget.has_room(t0));
@@ -576,7 +584,7 @@ mod tests {
 
     #[test]
     fn budget_spends_and_comes_back_a_minute_later() {
-        let budget = Budget::new(1, 60);
+        let budget = Budget::new(1, 60, true);
         let start = Instant::now();
         // 54: the other 6 are the reserve for checks.
         for i in 0..54 {
@@ -600,7 +608,7 @@ mod tests {
     #[test]
     fn no_minute_ever_holds_more_than_the_rate() {
         let rate = 120;
-        let budget = Budget::new(1, rate);
+        let budget = Budget::new(1, rate, true);
         let start = Instant::now();
         // Asks in uneven bursts for five minutes, as a busy node would.
         let mut sent = Vec::new();
@@ -630,7 +638,7 @@ mod tests {
 
     #[test]
     fn a_429_mutes_until_it_elapses() {
-        let budget = Budget::new(1, 600);
+        let budget = Budget::new(1, 600, true);
         let now = Instant::now();
         budget.record::<()>(
             &Err(HubError::RateLimited {
@@ -648,7 +656,7 @@ mod tests {
 
     #[test]
     fn repeated_failures_back_off_and_success_resets() {
-        let budget = Budget::new(1, 600);
+        let budget = Budget::new(1, 600, true);
         let now = Instant::now();
         for _ in 0..FAILURES_BEFORE_BACKOFF - 1 {
             budget.record::<()>(&Err(HubError::Timeout), now, now);
@@ -670,7 +678,7 @@ mod tests {
 
     #[test]
     fn requests_in_flight_do_not_lengthen_a_pause_and_one_trial_tests_recovery() {
-        let budget = Budget::new(8, 600);
+        let budget = Budget::new(8, 600, true);
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         // Eight requests were on their way when the hub began to fail.

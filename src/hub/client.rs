@@ -37,6 +37,8 @@ pub struct HubSettings {
     pub credentials: Option<(String, String)>,
     /// The address requests go out from; `None` lets the system choose.
     pub source_address: Option<std::net::IpAddr>,
+    /// Whether part of the budget is kept for checking other nodes' fills (`--fill on`).
+    pub check_reserve: bool,
 }
 
 /// The Docker Hub client. Cheap to share behind the node's `Arc`.
@@ -96,7 +98,11 @@ impl HubClient {
         Ok(HubClient {
             http,
             base,
-            budget: Budget::new(settings.concurrency, settings.rate_per_minute),
+            budget: Budget::new(
+                settings.concurrency,
+                settings.rate_per_minute,
+                settings.check_reserve,
+            ),
             shares: ClientShares::new(
                 ClientShares::quarter_of(settings.rate_per_minute),
                 RATE_WINDOW,

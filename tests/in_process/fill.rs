@@ -5,45 +5,21 @@
 //! whatever keeps the budget busy, however it lies and whenever it begins; and hostile fill
 //! requests and answers change nothing and cost only their sender.
 
-use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use dockerhub_build_status::config::{Config, Fill};
 use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo};
-use dockerhub_build_status::federation::fill::{FillAnswer, FillRequest};
+use dockerhub_build_status::federation::fill::FillRequest;
 use dockerhub_build_status::federation::{Identity, Timestamp};
-use dockerhub_build_status::http::{App, routes, server};
+use dockerhub_build_status::http::{App, server};
 use dockerhub_build_status::node::Node;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use serde_json::value::RawValue;
 use tokio::net::TcpListener;
 
+use crate::common::liar::{Behaviour, serve_dishonestly};
 use crate::common::{client, get, get_json, listed_servers, said, wait_until};
-
-/// How a node in these tests answers `POST /fill`.
-#[derive(Clone)]
-enum Behaviour {
-    Honest,
-    /// Answers with a pull count a million higher than its cache's, signed with its key.
-    Lying,
-    /// Answers with bytes that are no fill answer.
-    Garbage,
-    /// Says a tag's build status is 3 (building), from the endpoint named.
-    Building(&'static str),
-    /// Says a repository has no pulls.
-    NoPulls,
-    /// Doubles the size of every image of a tag, and claims a copy of this age.
-    Resized(Duration),
-    /// Honest in its first `n` fills, then lies as [`Behaviour::Lying`] in every one; counts
-    /// its fills.
-    TurnsAfter(usize, Arc<AtomicUsize>),
-}
 
 struct Network {
     urls: Vec<String>,
@@ -143,126 +119,6 @@ async fn network_with(
         hub,
         _tasks: tasks,
         _stops: stops,
-    }
-}
-
-/// A plain hyper server that answers like the node, except `POST /fill`.
-async fn serve_dishonestly(listener: TcpListener, app: App, behaviour: Behaviour) {
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
-        };
-        let app = app.clone();
-        let behaviour = behaviour.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-                let app = app.clone();
-                let behaviour = behaviour.clone();
-                async move {
-                    Ok::<_, Infallible>(answer_dishonestly(&app, request, peer, &behaviour).await)
-                }
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, service)
-                .await;
-        });
-    }
-}
-
-async fn answer_dishonestly(
-    app: &App,
-    request: Request<hyper::body::Incoming>,
-    peer: SocketAddr,
-    behaviour: &Behaviour,
-) -> Response<Full<Bytes>> {
-    let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let honest = routes::handle(
-        app,
-        Request::from_parts(parts.clone(), Full::new(body.clone())),
-        peer.ip(),
-    )
-    .await;
-    let (honest_parts, honest_body) = honest.into_parts();
-    let honest_body = honest_body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    if parts.uri.path() != "/fill" || !honest_parts.status.is_success() {
-        return Response::from_parts(honest_parts, Full::new(honest_body));
-    }
-    if let Behaviour::Garbage = behaviour {
-        return Response::from_parts(
-            honest_parts,
-            Full::new(Bytes::from_static(b"{\"owner\":\"nope\"}")),
-        );
-    }
-    let request: FillRequest = serde_json::from_slice(&body).expect("the asker's request");
-    let answer: FillAnswer = serde_json::from_slice(&honest_body).expect("an answer");
-    let mut value: serde_json::Value = answer
-        .value
-        .as_ref()
-        .map(|v| serde_json::from_str(v.get()).expect("JSON"))
-        .unwrap_or_default();
-    let mut age = answer.age();
-    let mut lie = true;
-    match behaviour {
-        Behaviour::Honest | Behaviour::Garbage => lie = false,
-        Behaviour::TurnsAfter(honest, fills) => {
-            if fills.fetch_add(1, Ordering::SeqCst) >= *honest {
-                add_pulls(&mut value);
-            }
-        }
-        Behaviour::Lying => add_pulls(&mut value),
-        Behaviour::Building(source) => {
-            if request.resource == "status" {
-                value = serde_json::json!({"status": 3, "source": source});
-            }
-        }
-        Behaviour::NoPulls => {
-            if value.get("pull_count").is_some() {
-                value["pull_count"] = 0.into();
-            }
-        }
-        Behaviour::Resized(claimed) => {
-            if request.resource == "tag" {
-                if let Some(images) = value["images"].as_array_mut() {
-                    for image in images {
-                        let size = image["size"].as_u64().unwrap_or(0);
-                        image["size"] = (size * 2).into();
-                    }
-                }
-                let full = value["full_size"].as_u64().unwrap_or(0);
-                value["full_size"] = (full * 2).into();
-                age = *claimed;
-            }
-        }
-    }
-    if !lie {
-        return Response::from_parts(honest_parts, Full::new(honest_body));
-    }
-    let raw = answer
-        .value
-        .is_some()
-        .then(|| RawValue::from_string(value.to_string()).expect("JSON"));
-    let identity: &Identity = app.node().driver().identity();
-    let lie = FillAnswer::sign(identity, &request, age, answer.outcome, raw);
-    Response::from_parts(
-        honest_parts,
-        Full::new(Bytes::from(serde_json::to_vec(&lie).expect("serializes"))),
-    )
-}
-
-/// A pull count a million higher, if the value has one.
-fn add_pulls(value: &mut serde_json::Value) {
-    if let Some(pulls) = value.get("pull_count").and_then(|p| p.as_u64()) {
-        value["pull_count"] = (pulls + 1_000_000).into();
     }
 }
 
@@ -1200,4 +1056,47 @@ async fn a_listed_nodes_fills_are_not_refused_for_its_neighbours_junk() {
         let (status, _) = post_fill(&net, &listed, 1, 0, &format!("fill/repo-{n}"), n).await;
         assert_eq!(status, 200, "fill {n} of the listed node");
     }
+}
+
+/// The finding: fill answers just under the 1 MiB cap cost the asker about 1 MB of memory per
+/// cold tag badge. Now a tag's answer is read up to what a tag with a few dozen images needs
+/// (kilobytes): a larger one is refused unread, and the badge comes from the hub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_answer_of_a_megabyte_is_refused_unread() {
+    const REPOS: usize = 30;
+    let net = network_with(
+        2,
+        &[Behaviour::Honest, Behaviour::Padded(1_000_000)],
+        REPOS,
+        |i, c| {
+            if i == 1 {
+                c.hub_rate = 100_000;
+            }
+        },
+    )
+    .await;
+    let (entry, liar) = (&net.urls[0], &net.urls[1]);
+    let listed = listed_weights(entry).await;
+    let owned: Vec<usize> = (0..REPOS)
+        .filter(|n| {
+            owner_in(
+                &listed,
+                &format!("v2/repositories/fill/repo-{n}/tags/latest"),
+            ) == *liar
+        })
+        .collect();
+    assert!(owned.len() >= 3, "{owned:?}");
+    for &n in &owned {
+        let (_, _, svg) = get(&format!("{entry}/docker/image-size/fill/repo-{n}/latest")).await;
+        assert_eq!(said(&svg), "image size: 1.18 MiB");
+    }
+    assert_eq!(supplied(entry, liar).await, 0, "a padded answer was used");
+    assert!(
+        counter(
+            entry,
+            "dbs_fills_total{outcome=\"bad_answer\",role=\"asked\"}"
+        )
+        .await
+            >= 1
+    );
 }
