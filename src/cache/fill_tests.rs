@@ -386,3 +386,31 @@ async fn a_disagreeing_check_replaces_the_fill_with_the_hubs_answer() {
     ));
     assert_eq!(cache.get(&name()).await.result.unwrap().pull_count, 7000);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_owner_refreshes_a_stale_copy_before_it_fills_another_node() {
+    let pushed = ago(Duration::from_secs(86_400 * 3));
+    let hub = Hub::new(7000, &pushed);
+    let settings = CacheSettings {
+        ttl: TTL,
+        max_stale: Duration::from_secs(86_400),
+        capacity: 100,
+    };
+    let cache = ResourceCache::for_resource(Arc::clone(&hub), settings, Metrics::new().unwrap());
+    assert_eq!(cache.get(&name()).await.result.unwrap().pull_count, 7000);
+    tokio::time::advance(TTL + Duration::from_secs(1)).await;
+    hub.set(Ok(repo(7100, &pushed)));
+    // A client is served the stale copy at once; another node's fill waits for the refresh.
+    let fill = cache.get_local(&name(), None).await;
+    assert_eq!(fill.result.unwrap().pull_count, 7100);
+    assert!(!fill.stale);
+    // When the hub refuses, the stale copy is sent, marked stale.
+    tokio::time::advance(TTL + Duration::from_secs(1)).await;
+    hub.set(Err(HubError::RateLimited {
+        retry_in: Duration::from_secs(30),
+    }));
+    let fill = cache.get_local(&name(), None).await;
+    assert_eq!(fill.result.unwrap().pull_count, 7100);
+    assert!(fill.stale);
+    assert_eq!(hub.calls(), 3);
+}

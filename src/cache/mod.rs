@@ -505,6 +505,7 @@ impl<U: Resource> ResourceCache<U> {
         let key = U::key_of(image);
         let now = self.now_ms();
         let mut start_refresh = false;
+        let mut refreshing = None;
         // Fast path under the shard's read lock: fresh and stale answers, or a fetch to join.
         let waiting = match self.inner.map.get(&key) {
             Some(entry) => {
@@ -535,24 +536,28 @@ impl<U: Resource> ResourceCache<U> {
                                 // its own hub refuses too).
                                 let (tx, rx) = watch::channel(None);
                                 self.spawn_fetch(
-                                    key,
+                                    key.clone(),
                                     image.clone(),
                                     Some(tx),
                                     client,
                                     false,
                                     known,
                                 );
-                                let fresh = self.wait(rx).await;
-                                return if answered(&fresh.result) {
-                                    fresh
-                                } else {
-                                    lookup
-                                };
+                                refreshing = Some((rx, lookup));
+                                None
+                            } else {
+                                if start_refresh {
+                                    self.spawn_fetch(
+                                        key,
+                                        image.clone(),
+                                        None,
+                                        None,
+                                        may_fill,
+                                        known,
+                                    );
+                                }
+                                return lookup;
                             }
-                            if start_refresh {
-                                self.spawn_fetch(key, image.clone(), None, None, may_fill, known);
-                            }
-                            return lookup;
                         }
                         Class::Expired => None,
                     },
@@ -560,6 +565,14 @@ impl<U: Resource> ResourceCache<U> {
             }
             None => None,
         };
+        if let Some((rx, stale)) = refreshing {
+            let fresh = self.wait(rx).await;
+            return if answered(&fresh.result) {
+                fresh
+            } else {
+                stale
+            };
+        }
         let rx = match waiting {
             Some(rx) => {
                 self.inner.metrics.cache_lookup("coalesced");
