@@ -355,44 +355,30 @@ async fn a_dns_node_whose_http_is_dead_drops_its_own_address() {
     let dns = SocketAddr::from((ip(host), dns_port));
     let node_http = SocketAddr::from((ip(host), http_port));
     let pool_addr = SocketAddr::from((ip(host), pool_port));
-    let proxy = tokio::spawn(forward(
+    let bind = || async move {
         tokio::net::TcpListener::bind(pool_addr)
             .await
-            .expect("bind"),
-        node_http,
-    ));
-    wait_until(
-        Duration::from_secs(20),
-        "the node answers with itself",
-        || async { resolve_udp(dns).await == Some(vec![ip(host)]) },
-    )
-    .await;
+            .expect("bind the pool address")
+    };
+    let answers = |what: &'static str, want: Vec<Ipv4Addr>| async move {
+        wait_until(Duration::from_secs(20), what, || {
+            let want = want.clone();
+            async move { resolve_udp(dns).await == Some(want) }
+        })
+        .await;
+    };
+    let proxy = tokio::spawn(forward(bind().await, node_http));
+    answers("the node answers with itself", vec![ip(host)]).await;
     // Its HTTP at the pool address dies (the node itself runs on: its DNS answers).
     proxy.abort();
     let _ = proxy.await;
     let dead = Instant::now();
-    wait_until(
-        Duration::from_secs(10),
-        "the node drops its own address",
-        || async { resolve_udp(dns).await == Some(vec![]) },
-    )
-    .await;
+    answers("the node drops its own address", vec![]).await;
     println!(
         "own address dropped {:?} after its HTTP died",
         dead.elapsed()
     );
-    // Back.
-    let proxy = tokio::spawn(forward(
-        tokio::net::TcpListener::bind(pool_addr)
-            .await
-            .expect("bind again"),
-        node_http,
-    ));
-    wait_until(
-        Duration::from_secs(10),
-        "the node answers with itself again",
-        || async { resolve_udp(dns).await == Some(vec![ip(host)]) },
-    )
-    .await;
+    let proxy = tokio::spawn(forward(bind().await, node_http));
+    answers("the node answers with itself again", vec![ip(host)]).await;
     proxy.abort();
 }
