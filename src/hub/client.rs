@@ -311,7 +311,11 @@ impl HubClient {
         // What reqwest said when no answer came (refused, DNS, TLS): for the log only.
         let mut reason = None;
         if let Err(err) = self.budget.admit(started) {
-            // Held back by our own budget: nothing went out, so nothing to learn from.
+            // Held back by our own budget: nothing went out, so nothing to learn from. A
+            // client that found the window spent waits: the others are no longer alone.
+            if let (Some(client), HubError::Budget { .. }) = (client, &err) {
+                self.shares.refused(client, started);
+            }
             self.metrics
                 .upstream_request(endpoint, "held_back", Duration::ZERO);
             return Err(err);
