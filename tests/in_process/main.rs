@@ -9,6 +9,7 @@ mod common;
 mod abuse;
 mod api;
 mod cache;
+mod connections;
 mod docker;
 mod fill;
 mod rendezvous_vectors;

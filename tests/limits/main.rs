@@ -452,13 +452,12 @@ async fn junk_labels_leave_memory_bounded_and_popular_badges_memoized() {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
-    let badge = |text: &str| {
-        format!(
-            "{}/status.svg?organization=library&repository=nginx&text={text}",
-            node.url()
-        )
-    };
-    let popular = badge("docker");
+    // Both kinds of badge: the status badge's `text=` and a Docker badge's `label=`.
+    let kinds = [
+        "/status.svg?organization=library&repository=nginx&text=",
+        "/docker/pulls/library/nginx?label=",
+    ];
+    let badge = |kind: &str, label: &str| format!("{}{kind}{label}", node.url());
     let ask = |url: String| {
         let http = http.clone();
         async move {
@@ -469,19 +468,24 @@ async fn junk_labels_leave_memory_bounded_and_popular_badges_memoized() {
                 .unwrap_or(0)
         }
     };
-    assert_eq!(ask(popular.clone()).await, 200);
+    for kind in kinds {
+        assert_eq!(ask(badge(kind, "docker")).await, 200);
+    }
     let before = node.rss_kib();
-    // 1,100 unique labels of 15,000 characters (the request head is capped at 16 KiB).
+    // 1,100 unique labels of 15,000 characters (the request head is capped at 16 KiB), for
+    // each kind.
     let filler = "x".repeat(15_000);
-    for i in 0..1_100 {
-        assert_eq!(ask(badge(&format!("{i:05}{filler}"))).await, 200);
-        if i % 100 == 0 {
-            assert_eq!(ask(popular.clone()).await, 200);
+    for kind in kinds {
+        for i in 0..1_100 {
+            assert_eq!(ask(badge(kind, &format!("{i:05}{filler}"))).await, 200);
+            if i % 100 == 0 {
+                assert_eq!(ask(badge(kind, "docker")).await, 200);
+            }
         }
     }
     let after = node.rss_kib();
     eprintln!(
-        "junk labels: RSS {before} KiB before 1,100 labels of 15,000 characters, {after} KiB after"
+        "junk labels: RSS {before} KiB before 2 x 1,100 labels of 15,000 characters, {after} KiB after"
     );
     assert!(
         after < before + 8 * 1024,
