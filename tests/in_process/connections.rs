@@ -5,44 +5,11 @@
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpSocket;
 
-use crate::common::{client, start_node};
+use crate::common::{client, read_answer, start_node};
 use dockerhub_build_status::demo::sample_hub::FakeHub;
-
-/// Reads one answer with a `Content-Length` body from `stream`, `chunk` bytes at a time with
-/// `pause` after each read; returns its status and body, or what was read when the
-/// connection ended first.
-async fn read_answer(
-    stream: &mut TcpStream,
-    chunk: usize,
-    pause: Duration,
-) -> Result<(u16, Vec<u8>), Vec<u8>> {
-    let mut answer = Vec::new();
-    let mut buf = vec![0u8; chunk];
-    loop {
-        if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .expect("a content-length");
-            if answer.len() >= end + 4 + length {
-                let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok());
-                let body = answer[end + 4..end + 4 + length].to_vec();
-                return Ok((status.expect("a status"), body));
-            }
-        }
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return Err(answer),
-            Ok(n) => answer.extend_from_slice(&buf[..n]),
-        }
-        // The pace of a slow reader: what this test is about, not a wait for a condition.
-        tokio::time::sleep(pause).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_reader_of_source_gets_the_whole_archive() {

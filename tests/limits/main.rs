@@ -389,8 +389,6 @@ async fn slowloris_connections_leave_requests_fast_and_are_closed_by_the_header_
     assert_eq!(closed, count, "every slow connection was closed");
 }
 
-/// Reads one answer with a `Content-Length` body from a kept-alive connection; returns its
-/// status, or `None` if the connection ends first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_hold_every_connection() {
     let _alone = ONE_AT_A_TIME.lock().await;
@@ -493,26 +491,11 @@ async fn junk_labels_leave_memory_bounded_and_popular_badges_memoized() {
     );
 }
 
+/// Reads one answer with a `Content-Length` body from a kept-alive connection; returns its
+/// status, or `None` if the connection ends first.
 async fn read_answer(stream: &mut TcpStream) -> Option<u16> {
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .expect("a content-length");
-            if answer.len() >= end + 4 + length {
-                return head.split_whitespace().nth(1)?.parse().ok();
-            }
-        }
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => answer.extend_from_slice(&buf[..n]),
-        }
-    }
+    let answer = common::read_answer(stream, 4096, Duration::ZERO).await;
+    answer.ok().map(|(status, _)| status)
 }
 
 /// Waits at most 5 s for the node to close `stream`, which must get no answer meanwhile.
