@@ -10,6 +10,7 @@ mod abuse;
 mod api;
 mod cache;
 mod connections;
+mod deadline;
 mod docker;
 mod fill;
 mod rendezvous_vectors;
