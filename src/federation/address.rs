@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// globally routable unicast address (loopback, private, link-local including the cloud
 /// metadata address 169.254.169.254, CGNAT, multicast, reserved, documentation, IPv6 ULA
 /// and link-local), including IPv4 addresses hidden in IPv6 forms (v4-mapped,
-/// v4-compatible, NAT64, 6to4).
+/// v4-compatible, the well-known NAT64 prefix, 6to4) and the whole local-use NAT64 prefix.
 ///
 /// The drivers apply it to the addresses a name resolves to, right before connecting,
 /// unless `--allow-private-peers` is given; otherwise any node could make every other node
@@ -41,7 +41,12 @@ fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
         return is_forbidden_v4(v4);
     }
     let s = ip.segments();
-    ip.is_unspecified()
+    // 64:ff9b::/32 outside the well-known /96 (handled above): the local-use translation
+    // prefix 64:ff9b:1::/48 (RFC 8215), which an operator may split at any RFC 6052
+    // length, so the IPv4 address inside can sit in several places; it is not globally
+    // reachable, and the rest of the /32 is reserved. All of it, whatever it embeds.
+    s[0] == 0x0064 && s[1] == 0xff9b
+        || ip.is_unspecified()
         || ip.is_loopback()
         || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7 (includes fd00:ec2::254 metadata)
         || (s[0] & 0xffc0) == 0xfe80 // link-local
@@ -55,7 +60,8 @@ fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
 }
 
 /// The IPv4 address inside the IPv6 forms that reach IPv4 hosts: v4-mapped `::ffff:a.b.c.d`,
-/// the deprecated v4-compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d` and 6to4 `2002:AABB:CCDD::`.
+/// the deprecated v4-compatible `::a.b.c.d`, the well-known NAT64 `64:ff9b::a.b.c.d` and 6to4
+/// `2002:AABB:CCDD::`.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
     let low = Ipv4Addr::new(
@@ -93,9 +99,12 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The network an address belongs to for the "listed nodes per network" limit and the
-/// gossip rate limit: its /24 for IPv4 and its /64 for IPv6 (the smallest block one IPv6
-/// customer usually gets, so a /128 limit would be no limit).
+/// The network an address belongs to, wherever clients or nodes are grouped by network: the
+/// listed nodes per network, each client's share of the Docker Hub budget, the DNS response
+/// rate limit (and, at an owner, fills from one network). Its /24 for IPv4 and its /56 for
+/// IPv6: a home or small office gets a /56 (or a /48) where it gets one IPv4 address, and a
+/// server at least a /64, so grouping IPv6 by /64 gave one customer 256 networks' worth of
+/// every allowance where its IPv4 /24 gets one.
 pub fn subnet_of(ip: IpAddr) -> IpAddr {
     match canonical_ip(ip) {
         IpAddr::V4(v4) => {
@@ -104,16 +113,20 @@ pub fn subnet_of(ip: IpAddr) -> IpAddr {
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
-            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3] & 0xff00, 0, 0, 0, 0))
         }
     }
 }
 
-/// The key a gossip request is rate-limited under: the address for IPv4, the /64 for IPv6.
+/// The key a gossip request is rate-limited under: the address for IPv4, the /64 for IPv6
+/// (what one host holds: a per-address limit, not a per-network one).
 pub fn rate_limit_key(ip: IpAddr) -> IpAddr {
     match canonical_ip(ip) {
         v4 @ IpAddr::V4(_) => v4,
-        v6 => subnet_of(v6),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
     }
 }
 
@@ -165,6 +178,30 @@ mod tests {
     }
 
     #[test]
+    fn every_nat64_form_of_a_forbidden_address_is_forbidden() {
+        // The metadata address 169.254.169.254 (a9fe:a9fe) in each prefix length RFC 6052
+        // allows: the well-known /96, and the local-use /48 split at /48, /56, /64 and /96.
+        for s in [
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::169.254.169.254",
+            "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1:a9fe:a9:fe00::",
+            "64:ff9b:1:a9:fe:a9fe::",
+            "64:ff9b:1:0:a9:fea9:fe00:0",
+            "64:ff9b:1:ffff::7f00:1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a00:1",
+            // The local-use prefix is not globally reachable whatever it embeds.
+            "64:ff9b:1::808:808",
+            // Reserved parts of 64:ff9b::/32.
+            "64:ff9b:2::808:808",
+            "64:ff9b:0:1::808:808",
+        ] {
+            assert!(forbidden(s), "{s} must be forbidden");
+        }
+    }
+
+    #[test]
     fn public_addresses_are_allowed() {
         for s in [
             "1.1.1.1",
@@ -190,7 +227,18 @@ mod tests {
         let ip = |s: &str| -> IpAddr { s.parse().expect(s) };
         assert_eq!(subnet_of(ip("203.0.113.77")), ip("203.0.113.0"));
         assert_eq!(subnet_of(ip("::ffff:203.0.113.77")), ip("203.0.113.0"));
-        assert_eq!(subnet_of(ip("2a00:1:2:3:4:5:6:7")), ip("2a00:1:2:3::"));
+        assert_eq!(subnet_of(ip("2a00:1:2:3:4:5:6:7")), ip("2a00:1:2::"));
+        assert_eq!(subnet_of(ip("2a00:1:2:3ff:4::7")), ip("2a00:1:2:300::"));
+        assert_eq!(
+            subnet_of(ip("2a00:1:2:3ff::1")),
+            subnet_of(ip("2a00:1:2:300::1")),
+            "one /56"
+        );
+        assert_ne!(
+            subnet_of(ip("2a00:1:2:3ff::1")),
+            subnet_of(ip("2a00:1:2:400::1")),
+            "the next /56"
+        );
         assert_eq!(rate_limit_key(ip("2a00:1:2:3:4:5:6:7")), ip("2a00:1:2:3::"));
         assert_eq!(rate_limit_key(ip("1.2.3.4")), ip("1.2.3.4"));
     }

@@ -215,6 +215,19 @@ impl Budget {
         state.room_for_check(now).is_ok()
     }
 
+    /// Requests the window has room for now, besides what checks may still take of their
+    /// reserve, and how long until its oldest leaves it.
+    pub(crate) fn room(&self, now: Instant) -> (usize, Duration) {
+        let mut state = self.lock();
+        state.forget_before(now);
+        let checks = state.checks.len();
+        let ordinary = state.sent.len().saturating_sub(checks);
+        let room = state
+            .rate_per_minute
+            .saturating_sub(ordinary + state.reserve.max(checks));
+        (room, state.oldest_leaves_in(now))
+    }
+
     /// Gives back the request [`Budget::admit`] just took: it did not go out after all.
     /// (A check is never given back: nothing stops one after it was admitted.)
     pub(crate) fn refund(&self) {
@@ -272,10 +285,11 @@ impl BudgetState {
         }
     }
 
-    /// When the oldest request of the window leaves it.
+    /// When the oldest request of the window leaves it (at once when it holds none).
     fn oldest_leaves_in(&self, now: Instant) -> Duration {
-        let oldest = self.sent.front().copied().unwrap_or(now);
-        RATE_WINDOW.saturating_sub(now.saturating_duration_since(oldest))
+        self.sent.front().map_or(Duration::ZERO, |oldest| {
+            RATE_WINDOW.saturating_sub(now.saturating_duration_since(*oldest))
+        })
     }
 
     /// What Docker Hub last said is left for this address, and of how many, while that
@@ -331,13 +345,15 @@ fn hub_reserve(limit: u64) -> u64 {
     (limit / 10).max(1).min(limit.saturating_sub(1))
 }
 
-/// Who a share of a budget belongs to: a client's IPv4 /24 or IPv6 /64.
+/// Who a share of a budget belongs to: a client's network, an IPv4 /24 or IPv6 /56
+/// ([`subnet_of`]).
 ///
-/// A /24 rather than the address: the share is what protects everyone else's cold
+/// A network rather than the address: the share is what protects everyone else's cold
 /// badges from one client's stream of unique names, and a single cloud machine or a small
-/// allocation gives its owner a whole range of addresses in one /24 (IPv6 customers get at
-/// least a /64) for nothing. The cost falls on honest neighbours who ask for cold badges in
-/// the same minute from the same /24: they share one share; warm badges are never charged.
+/// allocation gives its owner a whole range of addresses in one /24 (and an IPv6 customer
+/// a /56 or more) for nothing. The cost falls on honest neighbours who ask for cold badges
+/// in the same minute from the same network while others wait for the budget: they share
+/// one share; warm badges are never charged.
 ///
 /// Another node asking this one to fill its cache is a client of its network like any other:
 /// the misses its fills cause share that network's share, however many listed nodes the
@@ -360,11 +376,11 @@ impl ClientKey {
     }
 }
 
-/// Per-client shares of a budget: each client may spend at most `share` units in any
-/// stretch of `window` (a token bucket that starts full and refills at `share` per
-/// `window`), so however fast one client asks, the rest of the budget stays for the others.
-/// Used for the hub requests that cold misses cause; reusable for anything a client can
-/// make this node spend on its behalf.
+/// Per-client allowances: each client may spend at most `share` units in any stretch of
+/// `window` (a token bucket that starts full and refills at `share` per `window`), however
+/// idle the rest is. For request rates that protect the node itself (fill requests per
+/// asking node and per network); the Docker Hub budget is shared fairly instead
+/// ([`super::fair`]).
 #[derive(Debug)]
 pub struct ClientShares {
     share: f64,
@@ -384,11 +400,6 @@ impl ClientShares {
             max_clients: max_clients.max(1),
             buckets: parking_lot::Mutex::new(HashMap::new()),
         }
-    }
-
-    /// The share of `rate_per_window` one client gets: a quarter (at least one).
-    pub fn quarter_of(rate_per_window: u32) -> u32 {
-        (rate_per_window / CLIENT_SHARE_DIVISOR).max(1)
     }
 
     /// Spends `units` of `client`'s share, or says how long until they are there.
@@ -424,13 +435,6 @@ impl ClientShares {
         }
     }
 }
-
-/// One client may spend a quarter of `--hub-rate` on cold misses: with the default 120 a
-/// minute, 30, so one client at any speed leaves 90 a minute for everyone else's cold
-/// badges and for refreshing the popular ones, and it takes four networks acting together
-/// to spend it all. A reader's page with a dozen cold badges of one repository costs about
-/// 13 requests (one tag each once the repository is known to have no build history).
-const CLIENT_SHARE_DIVISOR: u32 = 4;
 
 #[cfg(test)]
 mod tests {
@@ -547,9 +551,11 @@ mod tests {
                 .spend(greedy, 1, t0 + Duration::from_secs(2))
                 .is_err()
         );
+        // IPv6 by /56, so that one customer's allocation is one client, as an IPv4 /24 is.
         let v6 = |s: &str| ClientKey::of(s.parse().expect(s));
         assert_eq!(v6("2001:db8:1:2::1"), v6("2001:db8:1:2:ffff::9"));
-        assert_ne!(v6("2001:db8:1:2::1"), v6("2001:db8:1:3::1"));
+        assert_eq!(v6("2001:db8:1:2::1"), v6("2001:db8:1:ff::1"));
+        assert_ne!(v6("2001:db8:1:2::1"), v6("2001:db8:1:100::1"));
     }
 
     #[test]

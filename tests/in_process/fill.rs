@@ -354,7 +354,9 @@ async fn a_lying_node_is_caught_within_twenty_fills() {
         Behaviour::Honest,
         Behaviour::Lying,
     ];
-    let net = network(5, &behaviours, REPOS).await;
+    // One test client asks 140 cold badges within seconds, past its pace in the default
+    // budget (30 in 15 s): a budget that lets it.
+    let net = network_with(5, &behaviours, REPOS, |_, c| c.hub_rate = 1200).await;
     let entry = &net.urls[0];
     let liar = &net.urls[4];
     for n in 0..REPOS {
@@ -919,27 +921,56 @@ async fn post_fill(
 
 /// The finding: four listed nodes on two addresses each had a share of their own, and
 /// spent an owner's whole hub budget in 30 s (a bystander's cold badges then read "rate
-/// limited" 14 of 15 times), and the owner answered 503. Now every fill from one network
-/// shares that network's share, and past it the owner answers 429 with `Retry-After`.
+/// limited" 14 of 15 times), and the owner answered 503. Now every fill from one network is
+/// that network's, as its clients' requests are: beside a bystander it keeps that network's
+/// pace, past which the owner answers 429 with `Retry-After`, and the bystander finds room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fills_from_one_network_share_one_allowance_and_hear_429() {
-    const REPOS: usize = 120;
+    const REPOS: usize = 160;
     let net = network_with(5, &[], REPOS, |i, c| {
         if i == 0 {
-            // The owner: 40 a minute, 36 for everything but checks; a network's share 10.
+            // The owner: 40 a minute, 36 for everything but checks; beside another client
+            // a network spends at most 10 in 15 s.
             c.hub_rate = 40;
         }
     })
     .await;
-    // All four other nodes ask from one network for repositories nobody has cached.
-    let attacker = client_from(Ipv4Addr::new(127, 0, 0, 1));
+    let owner = &net.urls[0];
+    let bystander = client_from(Ipv4Addr::new(127, 0, 9, 1));
+    let cold_status = |n: usize| {
+        let bystander = bystander.clone();
+        let url = format!("{owner}/status.svg?organization=fill&repository=repo-{n}");
+        async move {
+            let svg = bystander
+                .get(url)
+                .send()
+                .await
+                .expect("answer")
+                .text()
+                .await
+                .expect("body");
+            said(&svg)
+        }
+    };
+    // Repositories whose status the owner fetches itself, for the bystander.
+    let mut own = Vec::new();
+    for n in 100..REPOS {
+        if status_owner(owner, &format!("repo-{n}")).await == *owner {
+            own.push(n);
+        }
+    }
+    assert!(own.len() >= 4, "{own:?}");
+    // The bystander is there first: one cold badge.
+    assert_eq!(cold_status(own[0]).await, "Docker: ok");
+    // All four other nodes ask, from one network, for repositories nobody has cached.
+    let attackers = client_from(Ipv4Addr::new(127, 0, 0, 1));
     let mut answers = std::collections::HashMap::<u16, usize>::new();
     let mut retry_after = None;
     for n in 0..80 {
         let from = 1 + n % 4;
         let (status, retry) = post_fill(
             &net,
-            &attacker,
+            &attackers,
             from,
             0,
             &format!("fill/repo-{n}"),
@@ -951,31 +982,26 @@ async fn fills_from_one_network_share_one_allowance_and_hear_429() {
             retry_after = retry_after.or(retry);
         }
     }
-    assert_eq!(answers.get(&200).copied().unwrap_or(0), 10, "{answers:?}");
-    assert!(answers.get(&429).copied().unwrap_or(0) >= 60, "{answers:?}");
+    let served = answers.get(&200).copied().unwrap_or(0);
+    eprintln!("80 fills from four nodes of one network beside a bystander: {answers:?}");
+    assert!((1..=10).contains(&served), "{answers:?}");
+    assert!(answers.get(&429).copied().unwrap_or(0) >= 70, "{answers:?}");
     assert!(!answers.contains_key(&503), "{answers:?}");
     let retry_after: u64 = retry_after
         .expect("a Retry-After")
         .parse()
         .expect("seconds");
     assert!((1..=60).contains(&retry_after), "{retry_after}");
-    // A bystander on another network still gets its cold badges.
-    let bystander = client_from(Ipv4Addr::new(127, 0, 9, 1));
-    let mut limited = 0;
-    for n in 80..95 {
-        let svg = bystander
-            .get(format!("{}/docker/pulls/fill/repo-{n}", net.urls[0]))
-            .send()
-            .await
-            .expect("answer")
-            .text()
-            .await
-            .expect("body");
-        if said(&svg).contains("rate limited") {
-            limited += 1;
+    // The bystander still gets its cold badges (two hub requests each, the first one: three
+    // more keep it within its own pace).
+    let mut limited = Vec::new();
+    for &n in &own[1..4] {
+        let said = cold_status(n).await;
+        if said != "Docker: ok" {
+            limited.push(said);
         }
     }
-    assert_eq!(limited, 0, "the bystander's cold badges were rate limited");
+    assert!(limited.is_empty(), "{limited:?}");
 }
 
 /// The finding: a captured request could be replayed to another node (the signed bytes did

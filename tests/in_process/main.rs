@@ -9,6 +9,8 @@ mod common;
 mod abuse;
 mod api;
 mod cache;
+mod connections;
+mod deadline;
 mod docker;
 mod fill;
 mod rendezvous_vectors;
