@@ -41,10 +41,21 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(60);
 /// The part of a window's requests kept for checking other nodes' fills: a tenth (at least
 /// one, and none of a budget of one request). A node that checks only while its budget is
 /// idle lets anyone who keeps the budget busy (a few client networks, or the liar's own
-/// fill requests) lie unchecked; this part no client share and no fill served can take.
+/// fill requests) lie unchecked.
+///
+/// The reserve is lent while no check waits, as the client shares are work-conserving
+/// (`super::fair`): a client alone may spend the whole budget. A check that finds no room
+/// says so ([`Budget::has_room`]), and from then until it goes out, no client, refresh or
+/// fill served may take the reserve, here or in Docker Hub's own count: the first room that
+/// comes back in the window is the check's, within a minute at worst, and the supplier it
+/// checks is not asked meanwhile.
 fn check_reserve(rate: usize) -> usize {
     (rate / 10).max(1).min(rate.saturating_sub(1))
 }
+
+/// How long a check that found no room is taken to be waiting: the waiting check asks again
+/// every second.
+const CHECK_WAITS_FOR: Duration = Duration::from_secs(3);
 
 tokio::task_local! {
     /// Set while a request checks another node's fill: the budget then admits it from the
@@ -85,6 +96,8 @@ struct BudgetState {
     sent: VecDeque<Instant>,
     /// When those of them that checked a fill went out, oldest first.
     checks: VecDeque<Instant>,
+    /// Until when a check that found no room is waiting: meanwhile the reserve is kept.
+    check_waits_until: Option<Instant>,
     /// Nothing goes out before this instant; `muted_by` says why.
     muted_until: Option<Instant>,
     muted_by_rate_limit: bool,
@@ -111,6 +124,7 @@ impl Budget {
                 reserve: if checks { check_reserve(rate) } else { 0 },
                 sent: VecDeque::with_capacity(rate.min(4096)),
                 checks: VecDeque::new(),
+                check_waits_until: None,
                 muted_until: None,
                 muted_by_rate_limit: false,
                 failures_in_a_row: 0,
@@ -127,7 +141,8 @@ impl Budget {
 
     /// Takes one request's worth of budget for a client's miss, a refresh or a fill served
     /// to another node, or says why not and for how long: never the part reserved for
-    /// checks, in this node's window or in what Docker Hub last said is left for its address.
+    /// checks while a check waits, in this node's window or in what Docker Hub last said is
+    /// left for its address.
     pub(crate) fn admit(&self, now: Instant) -> Result<(), HubError> {
         self.admit_as(now, false)
     }
@@ -166,11 +181,15 @@ impl Budget {
             state.room_for_ordinary(now)
         };
         if let Err(retry_in) = room {
+            if check {
+                state.check_waits_until = Some(now + CHECK_WAITS_FOR);
+            }
             return Err(HubError::Budget { retry_in });
         }
         state.sent.push_back(now);
         if check {
             state.checks.push_back(now);
+            state.check_waits_until = None;
         }
         state.trial_in_flight = backing_off;
         Ok(())
@@ -203,7 +222,8 @@ impl Budget {
     /// window has room for it, from the reserve ([`check_reserve`], here and in what Docker
     /// Hub last said is left for this address) or, beyond it, while at most half of the
     /// window is spent and Docker Hub's count is at least half left (then a check takes
-    /// nothing the clients' cold misses would need).
+    /// nothing the clients' cold misses would need). When it has none, the check waits, and
+    /// the reserve is kept for it from then on.
     pub(crate) fn has_room(&self, now: Instant) -> bool {
         let mut state = self.lock();
         if state.muted_until.is_some_and(|until| now < until)
@@ -212,7 +232,11 @@ impl Budget {
             return false;
         }
         state.forget_before(now);
-        state.room_for_check(now).is_ok()
+        let room = state.room_for_check(now).is_ok();
+        if !room {
+            state.check_waits_until = Some(now + CHECK_WAITS_FOR);
+        }
+        room
     }
 
     /// Requests the window has room for now, besides what checks may still take of their
@@ -220,11 +244,10 @@ impl Budget {
     pub(crate) fn room(&self, now: Instant) -> (usize, Duration) {
         let mut state = self.lock();
         state.forget_before(now);
-        let checks = state.checks.len();
-        let ordinary = state.sent.len().saturating_sub(checks);
+        let ordinary = state.sent.len().saturating_sub(state.checks.len());
         let room = state
             .rate_per_minute
-            .saturating_sub(ordinary + state.reserve.max(checks));
+            .saturating_sub(ordinary + state.kept_for_checks(now));
         (room, state.oldest_leaves_in(now))
     }
 
@@ -300,16 +323,32 @@ impl BudgetState {
             .map(|(remaining, limit, until)| (remaining, limit, until - now))
     }
 
+    /// Whether a check that found no room is waiting.
+    fn check_waits(&self, now: Instant) -> bool {
+        self.reserve > 0 && self.check_waits_until.is_some_and(|until| now < until)
+    }
+
+    /// The window's requests checks have taken, or may still take while one waits.
+    fn kept_for_checks(&self, now: Instant) -> usize {
+        let checks = self.checks.len();
+        if self.check_waits(now) {
+            self.reserve.max(checks)
+        } else {
+            checks
+        }
+    }
+
     /// Room for a client's miss, a refresh or a fill served: the window less what checks
-    /// may still take of their reserve, here and in Docker Hub's count.
+    /// took, and while a check waits, less what is left of their reserve, here and in
+    /// Docker Hub's count.
     fn room_for_ordinary(&self, now: Instant) -> Result<(), Duration> {
         let checks = self.checks.len();
         let ordinary = self.sent.len().saturating_sub(checks);
-        if ordinary + self.reserve.max(checks) >= self.rate_per_minute {
+        if ordinary + self.kept_for_checks(now) >= self.rate_per_minute {
             return Err(self.oldest_leaves_in(now));
         }
         if let Some((remaining, limit, reset_in)) = self.hub_left(now)
-            && self.reserve > 0
+            && self.check_waits(now)
         {
             let kept = hub_reserve(limit).saturating_sub(checks as u64);
             if remaining <= kept {
@@ -442,23 +481,53 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     #[test]
-    fn checks_keep_a_reserve_that_nothing_else_can_take() {
+    fn a_waiting_check_gets_the_first_room_that_comes_back() {
         let budget = Budget::new(8, 100, true);
         let t0 = Instant::now();
-        // Clients, refreshes and fills served take 90 of 100: the other 10 are for checks.
-        let ordinary = (0..200).filter(|_| budget.admit(t0).is_ok()).count();
-        assert_eq!(ordinary, 90);
-        assert!(
-            budget.has_room(t0),
-            "the budget is spent by others, the reserve is not"
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // While no check waits, clients may spend the whole window, reserve and all.
+        for i in 0..100 {
+            assert!(budget.admit(at(i * 100)).is_ok(), "request {i}");
+        }
+        // A check finds no room and waits, asking again every second.
+        assert!(!budget.has_room(at(10_000)));
+        for second in 11..60 {
+            assert!(!budget.has_room(at(second * 1000)));
+        }
+        // The first request leaves the window: its room is the check's, not a client's.
+        assert!(budget.admit(at(60_050)).is_err());
+        assert!(budget.has_room(at(60_050)));
+        assert!(budget.admit_check(at(60_050)).is_ok());
+        // The check went out: the reserve is lent again.
+        assert!(budget.admit(at(60_150)).is_ok());
+    }
+
+    #[test]
+    fn while_a_check_waits_no_client_takes_the_reserve() {
+        let budget = Budget::new(8, 100, true);
+        let t0 = Instant::now();
+        // Clients spend 80; a check made at once is the reserve's first.
+        assert_eq!((0..80).filter(|_| budget.admit(t0).is_ok()).count(), 80);
+        assert!(budget.admit_check(t0).is_ok());
+        // Over half spent: a second check may take only the reserve, which it does.
+        assert!(budget.has_room(t0));
+        // A check that waited keeps the reserve: clients stop at 90 of the window.
+        let waiting = Budget::new(8, 100, true);
+        assert_eq!((0..100).filter(|_| waiting.admit(t0).is_ok()).count(), 100);
+        let later = t0 + RATE_WINDOW;
+        // (It asks again every second, the last time just before the window frees.)
+        assert!(!waiting.has_room(later - Duration::from_secs(1)));
+        assert_eq!(
+            (0..200).filter(|_| waiting.admit(later).is_ok()).count(),
+            90
         );
-        let checks = (0..200).filter(|_| budget.admit_check(t0).is_ok()).count();
-        assert_eq!(checks, 10);
-        assert!(!budget.has_room(t0));
-        assert!(matches!(budget.admit(t0), Err(HubError::Budget { .. })));
-        // A minute later everything is back.
-        assert!(budget.has_room(t0 + RATE_WINDOW));
-        assert!(budget.admit(t0 + RATE_WINDOW).is_ok());
+        assert_eq!(
+            (0..200)
+                .filter(|_| waiting.admit_check(later).is_ok())
+                .count(),
+            10
+        );
+        assert!(!waiting.has_room(later));
     }
 
     #[test]
@@ -478,49 +547,60 @@ mod tests {
         assert_eq!(ordinary, 100);
     }
 
+    fn hub_headers(remaining: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-limit", HeaderValue::from_static("60"));
+        h.insert(
+            "x-ratelimit-remaining",
+            HeaderValue::from_str(remaining).expect("ascii"),
+        );
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1800000030"));
+        h
+    }
+
     #[test]
-    fn the_hubs_own_count_keeps_a_reserve_for_checks_until_its_reset() {
+    fn beyond_their_reserve_checks_need_half_of_the_hubs_own_count() {
         let budget = Budget::new(8, 1000, true);
         let t0 = Instant::now();
         let wall = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         assert!(budget.has_room(t0));
-        let headers = |remaining: &str| {
-            let mut h = HeaderMap::new();
-            h.insert("x-ratelimit-limit", HeaderValue::from_static("60"));
-            h.insert(
-                "x-ratelimit-remaining",
-                HeaderValue::from_str(remaining).expect("ascii"),
-            );
-            h.insert("x-ratelimit-reset", HeaderValue::from_static("1800000030"));
-            h
-        };
-        budget.learn_hub_limit(&headers("40"), t0, wall);
+        budget.learn_hub_limit(&hub_headers("40"), t0, wall);
         assert!(budget.has_room(t0), "40 of 60 left");
-        assert!(budget.admit(t0).is_ok());
-        // Six of the hub's 60 are kept for checks: others wait for the reset.
-        budget.learn_hub_limit(&headers("6"), t0, wall);
-        match budget.admit(t0) {
-            Err(HubError::Budget { retry_in }) => assert_eq!(retry_in, Duration::from_secs(30)),
-            other => panic!("{other:?}"),
-        }
-        assert!(budget.has_room(t0), "checks may spend the six");
-        // Below half, checks take only the reserve; once they took it, others may go on.
-        budget.learn_hub_limit(&headers("29"), t0, wall);
+        // Below half, checks take only the hub's reserve (6 of its 60).
+        budget.learn_hub_limit(&hub_headers("29"), t0, wall);
         for _ in 0..6 {
             assert!(budget.admit_check(t0).is_ok());
         }
         assert!(!budget.has_room(t0), "six checks made, 29 of 60 left");
+        // The checks took their reserve: clients are not held back.
         assert!(budget.admit(t0).is_ok());
         assert!(
             budget.has_room(t0 + Duration::from_secs(31)),
             "after the reset"
         );
         // Nothing left: not even a check goes.
-        budget.learn_hub_limit(&headers("0"), t0, wall);
+        budget.learn_hub_limit(&hub_headers("0"), t0, wall);
         assert!(!budget.has_room(t0));
         // An answer without the headers says nothing new.
         budget.learn_hub_limit(&HeaderMap::new(), t0, wall);
         assert!(!budget.has_room(t0));
+    }
+
+    #[test]
+    fn while_a_check_waits_the_hubs_own_count_keeps_its_reserve() {
+        let budget = Budget::new(8, 20, true);
+        let t0 = Instant::now();
+        let wall = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        // This node's window is full: a check waits.
+        assert_eq!((0..20).filter(|_| budget.admit(t0).is_ok()).count(), 20);
+        let later = t0 + RATE_WINDOW;
+        assert!(!budget.has_room(later - Duration::from_secs(1)));
+        // The window is free again, but Docker Hub says 4 of its 60 are left: kept for the
+        // check, which goes first.
+        budget.learn_hub_limit(&hub_headers("4"), later, wall);
+        assert!(matches!(budget.admit(later), Err(HubError::Budget { .. })));
+        assert!(budget.admit_check(later).is_ok());
+        assert!(budget.admit(later).is_ok());
     }
 
     #[tokio::test]
@@ -592,8 +672,7 @@ mod tests {
     fn budget_spends_and_comes_back_a_minute_later() {
         let budget = Budget::new(1, 60, true);
         let start = Instant::now();
-        // 54: the other 6 are the reserve for checks.
-        for i in 0..54 {
+        for i in 0..60 {
             assert!(budget.admit(start + Duration::from_millis(i * 10)).is_ok());
         }
         match budget.admit(start + Duration::from_secs(1)) {
