@@ -36,6 +36,16 @@ async fn network(count: usize, behaviours: &[Behaviour], repos: usize) -> Networ
     network_with(count, behaviours, repos, |_, _| {}).await
 }
 
+/// An honest entry and a node behaving as `liar`, with the budget to answer every fill.
+async fn entry_and_liar(liar: Behaviour, repos: usize) -> Network {
+    network_with(2, &[Behaviour::Honest, liar], repos, |i, c| {
+        if i == 1 {
+            c.hub_rate = 100_000;
+        }
+    })
+    .await
+}
+
 /// [`network`] with `tweak` applied to each node's flags, with the node's index.
 async fn network_with(
     count: usize,
@@ -140,6 +150,15 @@ async fn counter(url: &str, series: &str) -> u64 {
         .map_or(0, |v| v as u64)
 }
 
+/// `dbs_fills_total` of `node` for `role` and `outcome`.
+async fn fill_count(node: &str, role: &str, outcome: &str) -> u64 {
+    counter(
+        node,
+        &format!("dbs_fills_total{{outcome=\"{outcome}\",role=\"{role}\"}}"),
+    )
+    .await
+}
+
 fn repository_requests(hub: &FakeHub, n: usize) -> usize {
     let path = format!("/v2/repositories/fill/repo-{n}");
     hub.received()
@@ -175,7 +194,7 @@ async fn each_resource_is_fetched_once_by_the_network() {
             counter(url, "dbs_fill_verifications_total{result=\"disagreed\"}").await,
             0
         );
-        filled += counter(url, "dbs_fills_total{outcome=\"filled\",role=\"asked\"}").await;
+        filled += fill_count(url, "asked", "filled").await;
     }
     assert!(filled >= REPOS as u64, "only {filled} fills");
     // The front page's view names the nodes that filled for this one.
@@ -316,14 +335,7 @@ async fn an_owner_the_hub_rate_limits_answers_stale_or_sends_the_asker_on() {
         .await
         .expect("an answer");
     assert_eq!(response.status().as_u16(), 503);
-    assert!(
-        counter(
-            &owner,
-            "dbs_fills_total{outcome=\"unavailable\",role=\"served\"}"
-        )
-        .await
-            >= 1
-    );
+    assert!(fill_count(&owner, "served", "unavailable").await >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,7 +350,7 @@ async fn a_build_request_at_its_owner_costs_no_fill() {
         assert_eq!(status, 200);
     }
     for url in &net.urls {
-        let asked = counter(url, "dbs_fills_total{outcome=\"filled\",role=\"asked\"}").await;
+        let asked = fill_count(url, "asked", "filled").await;
         assert_eq!(asked, 0, "{url} asked another node for a status it owns");
     }
 }
@@ -401,7 +413,7 @@ async fn a_lying_node_is_caught_within_twenty_fills() {
         }
     }
     // From now on, every badge is true: the liar's entries were dropped, and it is not asked.
-    let served_before = counter(liar, "dbs_fills_total{outcome=\"ok\",role=\"served\"}").await;
+    let served_before = fill_count(liar, "served", "ok").await;
     for n in 0..REPOS {
         let (_, _, svg) = get(&format!("{entry}/docker/pulls/fill/repo-{n}")).await;
         assert!(
@@ -418,7 +430,7 @@ async fn a_lying_node_is_caught_within_twenty_fills() {
         let (_, _, svg) = get(&format!("{entry}/docker/pulls/fill/repo-{n}")).await;
         assert!(svg.contains(&pulls_text(n)), "repo-{n}: {svg}");
     }
-    let served_after = counter(liar, "dbs_fills_total{outcome=\"ok\",role=\"served\"}").await;
+    let served_after = fill_count(liar, "served", "ok").await;
     // Only the entry asked anything in this test, so any fill the liar served since came
     // from it.
     assert_eq!(served_after, served_before, "the liar kept being asked");
@@ -497,14 +509,7 @@ async fn hostile_fill_requests_are_refused_and_cost_nothing() {
     assert_eq!(post(serde_json::to_vec(&unknown).expect("json")).await, 400);
     // Only the one good request reached the hub.
     assert_eq!(net.hub.request_count(), before + 1);
-    assert!(
-        counter(
-            owner,
-            "dbs_fills_total{outcome=\"unlisted\",role=\"served\"}"
-        )
-        .await
-            >= 1
-    );
+    assert!(fill_count(owner, "served", "unlisted").await >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -662,12 +667,7 @@ async fn a_building_status_is_no_excuse() {
     )
     .await;
     assert!(
-        counter(
-            entry,
-            "dbs_fills_total{outcome=\"unusable\",role=\"asked\"}"
-        )
-        .await
-            >= 1,
+        fill_count(entry, "asked", "unusable").await >= 1,
         "the tag endpoint's building was refused as unusable"
     );
 }
@@ -677,17 +677,7 @@ async fn a_building_status_is_no_excuse() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lowered_pull_count_is_caught() {
     const REPOS: usize = 40;
-    let net = network_with(
-        2,
-        &[Behaviour::Honest, Behaviour::NoPulls],
-        REPOS,
-        |i, c| {
-            if i == 1 {
-                c.hub_rate = 100_000;
-            }
-        },
-    )
-    .await;
+    let net = entry_and_liar(Behaviour::NoPulls, REPOS).await;
     let (entry, liar) = (&net.urls[0], &net.urls[1]);
     // Repositories of 7,007 pulls and more.
     let lied = repositories_owned_by(entry, liar, 7, REPOS).await;
@@ -1026,22 +1016,8 @@ async fn a_request_to_one_node_is_refused_by_another() {
     renamed.to = Some(net.nodes[2].driver().identity().public_key());
     let body = serde_json::to_vec(&renamed).expect("json");
     assert_eq!(post(net.urls[2].clone(), body).await, 403);
-    assert!(
-        counter(
-            &net.urls[2],
-            "dbs_fills_total{outcome=\"replayed\",role=\"served\"}"
-        )
-        .await
-            >= 1
-    );
-    assert!(
-        counter(
-            &net.urls[2],
-            "dbs_fills_total{outcome=\"bad_signature\",role=\"served\"}"
-        )
-        .await
-            >= 1
-    );
+    assert!(fill_count(&net.urls[2], "served", "replayed").await >= 1);
+    assert!(fill_count(&net.urls[2], "served", "bad_signature").await >= 1);
 }
 
 /// The finding: a listed node's valid fills got 429 after others in its /24 were refused
@@ -1082,17 +1058,7 @@ async fn a_listed_nodes_fills_are_not_refused_for_its_neighbours_junk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tag_answer_of_a_megabyte_is_refused_unread() {
     const REPOS: usize = 30;
-    let net = network_with(
-        2,
-        &[Behaviour::Honest, Behaviour::Padded(1_000_000)],
-        REPOS,
-        |i, c| {
-            if i == 1 {
-                c.hub_rate = 100_000;
-            }
-        },
-    )
-    .await;
+    let net = entry_and_liar(Behaviour::Padded(1_000_000), REPOS).await;
     let (entry, liar) = (&net.urls[0], &net.urls[1]);
     let listed = listed_weights(entry).await;
     let owned: Vec<usize> = (0..REPOS)
@@ -1109,12 +1075,5 @@ async fn a_tag_answer_of_a_megabyte_is_refused_unread() {
         assert_eq!(said(&svg), "image size: 1.18 MiB");
     }
     assert_eq!(supplied(entry, liar).await, 0, "a padded answer was used");
-    assert!(
-        counter(
-            entry,
-            "dbs_fills_total{outcome=\"bad_answer\",role=\"asked\"}"
-        )
-        .await
-            >= 1
-    );
+    assert!(fill_count(entry, "asked", "bad_answer").await >= 1);
 }
