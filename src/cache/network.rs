@@ -72,7 +72,8 @@ pub const REQUESTS_PER_NETWORK: u32 = 2400;
 /// others in a listed node's network send cannot spend that node's own requests: forgeries
 /// from a whole /24 still cost at most 256 × 2,400 / 20 signature checks a minute.
 pub const REQUESTS_PER_ADDRESS: u32 = 2400;
-const REFUSED_COST: u32 = 20;
+/// What a refused fill request costs its source address, in requests.
+pub const REFUSED_COST: u32 = 20;
 /// Fills answered at once; more get a 503 and the asker goes on.
 pub const FILL_SLOTS: usize = 64;
 /// Nodes remembered as suppliers (an index each); beyond this, new nodes are not asked.
