@@ -12,4 +12,5 @@ mod cache;
 mod docker;
 mod fill;
 mod rendezvous_vectors;
+mod replay;
 mod source_limit;
