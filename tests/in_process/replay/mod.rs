@@ -13,7 +13,8 @@
 //! `services/date.js` at 501b965646b5c258e497ded6e7dbad3c1a4e85c1,
 //! `services/text-formatters.js` at 08dce400ebbb5f933acb472ef6f7f004aa87e848 and
 //! `core/base-service/check-error-response.js` (404 → the service's word, 429 →
-//! `rate limited by upstream service`, other 4xx → `invalid response data`, 5xx →
+//! `rate limited by upstream service`, other 4xx → `invalid`, the default of
+//! `core/base-service/errors.js` at 06fcfe0db7f647d83a8d62fbcd5e8945427279e0, 5xx →
 //! `inaccessible`). Where the node answers otherwise on purpose, a case names the node's
 //! answer and the entry of docs/BADGES.md ("Where the node differs from shields.io on
 //! Docker Hub's recorded answers") that says why.
@@ -702,11 +703,9 @@ async fn a_401_drops_the_token_and_logs_in_once_more() {
     .await;
     check(
         &node,
-        // check-error-response: a 4xx other than 404 and 429 is InvalidResponse.
-        &[same(
-            "/docker/pulls/private/app",
-            "docker pulls: invalid response data",
-        )],
+        // check-error-response: a 4xx other than 404 and 429 is an InvalidResponse with
+        // no word of its own, so errors.js's default: `invalid`.
+        &[same("/docker/pulls/private/app", "docker pulls: invalid")],
     )
     .await;
     let logins = hub.asked(Method::POST, "/v2/auth/token").len();
