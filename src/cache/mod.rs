@@ -392,13 +392,26 @@ impl<U: Resource> ResourceCache<U> {
     /// upstream budget ([`Upstream::fetch`]); hits, stale answers, joined fetches and
     /// background refreshes cost it nothing.
     pub async fn get_for(&self, image: &U::Key, client: Option<ClientKey>) -> Lookup<U::Value> {
-        self.lookup(image, client, true).await
+        self.lookup(image, client, true, None).await
+    }
+
+    /// [`StatusCache::get_for`] that waits at most `patience` for a fetch: when nothing
+    /// servable is cached and the fetch has not ended by then, it answers
+    /// [`HubError::Pending`] and the fetch goes on, its outcome cached for the next request.
+    /// Hits and stale answers never wait, so they never meet the deadline.
+    pub async fn get_within(
+        &self,
+        image: &U::Key,
+        client: Option<ClientKey>,
+        patience: Duration,
+    ) -> Lookup<U::Value> {
+        self.lookup(image, client, true, Some(patience)).await
     }
 
     /// [`ResourceCache::get_for`] for another node's fill: a miss goes to upstream, never
     /// to a third node (a fill is never forwarded).
     pub async fn get_local(&self, image: &U::Key, client: Option<ClientKey>) -> Lookup<U::Value> {
-        self.lookup(image, client, false).await
+        self.lookup(image, client, false, None).await
     }
 
     async fn lookup(
@@ -406,6 +419,7 @@ impl<U: Resource> ResourceCache<U> {
         image: &U::Key,
         client: Option<ClientKey>,
         may_fill: bool,
+        patience: Option<Duration>,
     ) -> Lookup<U::Value> {
         let key = U::key_of(image);
         let now = self.now_ms();
@@ -453,7 +467,19 @@ impl<U: Resource> ResourceCache<U> {
                 Err(rx) => rx,
             },
         };
-        self.wait(rx).await
+        match patience {
+            None => self.wait(rx).await,
+            // The fetch runs in a task of its own: giving up waiting leaves it running.
+            Some(patience) => tokio::time::timeout(patience, self.wait(rx))
+                .await
+                .unwrap_or_else(|_| Lookup {
+                    result: Err(HubError::Pending),
+                    age: Duration::ZERO,
+                    fresh_for: Duration::ZERO,
+                    stale: false,
+                    unchanged_until: None,
+                }),
+        }
     }
 
     /// Under the entry lock: start a fetch for a missing or expired key, or join the one

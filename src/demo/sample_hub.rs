@@ -1,7 +1,8 @@
 //! A stand-in for Docker Hub that answers with the real API's JSON shapes, from a table of
 //! repositories held in memory. The demo network uses it (these machines cannot reach
 //! Docker Hub), and so do the tests, which also switch on its faults: 429 with
-//! `Retry-After`, 500, non-JSON bodies, slow answers, and `next` links off its origin.
+//! `Retry-After`, 500, non-JSON bodies, slow answers, no answer at all, and `next` links off
+//! its origin.
 //!
 //! Endpoints: build history, the tag object of the namespaces API (build status), the
 //! repository (`/v2/namespaces/{org}/repositories/{repo}`, and the deprecated
@@ -196,6 +197,9 @@ pub enum Fault {
     Garbage,
     /// Answers correctly, after this delay.
     Slow(Duration),
+    /// Takes the request and never answers, as a hub that hangs does: the client's own
+    /// timeout is all that ends it.
+    Hang,
 }
 
 /// One request the hub received.
@@ -676,6 +680,7 @@ async fn answer_api(
             return response;
         }
         Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
+        Some(Fault::Hang) => std::future::pending::<()>().await,
         None => {}
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();

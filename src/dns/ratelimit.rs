@@ -3,7 +3,8 @@
 //! at a victim. Time is passed in.
 //!
 //! As in BIND's response rate limiting, sources are grouped by network (IPv4 /24, IPv6
-//! /56: what one customer or one resolver farm holds), each network has a token bucket,
+//! /56: what one customer or one resolver farm holds; the grouping of every per-network
+//! limit, [`subnet_of`]), each network has a token bucket,
 //! and of the queries over the limit every `slip`-th gets a truncated empty answer (TC
 //! set, no records, never larger than the query) instead of silence: a real resolver
 //! behind a busy network retries over TCP, which needs a handshake and so cannot be
@@ -12,6 +13,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
+
+use crate::federation::address::subnet_of;
 
 /// What to do with one query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,7 +62,7 @@ impl ResponseLimiter {
 
     /// Decides for a query from `ip` at `now` (any monotonic clock's reading).
     pub fn check(&mut self, ip: IpAddr, now: Duration) -> Verdict {
-        let key = network_of(ip);
+        let key = subnet_of(ip);
         if !self.buckets.contains_key(&key) && self.buckets.len() >= self.max_networks {
             self.prune(now);
             if self.buckets.len() >= self.max_networks {
@@ -106,20 +109,6 @@ impl ResponseLimiter {
 
     pub fn is_empty(&self) -> bool {
         self.buckets.is_empty()
-    }
-}
-
-/// The network a source is limited as: IPv4 /24, IPv6 /56 (IPv4-mapped IPv6 as IPv4).
-pub fn network_of(ip: IpAddr) -> IpAddr {
-    match crate::federation::address::canonical_ip(ip) {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            IpAddr::from([a, b, c, 0])
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::from([s[0], s[1], s[2], s[3] & 0xff00, 0, 0, 0, 0])
-        }
     }
 }
 

@@ -93,9 +93,12 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The network an address belongs to for the "listed nodes per network" limit and the
-/// gossip rate limit: its /24 for IPv4 and its /64 for IPv6 (the smallest block one IPv6
-/// customer usually gets, so a /128 limit would be no limit).
+/// The network an address belongs to, wherever clients or nodes are grouped by network: the
+/// listed nodes per network, each client's share of the Docker Hub budget, the DNS response
+/// rate limit (and, at an owner, fills from one network). Its /24 for IPv4 and its /56 for
+/// IPv6: a home or small office gets a /56 (or a /48) where it gets one IPv4 address, and a
+/// server at least a /64, so grouping IPv6 by /64 gave one customer 256 networks' worth of
+/// every allowance where its IPv4 /24 gets one.
 pub fn subnet_of(ip: IpAddr) -> IpAddr {
     match canonical_ip(ip) {
         IpAddr::V4(v4) => {
@@ -104,16 +107,20 @@ pub fn subnet_of(ip: IpAddr) -> IpAddr {
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
-            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3] & 0xff00, 0, 0, 0, 0))
         }
     }
 }
 
-/// The key a gossip request is rate-limited under: the address for IPv4, the /64 for IPv6.
+/// The key a gossip request is rate-limited under: the address for IPv4, the /64 for IPv6
+/// (what one host holds: a per-address limit, not a per-network one).
 pub fn rate_limit_key(ip: IpAddr) -> IpAddr {
     match canonical_ip(ip) {
         v4 @ IpAddr::V4(_) => v4,
-        v6 => subnet_of(v6),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
     }
 }
 
@@ -190,7 +197,18 @@ mod tests {
         let ip = |s: &str| -> IpAddr { s.parse().expect(s) };
         assert_eq!(subnet_of(ip("203.0.113.77")), ip("203.0.113.0"));
         assert_eq!(subnet_of(ip("::ffff:203.0.113.77")), ip("203.0.113.0"));
-        assert_eq!(subnet_of(ip("2a00:1:2:3:4:5:6:7")), ip("2a00:1:2:3::"));
+        assert_eq!(subnet_of(ip("2a00:1:2:3:4:5:6:7")), ip("2a00:1:2::"));
+        assert_eq!(subnet_of(ip("2a00:1:2:3ff:4::7")), ip("2a00:1:2:300::"));
+        assert_eq!(
+            subnet_of(ip("2a00:1:2:3ff::1")),
+            subnet_of(ip("2a00:1:2:300::1")),
+            "one /56"
+        );
+        assert_ne!(
+            subnet_of(ip("2a00:1:2:3ff::1")),
+            subnet_of(ip("2a00:1:2:400::1")),
+            "the next /56"
+        );
         assert_eq!(rate_limit_key(ip("2a00:1:2:3:4:5:6:7")), ip("2a00:1:2:3::"));
         assert_eq!(rate_limit_key(ip("1.2.3.4")), ip("1.2.3.4"));
     }

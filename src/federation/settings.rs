@@ -32,7 +32,7 @@ pub struct Settings {
     pub max_members: usize,
     /// Most listed nodes behind one public IP address.
     pub max_listed_per_ip: usize,
-    /// Most listed nodes in one public /24 (IPv6: /64).
+    /// Most listed nodes in one public /24 (IPv6: /56), as `address::subnet_of` groups.
     pub max_listed_per_subnet: usize,
     /// Local clusters and tests: allow loopback and private addresses as peers
     /// (`--allow-private-peers`).

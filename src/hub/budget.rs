@@ -227,6 +227,21 @@ impl Budget {
         recent * 2 < state.rate_per_minute
     }
 
+    /// Requests the window has room for now, and how long until its oldest leaves it.
+    pub(crate) fn room(&self, now: Instant) -> (usize, Duration) {
+        let state = self.lock();
+        let within = |sent: &&Instant| now.saturating_duration_since(**sent) < RATE_WINDOW;
+        let recent = state.sent.iter().rev().take_while(within).count();
+        let free_in = state
+            .sent
+            .iter()
+            .find(within)
+            .map_or(Duration::ZERO, |oldest| {
+                RATE_WINDOW.saturating_sub(now.saturating_duration_since(*oldest))
+            });
+        (state.rate_per_minute.saturating_sub(recent), free_in)
+    }
+
     /// Gives back the request [`Budget::admit`] just took: it did not go out after all.
     pub(crate) fn refund(&self) {
         let mut state = self.lock();
@@ -271,13 +286,15 @@ impl Budget {
     }
 }
 
-/// Who a share of a budget belongs to: a client's IPv4 /24 or IPv6 /64.
+/// Who a share of a budget belongs to: a client's network, an IPv4 /24 or IPv6 /56
+/// ([`subnet_of`]).
 ///
-/// A /24 rather than the address: the share is what protects everyone else's cold
+/// A network rather than the address: the share is what protects everyone else's cold
 /// badges from one client's stream of unique names, and a single cloud machine or a small
-/// allocation gives its owner a whole range of addresses in one /24 (IPv6 customers get at
-/// least a /64) for nothing. The cost falls on honest neighbours who ask for cold badges in
-/// the same minute from the same /24: they share one share; warm badges are never charged.
+/// allocation gives its owner a whole range of addresses in one /24 (and an IPv6 customer
+/// a /56 or more) for nothing. The cost falls on honest neighbours who ask for cold badges
+/// in the same minute from the same network while others wait for the budget: they share
+/// one share; warm badges are never charged.
 ///
 /// Another node asking this one to fill its cache is a client too, keyed by its node key:
 /// the owner serves only nodes it lists, and listing is capped per address and per /24, so
@@ -300,11 +317,11 @@ impl ClientKey {
     }
 }
 
-/// Per-client shares of a budget: each client may spend at most `share` units in any
-/// stretch of `window` (a token bucket that starts full and refills at `share` per
-/// `window`), so however fast one client asks, the rest of the budget stays for the others.
-/// Used for the hub requests that cold misses cause; reusable for anything a client can
-/// make this node spend on its behalf.
+/// Per-client allowances: each client may spend at most `share` units in any stretch of
+/// `window` (a token bucket that starts full and refills at `share` per `window`), however
+/// idle the rest is. For request rates that protect the node itself (fill requests per
+/// asking node and per network); the Docker Hub budget is shared fairly instead
+/// ([`super::fair`]).
 #[derive(Debug)]
 pub struct ClientShares {
     share: f64,
@@ -324,11 +341,6 @@ impl ClientShares {
             max_clients: max_clients.max(1),
             buckets: parking_lot::Mutex::new(HashMap::new()),
         }
-    }
-
-    /// The share of `rate_per_window` one client gets: a quarter (at least one).
-    pub fn quarter_of(rate_per_window: u32) -> u32 {
-        (rate_per_window / CLIENT_SHARE_DIVISOR).max(1)
     }
 
     /// Spends `units` of `client`'s share, or says how long until they are there.
@@ -364,13 +376,6 @@ impl ClientShares {
         }
     }
 }
-
-/// One client may spend a quarter of `--hub-rate` on cold misses: with the default 120 a
-/// minute, 30, so one client at any speed leaves 90 a minute for everyone else's cold
-/// badges and for refreshing the popular ones, and it takes four networks acting together
-/// to spend it all. A reader's page with a dozen cold badges of one repository costs about
-/// 13 requests (one tag each once the repository is known to have no build history).
-const CLIENT_SHARE_DIVISOR: u32 = 4;
 
 #[cfg(test)]
 mod tests {
@@ -427,9 +432,11 @@ mod tests {
                 .spend(greedy, 1, t0 + Duration::from_secs(2))
                 .is_err()
         );
+        // IPv6 by /56, so that one customer's allocation is one client, as an IPv4 /24 is.
         let v6 = |s: &str| ClientKey::of(s.parse().expect(s));
         assert_eq!(v6("2001:db8:1:2::1"), v6("2001:db8:1:2:ffff::9"));
-        assert_ne!(v6("2001:db8:1:2::1"), v6("2001:db8:1:3::1"));
+        assert_eq!(v6("2001:db8:1:2::1"), v6("2001:db8:1:ff::1"));
+        assert_ne!(v6("2001:db8:1:2::1"), v6("2001:db8:1:100::1"));
     }
 
     #[test]

@@ -11,8 +11,9 @@ use url::Url;
 
 use std::sync::Arc;
 
-use super::budget::{Budget, ClientKey, ClientShares, LONG_RETRY_AFTER, RATE_WINDOW, retry_after};
+use super::budget::{Budget, ClientKey, LONG_RETRY_AFTER, retry_after};
 use super::build_history::{BuildHistoryPage, PageVerdict, page_verdict};
+use super::fair::{FairShares, Refusal};
 use super::names::ImageRef;
 use super::repository::{RepoName, RepositoryInfo};
 use super::tag::{TagInfo, TagObject, decode_tag_info, tag_verdict};
@@ -46,8 +47,11 @@ pub struct HubClient {
     http: reqwest::Client,
     base: Url,
     budget: Budget,
-    /// Each client's share of `budget` for cold misses.
-    shares: ClientShares,
+    /// Each client's share of `budget` for the hub requests its cold misses cause.
+    shares: FairShares,
+    /// Each client's share of the fills its cold misses cause (they cost other nodes'
+    /// budgets, so they cost like hub requests: as many a minute as `--hub-rate`).
+    fill_shares: FairShares,
     /// Repositories whose build history the hub answered 404 for.
     no_history: NoHistory,
     /// Which of the repository's two paths answers.
@@ -100,11 +104,8 @@ impl HubClient {
             http,
             base,
             budget: Budget::new(settings.concurrency, settings.rate_per_minute),
-            shares: ClientShares::new(
-                ClientShares::quarter_of(settings.rate_per_minute),
-                RATE_WINDOW,
-                MAX_CLIENTS,
-            ),
+            shares: FairShares::of_budget(settings.rate_per_minute),
+            fill_shares: FairShares::with_window(settings.rate_per_minute),
             no_history: NoHistory::default(),
             repository_paths: RepositoryPaths::default(),
             credentials: settings.credentials,
@@ -181,11 +182,12 @@ impl HubClient {
     }
 
     /// Charges `client`'s share for one cold miss that goes elsewhere than Docker Hub (a fill
-    /// from another node), as a request to the hub would be charged.
+    /// from another node), as a request to the hub would be charged: from a budget of fills
+    /// as large as the hub's, shared as fairly.
     pub fn spend_share(&self, client: ClientKey) -> Result<(), HubError> {
-        self.shares
-            .spend(client, 1, Instant::now())
-            .map_err(|retry_in| HubError::ClientShare { retry_in })
+        self.fill_shares
+            .admit(client, 0, Duration::ZERO, Instant::now())
+            .map_err(refused)
     }
 
     /// The repository resource: pulls, stars, automated builds, last push; and whether the
@@ -370,14 +372,16 @@ impl HubClient {
             return Err(err);
         }
         // Then the asking client's share, charged only for a request that goes out (a
-        // muted or spent budget says so first, and costs the client nothing).
-        if let Some(client) = client
-            && let Err(retry_in) = self.shares.spend(client, 1, started)
-        {
-            self.budget.refund();
-            self.metrics
-                .upstream_request(endpoint, "held_back", Duration::ZERO);
-            return Err(HubError::ClientShare { retry_in });
+        // muted or spent budget says so first, and costs the client nothing). It binds only
+        // while the budget is down to its reserve.
+        if let Some(client) = client {
+            let (room, free_in) = self.budget.room(started);
+            if let Err(refusal) = self.shares.admit(client, room, free_in, started) {
+                self.budget.refund();
+                self.metrics
+                    .upstream_request(endpoint, "held_back", Duration::ZERO);
+                return Err(refused(refusal));
+            }
         }
         let result = async {
             let response = request().send().await.map_err(|err| {
@@ -544,8 +548,6 @@ impl RepositoryPaths {
     }
 }
 
-/// Clients whose share of the budget is tracked at once: 65,536 entries of about 40 bytes.
-const MAX_CLIENTS: usize = 65_536;
 /// Repositories remembered as having no build history: 16,384 names of at most 512 bytes,
 /// typically 30, so about a megabyte, for an hour (a repository that gains an automated
 /// build is seen with it within the hour).
@@ -590,6 +592,14 @@ impl NoHistory {
                 state.since.remove(&old);
             }
         }
+    }
+}
+
+/// The error a share's refusal is: this node's budget, or the client's part of it.
+fn refused(refusal: Refusal) -> HubError {
+    match refusal {
+        Refusal::Spent(retry_in) => HubError::Budget { retry_in },
+        Refusal::Share(retry_in) => HubError::ClientShare { retry_in },
     }
 }
 

@@ -10,6 +10,8 @@
 //! - [`names`]: validated Docker Hub names and tags; nothing else goes upstream.
 //! - [`client`]: the client: build status from build history, with the tag as fallback.
 //! - [`budget`]: the upstream budget and how long a 429 silences us.
+//! - [`fair`]: each client's share of it, binding only while the budget is down to its
+//!   reserve.
 //! - One module per upstream resource, each reading its answer body:
 //!   [`build_history`] (`/v2/repositories/{org}/{repo}/buildhistory/`), [`tag`]
 //!   (`/v2/namespaces/{org}/repositories/{repo}/tags/{tag}` for the build status, and
@@ -26,6 +28,7 @@ pub mod budget;
 pub mod build_history;
 pub mod client;
 pub mod entries;
+pub mod fair;
 pub mod names;
 pub mod repository;
 pub mod tag;
@@ -99,6 +102,10 @@ pub enum HubError {
     /// No connection.
     #[error("could not reach Docker Hub")]
     Unreachable,
+    /// Nothing cached, and the fetch did not end within the answer's deadline; it goes on,
+    /// and its outcome is cached for the next request. Never returned by the hub client.
+    #[error("Docker Hub has not answered yet; still asking")]
+    Pending,
 }
 
 impl HubError {
@@ -128,6 +135,7 @@ impl HubError {
             HubError::BadAnswer { .. } => "bad_answer",
             HubError::Timeout => "timeout",
             HubError::Unreachable => "unreachable",
+            HubError::Pending => "pending",
         }
     }
 }

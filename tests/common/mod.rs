@@ -86,6 +86,17 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// A client whose connections come from `ip` (any of 127.0.0.0/8 reaches loopback), so
+/// that a node sees it as a client of that address's network.
+pub fn client_from(ip: std::net::Ipv4Addr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(std::net::IpAddr::V4(ip))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
 /// GETs `url` and returns status, headers and body text.
 pub async fn get(url: &str) -> (u16, reqwest::header::HeaderMap, String) {
     let response = client()

@@ -1,22 +1,15 @@
-//! What one client can make a node spend for everyone: its share of the Docker Hub budget,
-//! the gossip rate limit behind a reverse proxy, and the size of an error answer.
+//! What one client can make a node spend for everyone: its share of the Docker Hub budget
+//! (all of it when nobody else needs it, never so much that others find none), the gossip
+//! rate limit behind a reverse proxy, and the size of an error answer.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::common::{client, start_node};
+use crate::common::{client, client_from, said, start_node, wait_until};
 use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo};
 use dockerhub_build_status::federation::GossipRequest;
-
-/// A client whose connections come from `ip` (any of 127.0.0.0/8 reaches loopback).
-fn client_from(ip: Ipv4Addr) -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .local_address(IpAddr::V4(ip))
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
-}
+use dockerhub_build_status::hub::fair::FairShares;
 
 /// One client at 100 requests a second for unique names, for `ABUSE_SECONDS` (10 by
 /// default; the documented figure is from 60): other clients' cold badges are still
@@ -64,8 +57,8 @@ async fn one_client_cannot_spend_the_hub_budget_of_everyone() {
 
     // Meanwhile, every 2 s, another reader (each on a network of its own) asks for a cold
     // badge, and one asks for the popular one: with its refreshes every 4 s, 45 hub
-    // requests a minute, which leaves the attacker's share (30, then 30 a minute) room
-    // in the budget of 120.
+    // requests a minute, which the attacker, held to its pace (30 in any 15 s) and kept out
+    // of the reserve (24), leaves room for in the budget of 120.
     let mut cold = 0;
     let mut refused = Vec::new();
     let mut oldest_popular = 0;
@@ -109,9 +102,148 @@ async fn one_client_cannot_spend_the_hub_budget_of_everyone() {
         oldest_popular <= ttl.as_secs() + 2,
         "the popular badge went {oldest_popular} s without a refresh"
     );
-    // A quarter of 120 at once, then a quarter of the rate.
-    let allowed = 30 + (30 * seconds).div_ceil(60) as usize + 1;
+    // Its pace: a quarter of 120 in any 15 s, and never the reserve.
+    let shares = FairShares::of_budget(120);
+    let allowed = (shares.pace() * (seconds.div_ceil(15) as usize)).min(120 - shares.reserve());
     assert!(junk <= allowed, "{junk} hub requests for the attacker");
+    node.stop().await;
+}
+
+/// What a badge at `url` says, asked from `client`.
+async fn badge_from(client: &reqwest::Client, url: String) -> String {
+    let response = client.get(url).send().await.expect("badge");
+    said(&response.text().await.expect("svg"))
+}
+
+/// An image proxy is one client to a node: GitHub's fetches every README image from a few
+/// addresses. Alone it gets every cold badge it asks for, far past the quarter of the
+/// budget a fixed share gave it: 200 cold status badges (two hub requests each, the build
+/// history's 404 and the tag) within a minute, in pages at its pace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alone_a_client_gets_every_cold_badge_it_asks_for() {
+    let hub = FakeHub::start().await.expect("hub");
+    hub.generate_repos("bench");
+    let rate = 600;
+    let node = start_node(&hub.url(), |c| c.hub_rate = rate).await;
+    let shares = FairShares::of_budget(rate);
+    let proxy = client_from(Ipv4Addr::new(127, 0, 0, 1));
+    let started = Instant::now();
+    let mut not_ok = Vec::new();
+    let mut n = 0;
+    // Three pages, each within the pace (150 hub requests in any 15 s), so each asked once
+    // the one before has left the pace's quarter-minute.
+    let mut due = started;
+    for size in [67, 67, 66] {
+        tokio::time::sleep_until(due.into()).await;
+        let mut asked = tokio::task::JoinSet::new();
+        // As a proxy does, over a few dozen connections (a node holds at most 64 of one
+        // client's).
+        let connections = Arc::new(tokio::sync::Semaphore::new(32));
+        for _ in 0..size {
+            let url = format!(
+                "{}/status.svg?organization=bench&repository=repo-{n}",
+                node.url
+            );
+            n += 1;
+            let proxy = proxy.clone();
+            let connections = Arc::clone(&connections);
+            asked.spawn(async move {
+                let _connection = connections.acquire_owned().await.expect("open");
+                (url.clone(), badge_from(&proxy, url).await)
+            });
+        }
+        while let Some(answer) = asked.join_next().await {
+            let (url, words) = answer.expect("task");
+            if words != "Docker: ok" {
+                not_ok.push(format!("{url}: {words}"));
+            }
+        }
+        due = Instant::now() + Duration::from_millis(15_200);
+    }
+    let took = started.elapsed();
+    assert_eq!(n, 200);
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    assert!(not_ok.is_empty(), "{} not ok: {not_ok:?}", not_ok.len());
+    // 400 hub requests: a fixed quarter share of 600 gave 150 at once and 150 a minute.
+    assert_eq!(hub.request_count(), 400);
+    assert!(400 <= rate as usize - shares.reserve());
+    node.stop().await;
+}
+
+/// A flood from one network, then from a second, spends the budget down to its reserve;
+/// a reader arriving then still gets its cold badges, and the floods get no more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_cannot_starve_a_client_that_comes_after_it() {
+    let hub = FakeHub::start().await.expect("hub");
+    hub.generate_repos("bench");
+    let tags: Vec<String> = (0..20).map(|i| format!("b{i}")).collect();
+    let builds: Vec<(&str, i64)> = tags.iter().map(|t| (t.as_str(), 10)).collect();
+    hub.set_repo("acme/app", FakeRepo::with_builds(&builds));
+    let rate = 120;
+    let node = start_node(&hub.url(), |c| c.hub_rate = rate).await;
+    let shares = FairShares::of_budget(rate);
+    // Two flooding networks, each asking unique names 50 times a second until told to
+    // stop: together past their paces (30 each in 15 s) at once.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut floods = tokio::task::JoinSet::new();
+    for network in [1u8, 2] {
+        let flooder = client_from(Ipv4Addr::new(127, 0, network, 1));
+        let base = node.url.clone();
+        let mut stopped = stopped.clone();
+        floods.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            let mut answers = tokio::task::JoinSet::new();
+            let mut sent = 0u32;
+            while !*stopped.borrow() {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stopped.changed() => break,
+                }
+                let url = format!(
+                    "{base}/status.svg?organization=bench&repository=repo-{network}{sent:05}"
+                );
+                let request = flooder.get(url).send();
+                answers.spawn(async move { request.await.is_ok() });
+                sent += 1;
+            }
+            while answers.join_next().await.is_some() {}
+        });
+    }
+    // Both paces spent (60 hub requests): then wait past the quarter-minute for their next.
+    wait_until(
+        Duration::from_secs(20),
+        "the floods' first paces",
+        || async { hub.request_count() >= 2 * shares.pace() },
+    )
+    .await;
+    let paced = Instant::now();
+    wait_until(
+        Duration::from_secs(40),
+        "the floods to reach the reserve",
+        || async { hub.request_count() >= rate as usize - shares.reserve() },
+    )
+    .await;
+    assert!(paced.elapsed() >= Duration::from_secs(10), "the pace held");
+    // A reader from a network of its own: every cold badge, from the reserve.
+    let reader = client_from(Ipv4Addr::new(127, 0, 9, 1));
+    for tag in 0..10 {
+        let url = format!(
+            "{}/status.svg?organization=acme&repository=app&tag=b{tag}",
+            node.url
+        );
+        assert_eq!(badge_from(&reader, url).await, "Docker: ok", "tag b{tag}");
+    }
+    let _ = stop.send(true);
+    while floods.join_next().await.is_some() {}
+    let flooded = hub
+        .received()
+        .iter()
+        .filter(|r| r.path.contains("/bench/"))
+        .count();
+    assert!(
+        flooded <= rate as usize - shares.reserve(),
+        "{flooded} hub requests for the floods"
+    );
     node.stop().await;
 }
 

@@ -18,7 +18,7 @@ pub struct PoolNode {
 impl Core {
     /// Keys of the listed nodes (self not included): healthy by this node's own probes,
     /// at most `max_listed_per_ip` per public address and `max_listed_per_subnet` per /24
-    /// (/64), one per URL; the best scored and longest known win those limits.
+    /// (/56), one per URL; the best scored and longest known win those limits.
     pub fn listed_keys(&self, now: Timestamp) -> BTreeSet<PublicKey> {
         let mut candidates: Vec<(&PublicKey, &Member)> = self
             .members

@@ -3,6 +3,7 @@
 //! badge memo. A badge route always answers `200` with an SVG: bad input and upstream
 //! trouble become a badge with a clear word and a short lifetime, never a 5xx.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -11,7 +12,9 @@ use hyper::header::HeaderMap;
 use tokio::time::Instant;
 
 use super::formats::{addv, date_badge, dots, iec_bytes, metric, version_color};
+use super::status::name_the_error;
 use super::version::latest;
+use super::{BADGE_DEADLINE, PENDING_MAX_AGE};
 use crate::badge::{Badge, Color, Logo, Style};
 use crate::cache::Lookup;
 use crate::cache::resources::{REPOSITORY_TTL, TAG_LIST_TTL, TAG_TTL};
@@ -23,7 +26,7 @@ use crate::hub::names::{ImageRef, Tag};
 use crate::hub::repository::RepoName;
 use crate::hub::tag::{ImageInfo, TagInfo};
 use crate::hub::tag_list::TagList;
-use crate::hub::{HubError, HubStatus};
+use crate::hub::{ClientKey, HubError, HubStatus};
 
 /// shields.io's Docker blue, for pulls, stars and automated builds.
 const DOCKER_BLUE: &str = "066da5";
@@ -111,7 +114,8 @@ impl DockerKind {
 }
 
 /// What a badge says: a message and colour (a hex colour where shields.io uses one), or
-/// an error word, which `color=` and `labelColor=` do not change.
+/// an error word, which `color=` and `labelColor=` do not change, with the upstream error
+/// behind it, if one is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Shown {
     Value {
@@ -122,6 +126,7 @@ enum Shown {
     Error {
         word: String,
         color: Color,
+        cause: Option<HubError>,
     },
 }
 
@@ -146,6 +151,7 @@ fn error(word: &str, color: Color) -> Shown {
     Shown::Error {
         word: word.to_owned(),
         color,
+        cause: None,
     }
 }
 
@@ -153,20 +159,29 @@ fn not_found(word: &str) -> Shown {
     error(word, Color::Red)
 }
 
-/// The word for an upstream failure.
+/// The word for an upstream failure: shields.io's where it has one (a 429 is "rate limited
+/// by upstream service", a 5xx, a timeout or no connection "inaccessible", a body it cannot
+/// read "invalid response data", a vendor that has not answered in time "unresponsive"),
+/// and words in its manner for the limits shields.io does not have: this node's budget
+/// and the client's share. A node backing off from a failing Docker Hub says what the hub
+/// did, "inaccessible": nothing limited anyone's rate.
 fn hub_error(err: &HubError, kind: DockerKind) -> Shown {
-    match err {
-        HubError::NotFound | HubError::RepositoryNotFound => not_found(kind.not_found()),
-        HubError::RateLimited { .. }
-        | HubError::Budget { .. }
-        | HubError::Backoff { .. }
-        | HubError::ClientShare { .. } => {
-            error("rate limited by upstream service", Color::LightGrey)
-        }
-        HubError::BadAnswer { .. } => error("invalid response data", Color::LightGrey),
-        HubError::Status { .. } | HubError::Timeout | HubError::Unreachable => {
-            error("inaccessible", Color::LightGrey)
-        }
+    let word = match err {
+        HubError::NotFound | HubError::RepositoryNotFound => return not_found(kind.not_found()),
+        HubError::RateLimited { .. } => "rate limited by upstream service",
+        HubError::Budget { .. } => "rate limited by badge server",
+        HubError::ClientShare { .. } => "rate limited per client",
+        HubError::BadAnswer { .. } => "invalid response data",
+        HubError::Backoff { .. }
+        | HubError::Status { .. }
+        | HubError::Timeout
+        | HubError::Unreachable => "inaccessible",
+        HubError::Pending => "unresponsive",
+    };
+    Shown::Error {
+        word: word.to_owned(),
+        color: Color::LightGrey,
+        cause: Some(err.clone()),
     }
 }
 
@@ -205,6 +220,7 @@ pub(super) async fn docker(
     parsed: &Parsed<'_>,
     request: &HeaderMap,
     target: Option<&str>,
+    client: IpAddr,
 ) -> Response<Body> {
     let Route::Docker(rest) = parsed.route else {
         return unknown_badge(request);
@@ -249,11 +265,13 @@ pub(super) async fn docker(
         Ok(checked) => checked,
         Err(shown) => return respond(app, query, kind, shown, None, request, None),
     };
-    let (shown, freshness) = derive(app, kind, &repo, tag.as_ref(), sort, arch).await;
+    let client = ClientKey::of(client);
+    let (shown, freshness) = derive(app, kind, &repo, tag.as_ref(), sort, arch, client).await;
     respond(app, query, kind, shown, Some(freshness), request, target)
 }
 
-/// Asks the kind's resource and derives the badge from it.
+/// Asks the kind's resource, within the badges' deadline and on `client`'s share, and
+/// derives the badge from it.
 async fn derive(
     app: &App,
     kind: DockerKind,
@@ -261,6 +279,7 @@ async fn derive(
     tag: Option<&Tag>,
     sort: Sort,
     arch: Option<Arch<'_>>,
+    client: ClientKey,
 ) -> (Shown, Freshness) {
     let node = app.node();
     // Both names are checked already; the tag defaults as Docker's does.
@@ -276,9 +295,14 @@ async fn derive(
         return (error("invalid repository name", Color::LightGrey), nothing);
     };
     let image = |_: Option<&Tag>| &image;
+    let (client, patience) = (Some(client), BADGE_DEADLINE);
     let derived = match kind {
         DockerKind::Pulls | DockerKind::Stars | DockerKind::Automated => {
-            let lookup = node.docker().repository.get(repo).await;
+            let lookup = node
+                .docker()
+                .repository
+                .get_within(repo, client, patience)
+                .await;
             let shown = lookup
                 .result
                 .as_ref()
@@ -292,7 +316,7 @@ async fn derive(
             (shown, Freshness::from(&lookup))
         }
         DockerKind::Build => {
-            let lookup = node.cache().get(image(tag)).await;
+            let lookup = node.cache().get_within(image(tag), client, patience).await;
             let shown = lookup
                 .result
                 .as_ref()
@@ -305,7 +329,11 @@ async fn derive(
             (shown, Freshness::from(&lookup))
         }
         DockerKind::Platforms => {
-            let lookup = node.docker().tag.get(image(tag)).await;
+            let lookup = node
+                .docker()
+                .tag
+                .get_within(image(tag), client, patience)
+                .await;
             let shown = lookup
                 .result
                 .as_ref()
@@ -314,7 +342,11 @@ async fn derive(
             (shown, Freshness::from(&lookup))
         }
         DockerKind::ImageSize | DockerKind::LastUpdated if tag.is_some() => {
-            let lookup = node.docker().tag.get(image(tag)).await;
+            let lookup = node
+                .docker()
+                .tag
+                .get_within(image(tag), client, patience)
+                .await;
             let shown = lookup
                 .result
                 .as_ref()
@@ -326,7 +358,11 @@ async fn derive(
             (shown, Freshness::from(&lookup))
         }
         DockerKind::ImageSize | DockerKind::LastUpdated | DockerKind::Version => {
-            let lookup = node.docker().tag_list.get(repo).await;
+            let lookup = node
+                .docker()
+                .tag_list
+                .get_within(repo, client, patience)
+                .await;
             let shown = lookup
                 .result
                 .as_ref()
@@ -540,14 +576,18 @@ fn respond(
             };
             (rendered(&badge), asked.unwrap_or(fresh_for))
         }
-        Shown::Error { word, color } => {
+        Shown::Error { word, color, cause } => {
             let badge = Badge {
                 style,
                 logo,
                 logo_color: query.logo_color.as_deref(),
                 ..Badge::new(label, word, *color)
             };
-            (rendered(&badge), ERROR_MAX_AGE)
+            let max_age = match cause {
+                Some(HubError::Pending) => PENDING_MAX_AGE,
+                _ => ERROR_MAX_AGE,
+            };
+            (rendered(&badge), max_age)
         }
     };
     let answer = Arc::new(Cacheable::new(
@@ -563,7 +603,14 @@ fn respond(
         app.memo()
             .insert(target, Arc::clone(&answer), until, Instant::now());
     }
-    answer.respond(request)
+    let mut response = answer.respond(request);
+    if let Shown::Error {
+        cause: Some(cause), ..
+    } = &shown
+    {
+        name_the_error(&mut response, cause);
+    }
+    response
 }
 
 #[cfg(test)]

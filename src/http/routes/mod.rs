@@ -16,6 +16,7 @@ mod version;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
@@ -30,6 +31,20 @@ use super::router::{self, Route};
 use super::{App, pages, source};
 use crate::cache::Lookup;
 use crate::node::Node;
+
+/// How long a badge waits for a fetch when nothing servable is cached, before it answers
+/// with a short-lived badge that says so (the fetch goes on, for the next request).
+/// GitHub's image proxy gives up on an image after about 4 s and then keeps showing it
+/// broken; the proxy's own connection, TLS handshake and transfer to a node across an ocean
+/// take up to a second of that. 2.5 s leaves that second and some slack, and is still past
+/// a fill's hedge (1.5 s) plus a cold answer from the second node asked, so a slow owner
+/// does not cost the badge. `/build` has no deadline (docs/DESIGN.md §2).
+pub const BADGE_DEADLINE: Duration = Duration::from_millis(2500);
+
+/// The lifetime of a badge that answered before its fetch ended: long enough not to be
+/// asked again at once, short enough that a reload finds the answer (a fill gives up after
+/// 4 s, a hub request after `--hub-timeout`, 10 s by default).
+pub const PENDING_MAX_AGE: Duration = Duration::from_secs(5);
 
 /// The shipped browser pair, served by every node.
 const STATUS_JS: &str = include_str!("../../../status.js");
@@ -165,7 +180,7 @@ where
         Route::Build(..) => status::build(app, &parsed, conditional, target, client).await,
         Route::StatusSvg => status::status_svg(app, &parsed, conditional, target, client).await,
         Route::Shields(..) => status::shields(node, &parsed, client).await,
-        Route::Docker(..) => docker::docker(app, &parsed, conditional, target).await,
+        Route::Docker(..) => docker::docker(app, &parsed, conditional, target, client).await,
         Route::Health => network::health(node),
         Route::Servers => network::servers(node, parsed.all()),
         Route::Metrics => metrics(node),

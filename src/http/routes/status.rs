@@ -10,7 +10,7 @@ use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
-use super::remember;
+use super::{BADGE_DEADLINE, PENDING_MAX_AGE, remember};
 use crate::badge::{self, Color};
 use crate::cache::Lookup;
 use crate::http::App;
@@ -33,7 +33,10 @@ fn image_of(parsed: &Parsed<'_>) -> Result<ImageRef, NameError> {
         .unwrap_or(Err(NameError::Missing { kind: "repository" }))
 }
 
-/// `GET /build/<organization>/<repository>[?tag=]`: the old JSON API.
+/// `GET /build/<organization>/<repository>[?tag=]`: the old JSON API. Without the badges'
+/// deadline: it answers what Docker Hub said (a 502 after `--hub-timeout` when it says
+/// nothing), since its programs want an answer rather than a picture, and status.js, its
+/// browser client, asks the next node after 400 ms by itself.
 pub(super) async fn build(
     app: &App,
     parsed: &Parsed<'_>,
@@ -124,7 +127,10 @@ pub(super) fn retry_after(response: &mut Response<Body>, err: &HubError) {
     }
 }
 
-/// What a badge says about a lookup: message and colour.
+/// What a badge says about a lookup: message and colour, in the old server's words.
+/// "rate limited" only when something did limit the rate (Docker Hub, this node's budget or
+/// the client's share); a failing, slow or unreachable Docker Hub, and a node backing off
+/// from one, is "unknown" (which of them it was, the `x-badge-error` header says).
 fn badge_message(result: &Result<HubStatus, HubError>) -> (&'static str, Color) {
     match result {
         Ok(HubStatus { status, .. }) if *status < 0 => ("error", Color::Red),
@@ -134,15 +140,35 @@ fn badge_message(result: &Result<HubStatus, HubError>) -> (&'static str, Color) 
         Err(
             HubError::RateLimited { .. } | HubError::Budget { .. } | HubError::ClientShare { .. },
         ) => ("rate limited", Color::LightGrey),
-        Err(_) => ("unknown", Color::LightGrey),
+        Err(
+            HubError::Backoff { .. }
+            | HubError::Status { .. }
+            | HubError::BadAnswer { .. }
+            | HubError::Timeout
+            | HubError::Unreachable
+            | HubError::Pending,
+        ) => ("unknown", Color::LightGrey),
     }
 }
 
-/// The badge's freshness: what the cache says for statuses, a short time for errors.
+/// The badge's freshness: what the cache says for statuses, a short time for errors, and
+/// shorter for an answer that came before its fetch ended.
 fn badge_max_age(lookup: &Lookup) -> Duration {
     match &lookup.result {
         Ok(_) | Err(HubError::NotFound | HubError::RepositoryNotFound) => lookup.fresh_for,
+        Err(HubError::Pending) => PENDING_MAX_AGE,
         Err(_) => ERROR_MAX_AGE,
+    }
+}
+
+/// Names the cause of an error badge in `x-badge-error`, for whoever looks at the response
+/// rather than the picture: the badge's words are few, the causes are not.
+pub(super) fn name_the_error(response: &mut Response<Body>, err: &HubError) {
+    if matches!(err, HubError::NotFound | HubError::RepositoryNotFound) {
+        return;
+    }
+    if let Ok(value) = HeaderValue::from_str(&err.to_string()) {
+        response.headers_mut().insert("x-badge-error", value);
     }
 }
 
@@ -164,7 +190,7 @@ pub(super) async fn status_svg(
             let lookup = app
                 .node()
                 .cache()
-                .get_for(image, Some(ClientKey::of(client)))
+                .get_within(image, Some(ClientKey::of(client)), BADGE_DEADLINE)
                 .await;
             let (message, color) = badge_message(&lookup.result);
             (message, color, badge_max_age(&lookup), Some(lookup))
@@ -187,6 +213,9 @@ pub(super) async fn status_svg(
         if let Ok(value) = HeaderValue::from_str(&err.to_string()) {
             response.headers_mut().insert("x-badge-error", value);
         }
+    }
+    if let Some(Err(err)) = lookup.as_ref().map(|l| &l.result) {
+        name_the_error(&mut response, err);
     }
     response
 }
@@ -214,7 +243,7 @@ pub(super) async fn shields(node: &Node, parsed: &Parsed<'_>, client: IpAddr) ->
         Ok(image) => {
             let lookup = node
                 .cache()
-                .get_for(&image, Some(ClientKey::of(client)))
+                .get_within(&image, Some(ClientKey::of(client)), BADGE_DEADLINE)
                 .await;
             let (message, color) = badge_message(&lookup.result);
             (message, color, badge_max_age(&lookup))
@@ -250,5 +279,10 @@ mod tests {
         assert_eq!(badge_message(&status(-1)).0, "error");
         assert_eq!(badge_message(&Err(HubError::NotFound)).0, "not found");
         assert_eq!(badge_message(&Err(HubError::Timeout)).0, "unknown");
+        let backoff = HubError::Backoff {
+            retry_in: Duration::from_secs(2),
+        };
+        assert_eq!(badge_message(&Err(backoff)).0, "unknown");
+        assert_eq!(badge_message(&Err(HubError::Pending)).0, "unknown");
     }
 }
