@@ -515,6 +515,44 @@ mod tests {
         );
     }
 
+    /// The headers of a recorded answer, pasted as `"name": "value",` lines.
+    fn recorded_headers(pasted: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for line in pasted.lines() {
+            let mut parts = line.trim().trim_end_matches(',').splitn(2, ": ");
+            if let (Some(name), Some(value)) = (parts.next(), parts.next()) {
+                let (name, value) = (name.trim_matches('"'), value.trim_matches('"'));
+                if let (Ok(name), Ok(value)) = (
+                    reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(value),
+                ) {
+                    headers.insert(name, value);
+                }
+            }
+        }
+        headers
+    }
+
+    /// Docker Hub's 429 of May 2025 (docker/hub-feedback#2459): `retry-after` and
+    /// `x-ratelimit-reset` both 1746136938, a minute after the answer's `date`. Read by a
+    /// node whose clock says anything at all (here: today), it means a minute.
+    #[test]
+    fn the_recorded_429_with_a_unix_time_means_a_minute() {
+        let headers = recorded_headers(include_str!(
+            "../../tests/fixtures/hub/429-unix-time-2025.headers.txt"
+        ));
+        assert_eq!(headers["retry-after"], "1746136938");
+        let asked = retry_after(&headers, SystemTime::now());
+        assert_eq!(asked.wait, Duration::from_secs(60));
+        let hap = include_str!("../../tests/fixtures/hub/429-hap429-2020.http.txt");
+        let hap = recorded_headers(&hap.replace("\\n", "\n"));
+        assert_eq!(
+            retry_after(&hap, SystemTime::now()).wait,
+            Duration::from_secs(60)
+        );
+        assert_eq!(retry_after(&hap, SystemTime::now()).said_by, "retry-after");
+    }
+
     #[test]
     fn times_are_read_against_the_answers_own_date() {
         // The node's clock is ten minutes behind the hub's: the hub's Date tells what it meant.

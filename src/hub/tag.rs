@@ -216,6 +216,41 @@ mod tests {
         assert!(read_tag_object(br#"{"name":"other"}"#, "latest").is_err());
     }
 
+    /// A tag object of 2019 (library/debian's tag list, recorded by goodwithtech/dockertags),
+    /// which has no `tag_status`, as the tag endpoint would answer it.
+    #[test]
+    fn the_recorded_2019_tag_without_tag_status_is_built() {
+        let page: serde_json::Value = serde_json::from_slice(include_bytes!(
+            "../../tests/fixtures/hub/tags-library-debian-page1-2019.json"
+        ))
+        .unwrap();
+        let tag = &page["results"][0];
+        assert!(tag.get("tag_status").is_none());
+        let body = serde_json::to_vec(tag).unwrap();
+        let status = read_tag_object(&body, "unstable-slim").unwrap();
+        assert_eq!(status.status, 10);
+    }
+
+    /// library/rust's `1.44.0-slim`, recorded in 2026: `full_size: 0`, four images with
+    /// their sizes, no top-level digest.
+    #[test]
+    fn the_recorded_multi_arch_tag_with_full_size_0_is_read() {
+        let (tag, skipped) = decode_tag_info(
+            include_bytes!("../../tests/fixtures/hub/tag-library-rust-1.44.0-slim-2026.json"),
+            "1.44.0-slim",
+        )
+        .unwrap();
+        assert_eq!((tag.full_size, skipped), (Some(0), 0));
+        assert_eq!(
+            tag.image_for("amd64", None).and_then(|i| i.size),
+            Some(207_268_936)
+        );
+        assert_eq!(
+            tag.image_for("arm", Some("v7")).and_then(|i| i.size),
+            Some(203_309_061)
+        );
+    }
+
     #[test]
     fn arm_is_the_first_arm_image_and_a_variant_can_be_asked_for() {
         let tag = TagInfo {

@@ -188,6 +188,39 @@ mod tests {
         assert!(add_page(&mut empty(), repeating, &hub, &read).is_err());
     }
 
+    /// Recorded pages: library/debian's of 2019 (no `tag_status`, `next` on
+    /// registry.hub.docker.com with a slash before the query) and crazymax/diun's of 2023
+    /// (`next` on hub.docker.com): every tag read, the next page asked of the configured hub.
+    #[test]
+    fn recorded_pages_are_read_whole_and_their_next_pages_asked_here() {
+        let hub = Url::parse("http://127.0.0.1:9/").unwrap();
+        for (body, tags, next) in [
+            (
+                &include_bytes!("../../tests/fixtures/hub/tags-library-debian-page1-2019.json")[..],
+                10,
+                "http://127.0.0.1:9/v2/repositories/library/debian/tags/?page=2",
+            ),
+            (
+                &include_bytes!("../../tests/fixtures/hub/tags-crazymax-diun-page1-2023.json")[..],
+                10,
+                "http://127.0.0.1:9/v2/repositories/crazymax/diun/tags?page=2",
+            ),
+        ] {
+            let mut list = empty();
+            let read = [hub.join("v2/first").unwrap()];
+            let (step, skipped) =
+                add_page(&mut list, decode_json(body).unwrap(), &hub, &read).unwrap();
+            assert_eq!((list.tags.len(), skipped), (tags, 0));
+            let Step::Next(url) = step else {
+                panic!("{step:?}")
+            };
+            assert_eq!(url.as_str(), next);
+        }
+        let whole = include_bytes!("../../tests/fixtures/hub/tags-crazymax-diun-2023.json");
+        let (count, tags, skipped) = read_tag_page(whole).unwrap();
+        assert_eq!((count, tags.len(), skipped), (79, 79, 0));
+    }
+
     #[test]
     fn one_unreadable_tag_is_skipped_and_the_page_kept() {
         let (count, tags, skipped) = read_tag_page(

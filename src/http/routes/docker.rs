@@ -683,6 +683,64 @@ mod tests {
         );
     }
 
+    fn recorded_list(body: &[u8]) -> TagList {
+        let (count, tags, _) = crate::hub::tag_list::read_tag_page(body).unwrap();
+        TagList {
+            count,
+            tags,
+            truncated: false,
+        }
+    }
+
+    /// library/rust's `1.44.0-slim` as Docker Hub answered it in 2026 (`full_size: 0`):
+    /// the amd64 image's size, not shields.io's `0 B`.
+    #[test]
+    fn the_recorded_full_size_0_reads_the_amd64_images_size() {
+        let tag = crate::hub::tag::read_tag_info(
+            include_bytes!("../../../tests/fixtures/hub/tag-library-rust-1.44.0-slim-2026.json"),
+            "1.44.0-slim",
+        )
+        .unwrap();
+        assert_eq!(message(size_of(&tag, None)), "198 MiB");
+        assert_eq!(message(size_of(&tag, Arch::parse("arm/v7"))), "194 MiB");
+    }
+
+    /// crazymax/diun's tags of 2023: `arm` v6 before v7, attestations on `edge`.
+    #[test]
+    fn recorded_arm_variants_and_attestations() {
+        let list = recorded_list(include_bytes!(
+            "../../../tests/fixtures/hub/tags-crazymax-diun-2023.json"
+        ));
+        let edge = &list.tags[1];
+        assert_eq!(edge.name, "edge");
+        assert_eq!(
+            message(platforms(edge)),
+            "386 | amd64 | arm/v6 | arm/v7 | arm64 | ppc64le"
+        );
+        let variant = |arch| {
+            Arch::parse(arch)
+                .and_then(|a| a.image_in(edge))
+                .and_then(|i| i.variant.clone())
+        };
+        assert_eq!(variant("arm").as_deref(), Some("v6"));
+        assert_eq!(variant("arm/v7").as_deref(), Some("v7"));
+        let semver = from_list(&list, DockerKind::Version, None, Sort::Semver, None);
+        assert_eq!(message(semver), "v4.24.0");
+        // library/debian's of 2019: `arm` is v5 where the hub lists it first.
+        let debian = recorded_list(include_bytes!(
+            "../../../tests/fixtures/hub/tags-library-debian-page1-2019.json"
+        ));
+        let first_arm = |tag: &TagInfo| {
+            Arch::parse("arm")
+                .and_then(|a| a.image_in(tag))
+                .and_then(|i| i.variant.clone())
+        };
+        assert_eq!(first_arm(&debian.tags[0]).as_deref(), Some("v5"));
+        assert_eq!(first_arm(&debian.tags[2]).as_deref(), Some("v7"));
+        let semver = from_list(&debian, DockerKind::Version, None, Sort::Semver, None);
+        assert_eq!(message(semver), "unstable-20191118");
+    }
+
     #[test]
     fn arch_takes_a_variant_and_arm_alone_is_the_first_arm_image() {
         assert_eq!(

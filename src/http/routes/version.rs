@@ -366,6 +366,43 @@ mod tests {
         assert_eq!(Semver::parse_loose("1.2.9007199254740992"), None);
     }
 
+    fn names(page: &[u8]) -> Vec<String> {
+        let page: serde_json::Value = serde_json::from_slice(page).unwrap();
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The recorded tag lists, and what shields.io's `latest` gives for them (its code run on
+    /// the `semver` package, 7.8.6, with these names in this order).
+    #[test]
+    fn recorded_tag_lists_give_what_shields_gives() {
+        for (page, expected) in [
+            (
+                &include_bytes!("../../../tests/fixtures/hub/tags-crazymax-diun-2023.json")[..],
+                "4.24.0",
+            ),
+            (
+                &include_bytes!("../../../tests/fixtures/hub/tags-crazymax-diun-page1-2023.json")[..],
+                "4.24.0",
+            ),
+            // No tag has a dot: the dated ones compete, `-slim` flavours are pre-releases,
+            // and of two equal dates the first listed stays.
+            (
+                &include_bytes!("../../../tests/fixtures/hub/tags-library-debian-page1-2019.json")
+                    [..],
+                "unstable-20191118",
+            ),
+        ] {
+            let names = names(page);
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            assert_eq!(latest(&names), Some(expected));
+        }
+    }
+
     #[test]
     fn without_digits_the_last_in_collation_order() {
         assert_eq!(latest(&["edge", "latest", "alpine"]), Some("latest"));
