@@ -57,6 +57,12 @@ pub struct FakeRepo {
     pub endless_tags: bool,
     /// A broken tag list: pages that are not Docker Hub's JSON.
     pub garbage_tags: bool,
+    /// A tag list that loses this page while it is read (tags deleted meanwhile): the page
+    /// answers 404 although the one before named it.
+    pub vanished_page: Option<usize>,
+    /// Odd entries on the first tag page: a tag without a name, and a tag `odd` whose one
+    /// image has a null `architecture` (no recorded answer has either whole).
+    pub odd_entries: bool,
 }
 
 /// One image (platform) of a tag.
@@ -767,9 +773,12 @@ async fn answer_api(
                     .and_then(|(_, v)| v.parse::<usize>().ok())
             };
             let page = param("page").unwrap_or(1).max(1);
+            if r.vanished_page == Some(page) {
+                return hub_404();
+            }
             let size = param("page_size").unwrap_or(10).clamp(1, 100);
             let start = (page - 1).saturating_mul(size);
-            let results: Vec<_> = r
+            let mut results: Vec<_> = r
                 .tags
                 .iter()
                 .enumerate()
@@ -777,6 +786,10 @@ async fn answer_api(
                 .take(size)
                 .map(|(i, (name, status))| r.tag_json(i, name, status))
                 .collect();
+            if r.odd_entries && page == 1 {
+                results.push(json!({"name": null, "images": []}));
+                results.push(json!({"name": "odd", "images": [{"architecture": null, "os": "linux", "size": 1}]}));
+            }
             if results.is_empty() && page > 1 && !r.endless_tags {
                 return hub_404();
             }

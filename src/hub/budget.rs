@@ -692,6 +692,28 @@ mod tests {
         assert!(budget.admit(now + Duration::from_secs(3)).is_ok());
     }
 
+    /// A 405 for a day (docker/hub-feedback#2257), 401s, odd bodies: answers about the
+    /// request, which never make the node stop asking about every other image.
+    #[test]
+    fn answers_about_the_request_never_back_off() {
+        let budget = Budget::new(1, 600);
+        let now = Instant::now();
+        for status in [405, 401, 410, 400, 405, 405] {
+            budget.record::<()>(&Err(HubError::Status { status }), now, now);
+        }
+        let odd = HubError::BadAnswer {
+            reason: "JSON of another shape".into(),
+        };
+        for _ in 0..3 {
+            budget.record::<()>(&Err(odd.clone()), now, now);
+        }
+        assert!(budget.admit(now).is_ok());
+        for _ in 0..3 {
+            budget.record::<()>(&Err(HubError::Status { status: 502 }), now, now);
+        }
+        assert!(matches!(budget.admit(now), Err(HubError::Backoff { .. })));
+    }
+
     #[test]
     fn requests_in_flight_do_not_lengthen_a_pause_and_one_trial_tests_recovery() {
         let budget = Budget::new(8, 600);

@@ -683,3 +683,44 @@ async fn tag_pages_named_on_another_docker_hub_host_are_read_from_the_configured
         .count();
     assert_eq!(pages, 2);
 }
+
+/// Tags deleted while the list is read: the page the last one named answers 404, and the
+/// list ends with the pages read.
+#[tokio::test]
+async fn a_tag_page_that_vanished_while_read_ends_the_list() {
+    let hub = hub_with_samples().await;
+    let tags: Vec<String> = (0..150).map(|i| format!("2.{i}")).collect();
+    let names: Vec<&str> = tags.iter().map(String::as_str).collect();
+    hub.set_repo(
+        "acme/shrinking",
+        FakeRepo {
+            vanished_page: Some(2),
+            ..FakeRepo::with_tags(&names)
+        },
+    );
+    let node = start_node(&hub.url(), |_| {}).await;
+    let (_, _, svg) = get(&format!("{}/docker/v/acme/shrinking?sort=semver", node.url)).await;
+    assert_eq!(said(&svg), "version: v2.99");
+}
+
+/// One odd entry never costs the page: the badge is read from the rest, and the metrics
+/// count what was left out.
+#[tokio::test]
+async fn odd_entries_are_left_out_and_counted() {
+    let hub = hub_with_samples().await;
+    hub.set_repo(
+        "acme/odd",
+        FakeRepo {
+            odd_entries: true,
+            ..FakeRepo::with_tags(&["1.0", "0.9"])
+        },
+    );
+    let node = start_node(&hub.url(), |_| {}).await;
+    let (_, _, svg) = get(&format!("{}/docker/v/acme/odd?sort=semver", node.url)).await;
+    assert_eq!(said(&svg), "version: v1.0");
+    let (_, _, metrics) = get(&format!("{}/metrics", node.url)).await;
+    assert!(
+        metrics.contains("dbs_upstream_entries_skipped_total{endpoint=\"tag_list\"} 2"),
+        "{metrics}"
+    );
+}
