@@ -178,6 +178,21 @@ mod tests {
     }
 
     #[test]
+    fn a_count_that_shrinks_below_the_tags_read_is_no_error() {
+        let hub = Url::parse("http://127.0.0.1:9/").unwrap();
+        let mut read = vec![hub.join("v2/t?page=1").unwrap()];
+        let mut list = empty();
+        let next = Some("http://127.0.0.1:9/v2/t?page=2");
+        add_page(&mut list, page(4, next, &["d", "c"]), &hub, &read).unwrap();
+        read.push(hub.join("v2/t?page=2").unwrap());
+        // Two tags were deleted meanwhile: the hub counts 2, and still names a third page.
+        let next = Some("http://127.0.0.1:9/v2/t?page=3");
+        let (step, _) = add_page(&mut list, page(2, next, &["b"]), &hub, &read).unwrap();
+        assert!(matches!(step, Step::Next(_)), "{step:?}");
+        assert_eq!(list.count, 3, "never fewer than the tags read");
+    }
+
+    #[test]
     fn a_page_without_new_tags_that_names_another_is_garbage() {
         let hub = Url::parse("http://127.0.0.1:9/").unwrap();
         let read = [hub.join("v2/t?page=1").unwrap()];
