@@ -170,7 +170,7 @@ pub const DOCKER_HUB_HOSTS: [&str; 2] = ["hub.docker.com", "registry.hub.docker.
 /// any of [`DOCKER_HUB_HOSTS`] rewritten onto the configured hub (its path and query kept),
 /// so a node asking a mirror or a loopback hub stays there; `None` for anywhere else (never
 /// followed). An unreadable link is a bad answer.
-pub(crate) fn follow_next(next: &str, hub: &Url) -> Result<Option<Url>, HubError> {
+pub fn follow_next(next: &str, hub: &Url) -> Result<Option<Url>, HubError> {
     let link = Url::parse(next).map_err(|_| HubError::BadAnswer {
         reason: "an unreadable next link".into(),
     })?;
