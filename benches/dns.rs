@@ -57,7 +57,7 @@ async fn start_node() -> DnsServer {
         sockets,
         zone,
         Arc::new(StaticPool(nodes)),
-        Limits { rate: 10_000_000 },
+        Limits::new(10_000_000),
         Metrics::new().expect("metrics"),
     )
     .expect("start")

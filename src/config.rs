@@ -255,6 +255,12 @@ pub struct Config {
         requires = "dns_zone"
     )]
     pub pool_address: Vec<IpAddr>,
+
+    /// The port the pool's plain HTTP is served on at every pool address: where clients of
+    /// the pool name connect, and where a DNS node probes each pool address, its own
+    /// included, before answering with it.
+    #[arg(long, env = "DBS_POOL_PORT", default_value_t = 80, value_parser = clap::value_parser!(u16).range(1..))]
+    pub pool_port: u16,
 }
 
 impl Config {

@@ -20,7 +20,10 @@
 //! - [`driver`]: what does I/O for the federation: gossip and probe loops, the transports
 //!   (HTTP, and in memory for tests), state, key and `peers.toml` files.
 //! - [`dns`]: the pool name's authoritative DNS (hickory-server): the zone's answers from
-//!   the nodes this node's probes found healthy, rate limited per source network.
+//!   the nodes this node's probes found healthy, rate limited per source network, and its
+//!   own bounded DNS-over-TCP accept loop.
+//! - [`descriptors`]: the file descriptor limit, its shares (DNS over TCP, HTTP, a reserve),
+//!   and the pause of every accept loop when descriptors run out.
 //! - [`metrics`], [`logging`]: the node's Prometheus registry and its log lines.
 //! - [`demo`]: the one-command demo network and its sample Docker Hub.
 //! - `testkit` (feature `testkit`, for tests and benchmarks): the federation simulator.
@@ -32,6 +35,7 @@ pub mod badge;
 pub mod cache;
 pub mod config;
 pub mod demo;
+pub mod descriptors;
 pub mod dns;
 pub mod driver;
 pub mod federation;

@@ -103,6 +103,13 @@ fn first_paragraph(err: &clap::Error) -> String {
 }
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {
+    match dockerhub_build_status::descriptors::raise_soft_limit() {
+        Ok(limit) => {
+            let budget = dockerhub_build_status::descriptors::Budget::current();
+            tracing::info!(limit = ?limit, http = budget.http, dns_tcp = budget.dns_tcp, "open file limit");
+        }
+        Err(err) => tracing::warn!(error = %err, "cannot raise the open file limit"),
+    }
     let listen = config.listen;
     // Bind first, so `--listen 127.0.0.1:0` announces the port it really got.
     let listener = server::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
@@ -154,9 +161,7 @@ fn start_dns(node: &Node, sockets: dns::Sockets) -> anyhow::Result<dns::DnsServe
         sockets,
         zone,
         node.driver().clone(),
-        dns::Limits {
-            rate: config.dns_rate_limit,
-        },
+        dns::Limits::new(config.dns_rate_limit),
         node.metrics().clone(),
     )
     .context("cannot start the DNS server")?;

@@ -241,7 +241,7 @@ impl Metrics {
         for outcome in ["recovered", "confirmed"] {
             probe_retries.with_label_values(&[outcome]);
         }
-        for action in ["dropped", "slipped"] {
+        for action in ["dropped", "slipped", "tcp_refused", "tcp_closed"] {
             dns_rate_limited.with_label_values(&[action]);
         }
         Ok(Metrics {

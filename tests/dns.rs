@@ -44,7 +44,7 @@ async fn start(rate: u32, metrics: &Metrics) -> DnsServer {
         sockets,
         zone,
         Arc::new(StaticPool(nodes(8))),
-        Limits { rate },
+        Limits::new(rate),
         metrics.clone(),
     )
     .expect("start")

@@ -65,6 +65,8 @@ fn start(
         .arg(ZONE)
         .arg("--dns-ttl")
         .arg(format!("{}s", TTL.as_secs()))
+        .arg("--pool-port")
+        .arg(http_port.to_string())
         .env("RUST_LOG", "warn");
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();

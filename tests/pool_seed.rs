@@ -57,7 +57,7 @@ async fn dns_with(zone: &str, addresses: &[Ipv4Addr]) -> DnsServer {
         sockets,
         zone,
         Arc::new(StaticPool(nodes)),
-        Limits { rate: 10_000 },
+        Limits::new(10_000),
         Metrics::new().expect("metrics"),
     )
     .expect("start DNS")
@@ -172,6 +172,8 @@ fn start(
         .arg(ZONE)
         .arg("--dns-ttl")
         .arg("1s")
+        .arg("--pool-port")
+        .arg(port.to_string())
         .env("RUST_LOG", log);
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();

@@ -42,12 +42,13 @@ impl PoolView {
     }
 }
 
-/// Answers the pool zone. Shared by hickory's UDP and TCP tasks.
-#[derive(Debug)]
+/// Answers the pool zone. Shared (cloned) by hickory's UDP task and this module's own TCP
+/// connections.
+#[derive(Debug, Clone)]
 pub struct PoolHandler {
-    zone: Zone,
+    zone: Arc<Zone>,
     view: Arc<RwLock<Arc<PoolView>>>,
-    limiter: Mutex<ResponseLimiter>,
+    limiter: Arc<Mutex<ResponseLimiter>>,
     started: Instant,
     metrics: Metrics,
 }
@@ -60,9 +61,9 @@ impl PoolHandler {
         metrics: Metrics,
     ) -> PoolHandler {
         PoolHandler {
-            zone,
+            zone: Arc::new(zone),
             view,
-            limiter: Mutex::new(limiter),
+            limiter: Arc::new(Mutex::new(limiter)),
             started: Instant::now(),
             metrics,
         }
@@ -79,7 +80,8 @@ impl RequestHandler for PoolHandler {
         // hickory has already answered what it could not parse with a bare FORMERR header
         // (never larger than the query) and dropped responses posing as queries.
         if request.protocol() == Protocol::Udp {
-            // TCP needs a handshake, so its source is real and it reflects nothing.
+            // TCP needs a handshake, so its source is real and it reflects nothing; its
+            // queries are limited where its connections are accepted (`super::tcp`).
             let verdict = self
                 .limiter
                 .lock()

@@ -8,13 +8,16 @@
 //!   probes found healthy, and a random source.
 //! - [`ratelimit`]: response rate limiting per source network, time passed in.
 //! - [`handler`]: the hickory-server glue (the `RequestHandler`), metrics.
+//! - [`tcp`]: DNS over TCP, accepted within caps on connections and queries.
 //! - This file: binding UDP and TCP, the refresh of the live pool view, shutdown.
 //!
-//! The DNS engine is hickory-server's: it reads and writes every packet; this module only
-//! decides what goes in the answer.
+//! The DNS engine is hickory-server's: it reads and writes every packet (UDP through its
+//! `Server`, TCP through its stream types in [`tcp`]'s own accept loop); this module only
+//! decides what goes in the answer and how much is answered.
 
 pub mod handler;
 pub mod ratelimit;
+pub mod tcp;
 pub mod zone;
 
 use std::net::SocketAddr;
@@ -27,6 +30,7 @@ use tokio::task::JoinHandle;
 
 use self::handler::{PoolHandler, PoolView};
 use self::ratelimit::ResponseLimiter;
+use self::tcp::{TcpLimits, TcpServer};
 use self::zone::Zone;
 use crate::driver::Driver;
 use crate::federation::PoolNode;
@@ -42,6 +46,11 @@ pub const TCP_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_LIMITED_NETWORKS: usize = 65_536;
 /// Of the queries over a network's limit, every second gets a truncated answer.
 pub const SLIP: u32 = 2;
+/// All answers of one transport together are limited to this many times the rate of one
+/// network: forged sources spread over many networks (each within its own limit) cannot
+/// make the node send more than that. At the default of 50 a second, 2,000 answers a
+/// second, about 260 KB/s of UDP answers at most.
+pub const GLOBAL_RATE_FACTOR: u32 = 40;
 
 /// Where the nodes to answer with come from: the federation core in a node, a fixed list
 /// in tests and benchmarks.
@@ -68,8 +77,30 @@ impl PoolSource for StaticPool {
 /// How the DNS server limits responses.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Responses per second per source network over UDP, after a burst of twice as many.
+    /// Responses per second per source network over UDP, after a burst of twice as many
+    /// (and queries per second per network over TCP); all networks together get
+    /// [`GLOBAL_RATE_FACTOR`] times as many.
     pub rate: u32,
+    /// Open TCP connections, in all and per network.
+    pub tcp_connections: usize,
+    pub tcp_connections_per_network: usize,
+}
+
+impl Limits {
+    /// `rate` a second per network, and TCP connections within this process's share of
+    /// descriptors for DNS ([`crate::descriptors::Budget`]).
+    pub fn new(rate: u32) -> Limits {
+        let budget = crate::descriptors::Budget::current();
+        Limits {
+            rate,
+            tcp_connections: budget.dns_tcp,
+            tcp_connections_per_network: budget.dns_tcp_per_network,
+        }
+    }
+
+    fn global_rate(&self) -> u32 {
+        self.rate.saturating_mul(GLOBAL_RATE_FACTOR)
+    }
 }
 
 /// The UDP socket and TCP listener, bound on one address and port.
@@ -104,6 +135,7 @@ impl Sockets {
 /// running until the runtime ends.
 pub struct DnsServer {
     server: hickory_server::Server<PoolHandler>,
+    tcp: TcpServer,
     refresher: JoinHandle<()>,
     local: SocketAddr,
 }
@@ -152,13 +184,27 @@ impl DnsServer {
             limits.rate.saturating_mul(2),
             SLIP,
             MAX_LIMITED_NETWORKS,
+        )
+        .with_global(limits.global_rate(), limits.global_rate().saturating_mul(2));
+        let handler = PoolHandler::new(zone, view, limiter, metrics.clone());
+        let tcp = TcpServer::start(
+            sockets.tcp,
+            handler.clone(),
+            TcpLimits {
+                connections: limits.tcp_connections,
+                per_network: limits.tcp_connections_per_network,
+                rate: limits.rate,
+                global_rate: limits.global_rate(),
+                idle_timeout: TCP_TIMEOUT,
+            },
+            MAX_LIMITED_NETWORKS,
+            metrics,
         );
-        let mut server =
-            hickory_server::Server::new(PoolHandler::new(zone, view, limiter, metrics));
+        let mut server = hickory_server::Server::new(handler);
         server.register_socket(sockets.udp);
-        server.register_listener(sockets.tcp, TCP_TIMEOUT, 64);
         Ok(DnsServer {
             server,
+            tcp,
             refresher,
             local,
         })
@@ -169,9 +215,15 @@ impl DnsServer {
         self.local
     }
 
+    /// DNS-over-TCP connections open now.
+    pub fn tcp_connections(&self) -> usize {
+        self.tcp.open_connections()
+    }
+
     /// Stops answering and waits for the server's tasks to end.
     pub async fn shutdown(mut self) {
         self.refresher.abort();
+        self.tcp.shutdown().await;
         if let Err(err) = self.server.shutdown_gracefully().await {
             tracing::debug!(error = %err, "DNS server ended with an error");
         }

@@ -9,6 +9,9 @@
 //! set, no records, never larger than the query) instead of silence: a real resolver
 //! behind a busy network retries over TCP, which needs a handshake and so cannot be
 //! forged; a victim receives at most what the forger sent.
+//!
+//! Besides the per-network buckets one bucket holds all answers together, so forged
+//! sources spread over many networks cannot add up to more than the node's global rate.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -38,6 +41,10 @@ pub struct ResponseLimiter {
     /// Every `slip`-th limited query gets a truncated answer (0: none does).
     slip: u32,
     max_networks: usize,
+    /// All answers together, whatever the network.
+    global: Bucket,
+    global_rate: f64,
+    global_burst: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -49,7 +56,8 @@ struct Bucket {
 
 impl ResponseLimiter {
     /// `rate` responses per second per network after a burst of `burst`; at most
-    /// `max_networks` networks are tracked at a time.
+    /// `max_networks` networks are tracked at a time. No global limit until
+    /// [`ResponseLimiter::with_global`] sets one.
     pub fn new(rate: u32, burst: u32, slip: u32, max_networks: usize) -> Self {
         Self {
             buckets: HashMap::new(),
@@ -57,7 +65,24 @@ impl ResponseLimiter {
             burst: f64::from(burst.max(1)),
             slip,
             max_networks: max_networks.max(1),
+            global: Bucket {
+                tokens: f64::INFINITY,
+                updated: Duration::ZERO,
+                limited: 0,
+            },
+            global_rate: f64::INFINITY,
+            global_burst: f64::INFINITY,
         }
+    }
+
+    /// Also limits all responses together to `rate` a second after a burst of `burst`.
+    /// A query within its network's limit but over the global one is limited as if its
+    /// network were over (dropped, or every `slip`-th truncated).
+    pub fn with_global(mut self, rate: u32, burst: u32) -> Self {
+        self.global_rate = f64::from(rate.max(1));
+        self.global_burst = f64::from(burst.max(1));
+        self.global.tokens = self.global_burst;
+        self
     }
 
     /// Decides for a query from `ip` at `now` (any monotonic clock's reading).
@@ -78,12 +103,16 @@ impl ResponseLimiter {
             updated: now,
             limited: 0,
         });
-        let elapsed = now.saturating_sub(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
-        bucket.updated = now;
+        bucket.refill(now, rate, burst);
         if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            return Verdict::Answer;
+            let global = &mut self.global;
+            global.refill(now, self.global_rate, self.global_burst);
+            if global.tokens >= 1.0 {
+                global.tokens -= 1.0;
+                bucket.tokens -= 1.0;
+                return Verdict::Answer;
+            }
+            global.limited = global.limited.wrapping_add(1);
         }
         bucket.limited = bucket.limited.wrapping_add(1);
         if slip > 0 && bucket.limited.is_multiple_of(slip) {
@@ -102,6 +131,11 @@ impl ResponseLimiter {
         });
     }
 
+    /// Answers refused by the global limit alone so far.
+    pub fn globally_limited(&self) -> u32 {
+        self.global.limited
+    }
+
     /// Networks tracked now.
     pub fn len(&self) -> usize {
         self.buckets.len()
@@ -111,6 +145,20 @@ impl ResponseLimiter {
         self.buckets.is_empty()
     }
 }
+
+impl Bucket {
+    fn refill(&mut self, now: Duration, rate: f64, burst: f64) {
+        if self.tokens.is_finite() {
+            let elapsed = now.saturating_sub(self.updated).as_secs_f64();
+            self.tokens = (self.tokens + elapsed * rate).min(burst);
+        }
+        self.updated = now;
+    }
+}
+
+/// The network a source is limited as: IPv4 /24, IPv6 /56 (IPv4-mapped IPv6 as IPv4), the
+/// grouping every per-network limit of the node uses.
+pub use crate::federation::address::subnet_of as network_of;
 
 #[cfg(test)]
 mod tests {
@@ -166,6 +214,37 @@ mod tests {
             "same /56"
         );
         assert_eq!(check(&mut limiter, "2001:db8:1:300::1"), Verdict::Answer);
+    }
+
+    #[test]
+    fn the_global_limit_binds_over_many_networks_each_within_its_own() {
+        // 1,000 networks, each asking 2 a second (well within its own 10), for 10 s:
+        // 20,000 queries, of which the global limit of 100 a second answers about 1,200.
+        let mut limiter = ResponseLimiter::new(10, 20, 2, 10_000).with_global(100, 200);
+        let mut answered = 0;
+        let mut slipped = 0;
+        for tick in 0..20u64 {
+            for n in 0..1000u32 {
+                let ip = IpAddr::from([10, (n >> 8) as u8, n as u8, 1]);
+                match limiter.check(ip, ms(tick * 500)) {
+                    Verdict::Answer => answered += 1,
+                    Verdict::Slip => slipped += 1,
+                    Verdict::Drop => {}
+                }
+            }
+        }
+        assert!((1_100..=1_200).contains(&answered), "{answered} answered");
+        assert!(slipped > 8_000, "{slipped} slipped");
+        assert!(limiter.globally_limited() > 18_000);
+        // Without the global limit every one of them is answered.
+        let mut unlimited = ResponseLimiter::new(10, 20, 2, 10_000);
+        let all = (0..1000u32)
+            .filter(|n| {
+                let ip = IpAddr::from([10, (n >> 8) as u8, *n as u8, 1]);
+                unlimited.check(ip, ms(0)) == Verdict::Answer
+            })
+            .count();
+        assert_eq!(all, 1000);
     }
 
     #[test]

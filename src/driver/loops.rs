@@ -176,6 +176,8 @@ impl Driver {
         settings.allow_private_peers = config.allow_private_peers;
         // Checked by Config::validate before a driver is made.
         settings.pool_addresses = config.pool_addresses().unwrap_or_default();
+        settings.pool_port = config.pool_port;
+        settings.answers_pool_dns = config.dns_listen.is_some();
         let now = super::now();
         let mut core = Core::new(identity.clone(), settings, peers, now)?;
         core.set_pool_seeds(pools);
@@ -349,6 +351,9 @@ impl Driver {
                     Action::AskPool { pool, request } => {
                         let seed = StdRng::from_rng(&mut rng);
                         tokio::spawn(async move { network.ask_pool(pool, request, seed).await });
+                    }
+                    Action::ProbePool { url } => {
+                        tokio::spawn(async move { network.probe_pool(url).await });
                     }
                     Action::Probe { url } => {
                         let place = if proven {
@@ -557,6 +562,21 @@ impl Driver {
         self.metrics.probe(label);
         self.core().on_probe_result(&url, outcome, super::now());
         drop(backlog);
+    }
+
+    /// Probes a pool address at the pool port and tells the core, retrying a lost probe as
+    /// for a listed node: these are the addresses the DNS answers with.
+    async fn probe_pool(&self, url: PeerUrl) {
+        let mut outcome = self.transport.probe(&url).await;
+        for _ in 0..federation::PROBE_RETRIES {
+            if !self.core().wants_pool_retry(&outcome) {
+                break;
+            }
+            tokio::time::sleep(self.probe_retry_delay).await;
+            outcome = self.transport.probe(&url).await;
+        }
+        self.core()
+            .on_pool_probe_result(&url, outcome, super::now());
     }
 
     fn update_peer_metrics(&self) -> MemberCounts {

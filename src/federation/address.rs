@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// globally routable unicast address (loopback, private, link-local including the cloud
 /// metadata address 169.254.169.254, CGNAT, multicast, reserved, documentation, IPv6 ULA
 /// and link-local), including IPv4 addresses hidden in IPv6 forms (v4-mapped,
-/// v4-compatible, NAT64, 6to4).
+/// v4-compatible, the well-known NAT64 prefix, 6to4) and the whole local-use NAT64 prefix.
 ///
 /// The drivers apply it to the addresses a name resolves to, right before connecting,
 /// unless `--allow-private-peers` is given; otherwise any node could make every other node
@@ -41,7 +41,12 @@ fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
         return is_forbidden_v4(v4);
     }
     let s = ip.segments();
-    ip.is_unspecified()
+    // 64:ff9b::/32 outside the well-known /96 (handled above): the local-use translation
+    // prefix 64:ff9b:1::/48 (RFC 8215), which an operator may split at any RFC 6052
+    // length, so the IPv4 address inside can sit in several places; it is not globally
+    // reachable, and the rest of the /32 is reserved. All of it, whatever it embeds.
+    s[0] == 0x0064 && s[1] == 0xff9b
+        || ip.is_unspecified()
         || ip.is_loopback()
         || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7 (includes fd00:ec2::254 metadata)
         || (s[0] & 0xffc0) == 0xfe80 // link-local
@@ -55,7 +60,8 @@ fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
 }
 
 /// The IPv4 address inside the IPv6 forms that reach IPv4 hosts: v4-mapped `::ffff:a.b.c.d`,
-/// the deprecated v4-compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d` and 6to4 `2002:AABB:CCDD::`.
+/// the deprecated v4-compatible `::a.b.c.d`, the well-known NAT64 `64:ff9b::a.b.c.d` and 6to4
+/// `2002:AABB:CCDD::`.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
     let low = Ipv4Addr::new(
@@ -166,6 +172,30 @@ mod tests {
             "64:ff9b::a00:1",
             "2002:a00:1::1",
             "2001::1",
+        ] {
+            assert!(forbidden(s), "{s} must be forbidden");
+        }
+    }
+
+    #[test]
+    fn every_nat64_form_of_a_forbidden_address_is_forbidden() {
+        // The metadata address 169.254.169.254 (a9fe:a9fe) in each prefix length RFC 6052
+        // allows: the well-known /96, and the local-use /48 split at /48, /56, /64 and /96.
+        for s in [
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::169.254.169.254",
+            "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1:a9fe:a9:fe00::",
+            "64:ff9b:1:a9:fe:a9fe::",
+            "64:ff9b:1:0:a9:fea9:fe00:0",
+            "64:ff9b:1:ffff::7f00:1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a00:1",
+            // The local-use prefix is not globally reachable whatever it embeds.
+            "64:ff9b:1::808:808",
+            // Reserved parts of 64:ff9b::/32.
+            "64:ff9b:2::808:808",
+            "64:ff9b:0:1::808:808",
         ] {
             assert!(forbidden(s), "{s} must be forbidden");
         }

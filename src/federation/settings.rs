@@ -20,6 +20,13 @@ pub struct Settings {
     /// The addresses this node serves the DNS pool's badges on (`--pool-address`), signed
     /// into its descriptor; empty when it does not serve the pool.
     pub pool_addresses: Vec<std::net::IpAddr>,
+    /// The port every pool node serves the pool's plain HTTP on, at each of its pool
+    /// addresses (`--pool-port`, 80): where clients of the pool name connect, and so where
+    /// this node probes the pool addresses, its own included.
+    pub pool_port: u16,
+    /// This node answers DNS for the pool (`--dns-listen`): only then does it probe pool
+    /// addresses (its own and other nodes'), which only its answers need.
+    pub answers_pool_dns: bool,
     /// Time between gossip rounds (`--gossip-interval`).
     pub gossip_interval: Duration,
     /// Time between probes of each known node (`--probe-interval`).
@@ -79,6 +86,8 @@ impl Settings {
             public_url,
             version: version.into(),
             weight: 1.0,
+            pool_port: 80,
+            answers_pool_dns: false,
             pool_addresses: Vec::new(),
             gossip_interval: Duration::from_secs(10),
             probe_interval: Duration::from_secs(30),

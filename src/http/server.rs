@@ -56,13 +56,19 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 pub async fn run(listener: TcpListener, app: impl Into<App>, shutdown: impl Future<Output = ()>) {
     let app: App = app.into();
     let node = app.node().clone();
-    let connections = Arc::new(Semaphore::new(node.config().max_connections as usize));
+    // Within HTTP's share of the descriptor limit, so the node keeps descriptors for its
+    // own requests (Docker Hub, probes) whatever the flag says.
+    let max_connections = node
+        .config()
+        .max_connections
+        .min(crate::descriptors::Budget::current().http);
+    let connections = Arc::new(Semaphore::new(max_connections as usize));
     // Never more than half of all slots, so one address never holds them all, whatever
     // the two flags say.
     let per_client = PerClient::new(
         node.config()
             .max_connections_per_client
-            .min(node.config().max_connections / 2),
+            .min(max_connections / 2),
         app.trusted_proxies().clone(),
     );
     let graceful = GracefulShutdown::new();
@@ -85,10 +91,12 @@ pub async fn run(listener: TcpListener, app: impl Into<App>, shutdown: impl Futu
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(err) => {
-                    // Out of file descriptors or a connection reset before accept: keep
-                    // serving the connections we have, and try again shortly.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of file descriptors: keep serving the connections we have, and
+                    // try again shortly. A connection reset before accept: the next one.
+                    if let Some(pause) = crate::descriptors::accept_pause(&err) {
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(pause).await;
+                    }
                     continue;
                 }
             },

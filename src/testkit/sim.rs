@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng};
 
 use crate::driver::transport::memory::MemoryNetwork;
-use crate::federation::core::{Action, Core, PROBE_RETRIES, State};
+use crate::federation::core::{Action, Core, PROBE_RETRIES, ProbeOutcome, State};
 use crate::federation::descriptor::SignatureCache;
 use crate::federation::exchange;
 use crate::federation::identity::Identity;
@@ -229,6 +229,12 @@ impl Simulation {
             match action {
                 Action::Gossip { to, request } => self.exchange(from, &to, request, now),
                 Action::Probe { url } => probes.push(url),
+                // The simulated network serves no pool's HTTP.
+                Action::ProbePool { url } => {
+                    self.net.with_core(from, |core| {
+                        core.on_pool_probe_result(&url, ProbeOutcome::unreachable(None), now)
+                    });
+                }
                 // The simulated network has no DNS: a pool resolves to nothing.
                 Action::AskPool { pool, .. } => {
                     self.net

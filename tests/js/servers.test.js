@@ -132,6 +132,34 @@ test("the weight is the lower median, so one liar cannot move it outside the hon
   assert.equal(merged[0].weight, 1, "of two answers the smaller weight counts");
 });
 
+test("badges go by the weight /servers publishes, so a node's bounded weight is its share", () => {
+  // Three nodes' /servers answers as the nodes publish them: each bounds the weight of a
+  // node whose descriptor claims 100 to 1 while it is new to them, and to 2 once it has
+  // been listed for a day. status.js takes the published weight, not the claim.
+  const answer = (heavy) => ({
+    servers: [
+      { url: "https://a.example", weight: 1 },
+      { url: "https://b.example", weight: 1 },
+      { url: "https://heavy.example", weight: heavy },
+    ],
+  });
+  const share = (published) => {
+    const answers = [0, 1, 2].map(() => status.parseServersAnswer(answer(published)));
+    const servers = status.mergeMajority(answers);
+    let first = 0;
+    for (let i = 0; i < 6000; i++) {
+      if (status.rank(servers, `library/repo-${i}:latest`)[0].url === "https://heavy.example") first++;
+    }
+    return first / 6000;
+  };
+  const bounded = share(1);
+  assert.ok(bounded > 0.3 && bounded < 0.37, `new: ${bounded}`);
+  const capped = share(2);
+  assert.ok(capped > 0.46 && capped < 0.54, `after a day: ${capped}`);
+  const claimed = share(100);
+  assert.ok(claimed > 0.95, `the claim, were it published: ${claimed}`);
+});
+
 test("majorityDecided stops waiting only when the pending answers cannot change the outcome", () => {
   // Two identical answers of three: the third cannot change anything.
   assert.equal(status.majorityDecided([[A, B], [B, A]], 1), true);

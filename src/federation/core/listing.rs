@@ -3,6 +3,33 @@
 
 use super::*;
 
+/// The most weight a node other than a `peers.toml` node with an operator's weight counts
+/// with before it has been listed here for [`WEIGHT_HISTORY`]: a weight is a signed claim
+/// that costs nothing to make, and a node claiming 100 would otherwise draw almost all of
+/// the fills and DNS answers that rank by weight.
+pub const NEW_NODE_WEIGHT: f64 = 1.0;
+/// The most weight any node counts with, itself included, once it has the history.
+pub const WEIGHT_CAP: f64 = 2.0;
+/// How long a node must have been listed by this node's own probes, without a break,
+/// before it may count with more than [`NEW_NODE_WEIGHT`].
+pub const WEIGHT_HISTORY: Duration = Duration::from_secs(24 * 3600);
+
+/// The weight a node counts with in `/servers` (and so in status.js), in the choice of a
+/// resource's owner for fills, and in DNS answers: what it claims, but at most
+/// [`NEW_NODE_WEIGHT`] until it has been listed for [`WEIGHT_HISTORY`] (`listed_for`;
+/// `None` when it is not listed now), then at most [`WEIGHT_CAP`]. A claim below 1 (a
+/// node asking for less traffic) is taken as it is.
+pub fn bounded_weight(claimed: f64, listed_for: Option<Duration>) -> f64 {
+    let cap = match listed_for {
+        Some(listed) if listed >= WEIGHT_HISTORY => WEIGHT_CAP,
+        _ => NEW_NODE_WEIGHT,
+    };
+    if claimed.is_nan() {
+        return 0.0;
+    }
+    claimed.min(cap)
+}
+
 /// A node the DNS pool may answer with ([`Core::pool_nodes`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoolNode {
@@ -110,19 +137,26 @@ impl Core {
 
     /// The nodes the DNS pool may answer with: this node if it serves the pool, then every
     /// listed node that serves it and whose last probe was good, each with only those of
-    /// its signed pool addresses that the probes connected to. What another node claims is
-    /// never enough: an address that no probe of this node reached is not answered, so no
-    /// descriptor can point the pool's traffic at someone else's server, and a node whose
-    /// last probe failed leaves the answers at once (listing waits for the score to fall).
+    /// its signed pool addresses whose latest probe at the pool port, by this node, was
+    /// good and recent. This node itself too: it answers with its own address only while
+    /// its own probe of it, made as a client would connect, succeeds, so a node whose HTTP
+    /// is dead (or whose port 80 is not served) does not send the pool's traffic there.
+    /// What another node claims is never enough: an address at which no probe of this
+    /// node found that node's key is not answered, so no descriptor can point the pool's
+    /// traffic at someone else's server, and a node whose last probe failed leaves the
+    /// answers at once (listing waits for the score to fall).
     pub fn pool_nodes(&self, now: Timestamp) -> Vec<PoolNode> {
         let mut out = Vec::new();
-        if !self.own.leaving() && !self.own.pool().is_empty() {
-            out.push(PoolNode {
-                key: self.own.key(),
-                url: self.own.url().to_string(),
-                weight: self.own.weight(),
-                addresses: self.own.pool().to_vec(),
-            });
+        if !self.own.leaving() {
+            let addresses = self.reached(self.own.pool(), &self.own_pool_good, now);
+            if !addresses.is_empty() {
+                out.push(PoolNode {
+                    key: self.own.key(),
+                    url: self.own.url().to_string(),
+                    weight: self.own_weight(),
+                    addresses,
+                });
+            }
         }
         for key in self.listed_keys(now) {
             let Some(member) = self.members.get(&key) else {
@@ -131,27 +165,41 @@ impl Core {
             if member.last_verdict != Some(ProbeVerdict::Good) {
                 continue;
             }
-            let Some(reached) = member.resolved_ip else {
-                continue;
-            };
-            let addresses: Vec<IpAddr> = member
-                .desc
-                .pool()
-                .iter()
-                .copied()
-                .filter(|ip| canonical_ip(*ip) == reached)
-                .collect();
+            let addresses = self.reached(member.desc.pool(), &member.pool_good, now);
             if addresses.is_empty() {
                 continue;
             }
             out.push(PoolNode {
                 key,
                 url: member.desc.url().to_string(),
-                weight: self.effective_weight(member),
+                weight: self.effective_weight(member, now),
                 addresses,
             });
         }
         out
+    }
+
+    /// Those of `signed` whose good probe in `good` is recent: within two probe intervals
+    /// and a timeout, so a node whose probes stopped (its driver ended) drops out too.
+    fn reached(
+        &self,
+        signed: &[IpAddr],
+        good: &[(IpAddr, Timestamp)],
+        now: Timestamp,
+    ) -> Vec<IpAddr> {
+        let fresh = self
+            .settings
+            .probe_interval
+            .saturating_mul(2)
+            .saturating_add(self.settings.probe_timeout);
+        signed
+            .iter()
+            .copied()
+            .filter(|ip| {
+                good.iter()
+                    .any(|(at_ip, at)| at_ip == ip && now.duration_since(*at) <= fresh)
+            })
+            .collect()
     }
 
     /// `/servers`: the listed nodes, this node first (unless it has left), then by URL.
@@ -161,7 +209,7 @@ impl Core {
             out.push(ServerView {
                 url: self.own.url().to_string(),
                 key: self.own.key().to_base64(),
-                weight: self.own.weight(),
+                weight: self.own_weight(),
                 score: score::MAX,
                 latency_ms: 0,
                 version: self.own.version().to_owned(),
@@ -174,7 +222,7 @@ impl Core {
             .map(|m| ServerView {
                 url: m.desc.url().to_string(),
                 key: m.desc.key().to_base64(),
-                weight: self.effective_weight(m),
+                weight: self.effective_weight(m, now),
                 score: round2(m.score.value()),
                 latency_ms: m.latency.map_or(0, duration_ms),
                 version: m.desc.version().to_owned(),
@@ -197,7 +245,7 @@ impl Core {
                 MemberState::Listed
             },
             score: score::MAX,
-            weight: self.own.weight(),
+            weight: self.own_weight(),
             version: self.own.version().to_owned(),
             latency_ms: Some(0),
             issued_at: self.own.issued_at().as_unix_ms(),
@@ -214,7 +262,7 @@ impl Core {
                 key: key.to_base64(),
                 state: member_state(m, listed.contains(key)),
                 score: round2(m.score.value()),
-                weight: self.effective_weight(m),
+                weight: self.effective_weight(m, now),
                 version: m.desc.version().to_owned(),
                 latency_ms: m.latency.map(duration_ms),
                 issued_at: m.desc.issued_at().as_unix_ms(),
@@ -261,13 +309,24 @@ impl Core {
         })
     }
 
-    /// The operator's weight from `peers.toml` wins over the node's own claim.
-    pub(super) fn effective_weight(&self, member: &Member) -> f64 {
+    /// The weight `member` counts with: the operator's weight from `peers.toml` wins over
+    /// the node's own claim; a claim is bounded by the node's history here
+    /// ([`bounded_weight`]).
+    pub(super) fn effective_weight(&self, member: &Member, now: Timestamp) -> f64 {
         match self.seeds.get(member.desc.url()) {
             Some(Peer {
                 weight: Some(w), ..
             }) if member.seed => *w,
-            _ => member.desc.weight(),
+            _ => bounded_weight(
+                member.desc.weight(),
+                member.listed_since.map(|since| now.duration_since(since)),
+            ),
         }
+    }
+
+    /// The weight this node counts itself with: its own claim within [`WEIGHT_CAP`] (its
+    /// history with itself is complete), as every other node counts it once it is known.
+    pub(super) fn own_weight(&self) -> f64 {
+        bounded_weight(self.own.weight(), Some(WEIGHT_HISTORY))
     }
 }

@@ -281,6 +281,8 @@ impl Core {
             first_seen: now,
             standing: None,
             ever_listed: false,
+            listed_since: None,
+            pool_good: Vec::new(),
         };
         self.evicted.remove(&key);
         self.insert(key, member, now);

@@ -75,6 +75,10 @@ pub enum Action {
     Gossip { to: PeerUrl, request: GossipRequest },
     /// `GET {url}/health`; pass what happened to [`Core::on_probe_result`].
     Probe { url: PeerUrl },
+    /// `GET {url}/health` where `url` is a pool address at the pool port, as the pool's
+    /// clients reach it (this node's own addresses too); pass what happened to
+    /// [`Core::on_pool_probe_result`].
+    ProbePool { url: PeerUrl },
     /// Resolve the pool's name, send `request` to each address it resolves to as to a seed
     /// (the URLs are [`Core::pool_seed_urls`]'s), and pass whether any answered to
     /// [`Core::on_pool_result`]; until then the pool is not asked again.
@@ -419,6 +423,11 @@ struct Member {
     /// Was in this node's `/servers` at some point (checked once per gossip round): such a
     /// node is never evicted for a newcomer.
     ever_listed: bool,
+    /// Since when it has been listed without a break (checked once per gossip round): what
+    /// its weight may be follows from it ([`bounded_weight`]).
+    listed_since: Option<Timestamp>,
+    /// Its signed pool addresses whose latest probe at the pool port was good, and when.
+    pool_good: Vec<(IpAddr, Timestamp)>,
 }
 
 impl Member {
@@ -591,6 +600,11 @@ pub struct Core {
     seed_backoff: BTreeMap<PeerUrl, SeedBackoff>,
     /// The pools `peers.toml` names, and how asking each went.
     pools: Vec<pool_seeds::PoolSeedState>,
+    /// This node's own pool addresses whose latest probe at the pool port (from this node,
+    /// as a client would connect) was good, and when.
+    own_pool_good: Vec<(IpAddr, Timestamp)>,
+    /// When this node's own pool addresses are probed next.
+    next_own_pool_probe: Timestamp,
     /// What nodes had earned (their standing) when their descriptors expired while they
     /// were down: a node back after more than a day signs a new descriptor and is treated
     /// as a restart, not as a stranger. Oldest first out; at most one per member slot.
@@ -671,6 +685,8 @@ impl Core {
             doubting_since: None,
             seed_backoff: BTreeMap::new(),
             pools: Vec::new(),
+            own_pool_good: Vec::new(),
+            next_own_pool_probe: now,
             records: BTreeMap::new(),
         })
     }
@@ -735,6 +751,9 @@ impl Core {
         {
             at = at.min(due);
         }
+        if self.settings.answers_pool_dns && !self.own.pool().is_empty() {
+            at = at.min(self.next_own_pool_probe);
+        }
         at
     }
 
@@ -784,11 +803,16 @@ impl Core {
 }
 
 impl Core {
-    /// Remembers which members are listed now: once listed, never evicted for a newcomer.
+    /// Remembers which members are listed now (once listed, never evicted for a
+    /// newcomer) and since when without a break.
     fn mark_listed(&mut self, now: Timestamp) {
-        for key in self.listed_keys(now) {
-            if let Some(member) = self.members.get_mut(&key) {
+        let listed = self.listed_keys(now);
+        for (key, member) in &mut self.members {
+            if listed.contains(key) {
                 member.ever_listed = true;
+                member.listed_since.get_or_insert(now);
+            } else {
+                member.listed_since = None;
             }
         }
     }
@@ -836,7 +860,7 @@ mod pool_seeds;
 mod probe;
 mod snapshot;
 
-pub use self::listing::PoolNode;
+pub use self::listing::{NEW_NODE_WEIGHT, PoolNode, WEIGHT_CAP, WEIGHT_HISTORY, bounded_weight};
 use self::merge::{Forgotten, Victims};
 pub use self::snapshot::{RestoreReport, SavedMember, State};
 

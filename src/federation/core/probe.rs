@@ -17,6 +17,7 @@ impl Core {
         // A scan rather than a timer queue: a few nanoseconds per known URL, and no second
         // structure to keep in step with the member map.
         let mut forbidden = Vec::new();
+        let mut actions_pool = Vec::new();
         for (url, slot) in self.by_url.iter_mut() {
             if slot.next_probe.is_none_or(|due| due > now) {
                 continue;
@@ -41,9 +42,66 @@ impl Core {
                 continue;
             }
             actions.push(Action::Probe { url: url.clone() });
+            // The pool addresses of the nodes here that serve the pool and have shown
+            // themselves (not those of every made-up descriptor), at the pool port, as
+            // the pool's clients reach them.
+            for member in slot
+                .keys
+                .as_slice()
+                .iter()
+                .filter_map(|k| self.members.get(k))
+            {
+                if self.settings.answers_pool_dns
+                    && !member.desc.leaving()
+                    && (member.good_probes > 0 || member.seed)
+                {
+                    push_pool_probes(&self.settings, member.desc.pool(), &mut actions_pool);
+                }
+            }
         }
         for url in forbidden {
             self.on_probe_result(&url, ProbeOutcome::forbidden(url.literal_ip()), now);
+        }
+        if self.settings.answers_pool_dns
+            && !self.own.leaving()
+            && !self.own.pool().is_empty()
+            && now >= self.next_own_pool_probe
+        {
+            self.next_own_pool_probe = now.saturating_add(self.settings.probe_interval);
+            push_pool_probes(&self.settings, self.own.pool(), &mut actions_pool);
+        }
+        actions_pool.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        actions_pool.dedup();
+        actions.extend(
+            actions_pool
+                .into_iter()
+                .map(|url| Action::ProbePool { url }),
+        );
+    }
+
+    /// Whether the driver should probe the pool address `url` again at once before
+    /// reporting `outcome`, as for a listed node's URL ([`Core::wants_retry`]): one lost
+    /// request must not take a node (this one included) out of the DNS answers.
+    pub fn wants_pool_retry(&self, outcome: &ProbeOutcome) -> bool {
+        (!outcome.answered || outcome.latency > self.settings.probe_timeout) && !outcome.forbidden
+    }
+
+    /// A probe of a pool address at the pool port ([`Action::ProbePool`]) came back: the
+    /// address is good for this node itself, or for each node that signed it, only if
+    /// `/health` answered there in time with that node's key.
+    pub fn on_pool_probe_result(&mut self, url: &PeerUrl, outcome: ProbeOutcome, now: Timestamp) {
+        let Some(ip) = url.literal_ip().map(canonical_ip) else {
+            return;
+        };
+        let in_time = outcome.answered && outcome.latency <= self.settings.probe_timeout;
+        let good_for = |key: PublicKey| in_time && outcome.key_seen == Some(key);
+        if self.own.pool().contains(&ip) {
+            record_pool_probe(&mut self.own_pool_good, ip, good_for(self.own.key()), now);
+        }
+        for (key, member) in &mut self.members {
+            if member.desc.pool().contains(&ip) {
+                record_pool_probe(&mut member.pool_good, ip, good_for(*key), now);
+            }
         }
     }
 
@@ -261,6 +319,31 @@ impl Core {
     pub(super) fn prune_records(&mut self, now: Timestamp) {
         let horizon = now.saturating_sub(self.settings.descriptor_max_age);
         self.records.retain(|_, (_, at)| *at >= horizon);
+    }
+}
+
+/// Adds the URLs at which `addresses` serve the pool (`http://address:pool port`), those
+/// this node may send requests to.
+fn push_pool_probes(settings: &Settings, addresses: &[IpAddr], urls: &mut Vec<PeerUrl>) {
+    for ip in addresses {
+        if !settings.allow_private_peers && is_forbidden_probe_target(*ip) {
+            continue;
+        }
+        let host = match ip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("[{v6}]"),
+        };
+        if let Ok(url) = PeerUrl::parse(&format!("http://{host}:{}", settings.pool_port)) {
+            urls.push(url);
+        }
+    }
+}
+
+/// Keeps `ip` in `good` (with the time) after a good probe, drops it after a failed one.
+fn record_pool_probe(good: &mut Vec<(IpAddr, Timestamp)>, ip: IpAddr, ok: bool, now: Timestamp) {
+    good.retain(|(at, _)| *at != ip);
+    if ok {
+        good.push((ip, now));
     }
 }
 

@@ -16,7 +16,7 @@ fn seeds_are_listed_after_one_good_probe_and_gossip_nodes_after_fourteen() {
         .iter()
         .filter_map(|action| match action {
             Action::Probe { url } => Some(url),
-            Action::Gossip { .. } | Action::AskPool { .. } => None,
+            Action::Gossip { .. } | Action::AskPool { .. } | Action::ProbePool { .. } => None,
         })
         .collect();
     assert_eq!(
@@ -220,7 +220,7 @@ fn leave_is_pushed_to_everyone_and_removes_the_node_at_once() {
         .iter()
         .map(|action| match action {
             Action::Gossip { to, .. } => to.clone(),
-            Action::Probe { url } => url.clone(),
+            Action::Probe { url } | Action::ProbePool { url } => url.clone(),
             Action::AskPool { pool, .. } => panic!("a leave asks no pool: {pool}"),
         })
         .collect();
