@@ -16,13 +16,15 @@
 //!   [`build_history`] (`/v2/repositories/{org}/{repo}/buildhistory/`), [`tag`]
 //!   (`/v2/namespaces/{org}/repositories/{repo}/tags/{tag}` for the build status, and
 //!   `/v2/repositories/{org}/{repo}/tags/{tag}` for a tag's images), [`repository`]
-//!   (`/v2/repositories/{org}/{repo}`) and [`tag_list`] (the newest tags, page by page).
+//!   (`/v2/namespaces/{org}/repositories/{repo}`) and [`tag_list`] (the newest tags, page
+//!   by page).
+//! - [`entries`]: the lists inside those answers, read entry by entry (an odd entry is
+//!   skipped and counted, never the page); [`follow_next`]: where a page's `next` leads.
 
 use std::time::Duration;
 
-use url::Url;
-
 use thiserror::Error;
+use url::Url;
 
 pub mod budget;
 pub mod build_history;
