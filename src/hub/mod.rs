@@ -1,7 +1,7 @@
 //! Docker Hub: what the node asks of it and how politely.
 //!
 //! One shared `reqwest::Client` (rustls, timeouts, a User-Agent naming the project) and one
-//! [`budget::Budget`] guard every request to the hub, so the network as a whole never becomes
+//! budget ([`budget`]) guard every request to the hub, so the network as a whole never becomes
 //! the reason Docker Hub rate-limits us: a cap on requests in flight, a rate per minute,
 //! silence until a 429's `Retry-After` has passed, and backing off after repeated failures.
 //!
