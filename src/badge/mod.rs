@@ -363,6 +363,12 @@ pub fn drawn_text(text: &str, style: Style) -> Cow<'_, str> {
     clean_text(text, style == Style::ForTheBadge)
 }
 
+/// The fill the SVG writes for a colour given as text, or `None` when badge-maker takes it
+/// for no colour at all: what decides the picture, as [`drawn_text`] does for text.
+pub fn drawn_color(color: &str) -> Option<Cow<'_, str>> {
+    css::to_svg_color(color)
+}
+
 /// Removes what must not reach the SVG and caps the length; upper-cases for
 /// for-the-badge. Escaping is left to the crate: it must measure the text
 /// unescaped, or every `&` would be laid out five characters wide.

@@ -156,10 +156,6 @@ impl Bucket {
     }
 }
 
-/// The network a source is limited as: IPv4 /24, IPv6 /56 (IPv4-mapped IPv6 as IPv4), the
-/// grouping every per-network limit of the node uses.
-pub use crate::federation::address::subnet_of as network_of;
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,8 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::handler::PoolHandler;
-use super::ratelimit::{ResponseLimiter, Verdict, network_of};
+use super::ratelimit::{ResponseLimiter, Verdict};
+use crate::federation::address::subnet_of;
 use crate::logging::WarnThrottle;
 use crate::metrics::Metrics;
 
@@ -68,7 +69,7 @@ struct Place {
 impl Places {
     /// A place for a connection from `ip`, or `None` at either cap.
     fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Place> {
-        let network = network_of(ip);
+        let network = subnet_of(ip);
         let mut open = self.open.lock();
         let (total, per_network) = &mut *open;
         let in_network = per_network.get(&network).copied().unwrap_or(0);

@@ -1,51 +1,110 @@
-//! Rendered badges and their ETags, by everything that decides them: the static badge
-//! memo, which saves rendering and hashing the few badges almost every request asks for.
+//! Rendered badges and their ETags, by everything that decides the picture: rendering and
+//! hashing a badge was about half of a cached badge's handler time (docs/PERFORMANCE.md),
+//! and almost every request asks for one of a few badges.
 //!
-//! Labels are client text, so the memo is bounded by bytes and keyed by the label as it is
-//! drawn (control characters removed, capped at `badge::MAX_TEXT_CHARS`), never by what the
-//! client sent: a 16 KB label is the same badge as its first 64 characters. When the memo
-//! is full, a badge is taken in only on its second request within the last
-//! [`DOORKEEPER`] new badges (a stream of unique junk labels is asked once each and never
-//! gets in), and it replaces the least asked-for of a sample of entries, so popular badges
-//! displace junk, never the other way round.
+//! Labels, messages and colours are client text, so a badge is keyed by what is drawn
+//! (text cleaned and capped at `badge::MAX_TEXT_CHARS`, colours as the SVG writes them),
+//! never by what the client sent: a 16 KB label is the same badge as its first 64
+//! characters, and every colour badge-maker refuses is the one default. The memo is a
+//! [`Memo`]: bounded by bytes, popular badges kept while junk passes through.
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::borrow::Cow;
+use std::hash::Hash;
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use dashmap::DashMap;
 use hyper::header::HeaderValue;
-use parking_lot::Mutex;
+use quick_cache::Equivalent;
 
+use super::memo::{Memo, Weigh};
 use super::response::etag_of;
 use crate::badge::{self, Badge, Color, Logo, Style};
 
 /// The memo every node of the process shares: it only remembers what a pure function
-/// returned. Almost every request asks for one of a few badges (the default label, a
-/// handful of messages), and rendering and hashing one was about half of a cached badge's
-/// handler time (docs/PERFORMANCE.md).
-static BADGE_MEMO: LazyLock<BadgeMemo> = LazyLock::new(|| BadgeMemo::new(BADGE_MEMO_BYTES));
+/// returned.
+static BADGE_MEMO: LazyLock<Memo<DrawnKey, RenderedBadge>> =
+    LazyLock::new(|| Memo::new(BADGE_MEMO_BYTES, TYPICAL_BADGE_BYTES));
 
-/// Two megabytes: about 1,500 badges of 1.3 KB, far more than the few a node serves most.
-const BADGE_MEMO_BYTES: usize = 2 * 1024 * 1024;
-/// New badges whose first request the memo remembers while it is full (8 bytes each).
-const DOORKEEPER: usize = 4096;
-/// Entries looked at to choose the one a newcomer replaces.
-const EVICTION_SAMPLE: usize = 16;
-/// What an entry costs besides its text and SVG: the map slot, the key's other fields,
-/// the ETag.
-const ENTRY_OVERHEAD: usize = 160;
+/// Four megabytes: about 2,500 badges of 1.3 KB (a Docker logo adds 3 KB), far more than
+/// the few a node serves most.
+const BADGE_MEMO_BYTES: usize = 4 * 1024 * 1024;
+/// A flat badge without logo, with its key and ETag.
+const TYPICAL_BADGE_BYTES: usize = 1600;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct BadgeKey {
-    label: Box<str>,
-    message: &'static str,
-    color: Color,
+/// Everything that decides a badge's SVG, as the renderer draws it. `S` is the text's
+/// storage: owned in the memo, borrowed to look one up without copying.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Drawn<S> {
+    label: S,
+    message: S,
+    /// The message side's fill.
+    color: S,
+    label_color: Option<S>,
     style: Style,
     logo: Option<Logo>,
+    /// The logo's fill; `None` without a logo, whatever the request said.
+    logo_color: Option<S>,
+}
+
+type DrawnKey = Drawn<Box<str>>;
+
+impl<'a> Drawn<Cow<'a, str>> {
+    fn of(badge: &Badge<'a>) -> Drawn<Cow<'a, str>> {
+        let fill = |color: Option<&'a str>| color.and_then(badge::drawn_color);
+        Drawn {
+            label: badge::drawn_text(badge.label, badge.style),
+            message: badge::drawn_text(badge.message, badge.style),
+            color: match badge.color_override {
+                Some(color) => {
+                    badge::drawn_color(color).unwrap_or(Cow::Borrowed(Color::BrightGreen.hex()))
+                }
+                None => Cow::Borrowed(badge.color.hex()),
+            },
+            label_color: fill(badge.label_color),
+            style: badge.style,
+            logo: badge.logo,
+            logo_color: badge.logo.and(fill(badge.logo_color)),
+        }
+    }
+
+    fn owned(&self) -> DrawnKey {
+        let own = |text: &Cow<'_, str>| Box::<str>::from(&**text);
+        Drawn {
+            label: own(&self.label),
+            message: own(&self.message),
+            color: own(&self.color),
+            label_color: self.label_color.as_ref().map(own),
+            style: self.style,
+            logo: self.logo,
+            logo_color: self.logo_color.as_ref().map(own),
+        }
+    }
+}
+
+/// A borrowed key finds its owned twin: both hash their text as `str`.
+impl Equivalent<DrawnKey> for Drawn<Cow<'_, str>> {
+    fn equivalent(&self, key: &DrawnKey) -> bool {
+        let same = |a: &Option<Cow<'_, str>>, b: &Option<Box<str>>| a.as_deref() == b.as_deref();
+        *self.label == *key.label
+            && *self.message == *key.message
+            && *self.color == *key.color
+            && same(&self.label_color, &key.label_color)
+            && self.style == key.style
+            && self.logo == key.logo
+            && same(&self.logo_color, &key.logo_color)
+    }
+}
+
+impl Weigh for DrawnKey {
+    fn bytes(&self) -> usize {
+        let text = |t: &Option<Box<str>>| t.as_deref().map_or(0, str::len);
+        std::mem::size_of::<Self>()
+            + self.label.len()
+            + self.message.len()
+            + self.color.len()
+            + text(&self.label_color)
+            + text(&self.logo_color)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -54,214 +113,45 @@ pub struct RenderedBadge {
     pub etag: Option<HeaderValue>,
 }
 
-#[derive(Debug)]
-struct Entry {
-    rendered: RenderedBadge,
-    /// Requests since it was taken in, aged by halving (see `BadgeMemo::evict_one`), and
-    /// counted up to 255 only: past that a hit writes nothing, so a popular badge's
-    /// entry is not moved between cores on every request.
-    hits: AtomicU8,
-    bytes: usize,
-}
-
-/// A byte-bounded memo of rendered badges.
-#[derive(Debug)]
-struct BadgeMemo {
-    map: DashMap<BadgeKey, Entry>,
-    bytes: AtomicUsize,
-    budget: usize,
-    doorkeeper: Mutex<Doorkeeper>,
-    /// Evictions since counts were last halved.
-    evictions: AtomicUsize,
-}
-
-/// Hashes of badges asked for once while the memo was full, oldest first.
-#[derive(Debug, Default)]
-struct Doorkeeper {
-    seen: HashSet<u64>,
-    order: VecDeque<u64>,
-}
-
-impl Doorkeeper {
-    /// True on the second sighting of `hash` (which then leaves the doorkeeper).
-    fn second_sighting(&mut self, hash: u64) -> bool {
-        if self.seen.remove(&hash) {
-            return true;
-        }
-        self.seen.insert(hash);
-        self.order.push_back(hash);
-        while self.order.len() > DOORKEEPER {
-            if let Some(old) = self.order.pop_front() {
-                self.seen.remove(&old);
-            }
-        }
-        false
+impl Weigh for RenderedBadge {
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.svg.len()
+            + self.etag.as_ref().map_or(0, HeaderValue::len)
     }
 }
 
-impl BadgeMemo {
-    fn new(budget: usize) -> BadgeMemo {
-        BadgeMemo {
-            map: DashMap::new(),
-            bytes: AtomicUsize::new(0),
-            budget,
-            doorkeeper: Mutex::new(Doorkeeper::default()),
-            evictions: AtomicUsize::new(0),
-        }
-    }
-
-    fn get(&self, key: &BadgeKey) -> Option<RenderedBadge> {
-        let entry = self.map.get(key)?;
-        let hits = entry.hits.load(Ordering::Relaxed);
-        if hits < u8::MAX {
-            entry.hits.store(hits + 1, Ordering::Relaxed);
-        }
-        Some(entry.rendered.clone())
-    }
-
-    fn offer(&self, key: BadgeKey, rendered: &RenderedBadge) {
-        let bytes = key.label.len() + rendered.svg.len() + ENTRY_OVERHEAD;
-        if bytes > self.budget {
-            return;
-        }
-        if self.bytes.load(Ordering::Relaxed) + bytes > self.budget {
-            let mut hasher = DefaultHasher::new();
-            key.hash(&mut hasher);
-            if !self.doorkeeper.lock().second_sighting(hasher.finish()) {
-                return;
-            }
-            while self.bytes.load(Ordering::Relaxed) + bytes > self.budget {
-                if !self.evict_one() {
-                    return;
-                }
-            }
-        }
-        let entry = Entry {
-            rendered: rendered.clone(),
-            hits: AtomicU8::new(0),
-            bytes,
-        };
-        if let Some(old) = self.map.insert(key, entry) {
-            self.bytes.fetch_sub(old.bytes, Ordering::Relaxed);
-        }
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
-    }
-
-    /// Removes the least asked-for entry of a sample; false when the memo is empty.
-    fn evict_one(&self) -> bool {
-        let mut victim: Option<(u8, BadgeKey)> = None;
-        // Ageing: once per as many evictions as there are entries, every count is
-        // halved, so what was popular long ago has to keep being asked for. Rounded up: a
-        // badge asked for since stays ahead of one never asked for again.
-        let evictions = self.evictions.fetch_add(1, Ordering::Relaxed) + 1;
-        if evictions >= self.map.len().max(EVICTION_SAMPLE) {
-            self.evictions.store(0, Ordering::Relaxed);
-            for entry in self.map.iter() {
-                let hits = entry.hits.load(Ordering::Relaxed);
-                entry.hits.store(hits.div_ceil(2), Ordering::Relaxed);
-            }
-        }
-        for entry in self.map.iter().take(EVICTION_SAMPLE) {
-            let hits = entry.hits.load(Ordering::Relaxed);
-            if victim.as_ref().is_none_or(|(least, _)| hits < *least) {
-                victim = Some((hits, entry.key().clone()));
-            }
-        }
-        let Some((_, key)) = victim else {
-            return false;
-        };
-        if let Some((_, old)) = self.map.remove(&key) {
-            self.bytes.fetch_sub(old.bytes, Ordering::Relaxed);
-        }
-        true
-    }
-
-    fn rendered(
-        &self,
-        label: &str,
-        message: &'static str,
-        color: Color,
-        style: Style,
-        logo: Option<Logo>,
-    ) -> RenderedBadge {
-        let key = BadgeKey {
-            label: badge::drawn_text(label, style).into(),
-            message,
-            color,
-            style,
-            logo,
-        };
-        if let Some(rendered) = self.get(&key) {
-            return rendered;
-        }
-        let svg = Bytes::from(badge::render(&Badge {
-            style,
-            logo,
-            ..Badge::new(label, message, color)
-        }));
-        let rendered = RenderedBadge {
-            etag: etag_of(&svg),
-            svg,
-        };
-        self.offer(key, &rendered);
-        rendered
-    }
+/// The SVG and `ETag` of `badge`, from the memo or rendered now.
+pub fn rendered(badge: &Badge<'_>) -> RenderedBadge {
+    rendered_in(&BADGE_MEMO, badge)
 }
 
-/// The badge's SVG and `ETag`, from the memo or rendered now.
+/// The SVG and `ETag` of a badge without colour overrides, from the memo or rendered now.
 pub fn rendered_badge(
     label: &str,
-    message: &'static str,
+    message: &str,
     color: Color,
     style: Style,
     logo: Option<Logo>,
 ) -> RenderedBadge {
-    BADGE_MEMO.rendered(label, message, color, style, logo)
+    rendered(&Badge {
+        style,
+        logo,
+        ..Badge::new(label, message, color)
+    })
 }
 
-/// Everything that decides a Docker badge, owned: its message is derived from upstream
-/// data (`1.2M`, `v3.20.1`) rather than one of a few words.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct AnyBadgeKey {
-    label: Box<str>,
-    message: Box<str>,
-    color: Color,
-    style: Style,
-    logo: Option<Logo>,
-    color_override: Option<Box<str>>,
-    label_color: Option<Box<str>>,
-    logo_color: Option<Box<str>>,
-}
-
-/// Rendered Docker badges, bounded like [`BADGE_MEMO`].
-/// About 1.3 KB each (more with a logo): a few megabytes at most.
-const ANY_BADGE_MEMO_CAPACITY: usize = 1024;
-
-static ANY_BADGE_MEMO: LazyLock<DashMap<AnyBadgeKey, RenderedBadge>> = LazyLock::new(DashMap::new);
-
-/// The SVG and `ETag` of any badge, from the memo or rendered now.
-pub fn rendered(badge: &Badge<'_>) -> RenderedBadge {
-    let key = AnyBadgeKey {
-        label: badge.label.into(),
-        message: badge.message.into(),
-        color: badge.color,
-        style: badge.style,
-        logo: badge.logo,
-        color_override: badge.color_override.map(Into::into),
-        label_color: badge.label_color.map(Into::into),
-        logo_color: badge.logo_color.map(Into::into),
-    };
-    if let Some(found) = ANY_BADGE_MEMO.get(&key) {
-        return found.clone();
+fn rendered_in(memo: &Memo<DrawnKey, RenderedBadge>, badge: &Badge<'_>) -> RenderedBadge {
+    let key = Drawn::of(badge);
+    if let Some(found) = memo.get(&key) {
+        return found;
     }
     let svg = Bytes::from(badge::render(badge));
     let rendered = RenderedBadge {
         etag: etag_of(&svg),
         svg,
     };
-    if ANY_BADGE_MEMO.len() < ANY_BADGE_MEMO_CAPACITY {
-        ANY_BADGE_MEMO.insert(key, rendered.clone());
-    }
+    memo.insert(key.owned(), rendered.clone());
     rendered
 }
 
@@ -269,18 +159,23 @@ pub fn rendered(badge: &Badge<'_>) -> RenderedBadge {
 mod tests {
     use super::*;
 
-    fn ok(memo: &BadgeMemo, label: &str) -> RenderedBadge {
-        memo.rendered(label, "ok", Color::BrightGreen, Style::Flat, None)
+    fn memo(budget: usize) -> Memo<DrawnKey, RenderedBadge> {
+        Memo::new(budget, TYPICAL_BADGE_BYTES)
     }
 
-    fn holds(memo: &BadgeMemo, label: &str) -> bool {
-        memo.map.contains_key(&BadgeKey {
-            label: badge::drawn_text(label, Style::Flat).into(),
-            message: "ok",
-            color: Color::BrightGreen,
-            style: Style::Flat,
-            logo: None,
-        })
+    /// A Docker badge as `/docker/pulls/…?label=` asks for it, with a logo and colours.
+    fn docker(label: &str) -> Badge<'_> {
+        Badge {
+            logo: Some(Logo::Docker),
+            color_override: Some("blue"),
+            label_color: Some("555"),
+            ..Badge::new(label, "1.2M", Color::Blue)
+        }
+    }
+
+    /// Whether two answers share one buffer: the second came from the memo.
+    fn same_buffer(a: &RenderedBadge, b: &RenderedBadge) -> bool {
+        a.svg.as_ptr() == b.svg.as_ptr()
     }
 
     #[test]
@@ -296,66 +191,111 @@ mod tests {
         }
         let other = rendered_badge("memo test 0", "error", Color::Red, Style::Flat, None);
         assert!(std::str::from_utf8(&other.svg).unwrap().contains("error"));
+        // Every field that changes the picture is in the key.
+        let base = docker("pulls");
+        let variants = [
+            base,
+            Badge {
+                color_override: Some("red"),
+                ..base
+            },
+            Badge {
+                color_override: None,
+                ..base
+            },
+            Badge {
+                label_color: Some("abc"),
+                ..base
+            },
+            Badge {
+                label_color: None,
+                ..base
+            },
+            Badge { logo: None, ..base },
+            Badge {
+                logo_color: Some("white"),
+                ..base
+            },
+            Badge {
+                style: Style::ForTheBadge,
+                ..base
+            },
+            Badge {
+                message: "1.3M",
+                ..base
+            },
+        ];
+        for badge in variants {
+            assert_eq!(
+                rendered(&badge).svg,
+                badge::render(&badge).as_bytes(),
+                "{badge:?}"
+            );
+        }
     }
 
     #[test]
-    fn junk_labels_are_bounded_by_bytes_and_keyed_as_drawn() {
-        let memo = BadgeMemo::new(256 * 1024);
-        // 1,100 unique labels of 16 KB, as a client may send them.
-        for i in 0..1_100 {
-            let label = format!("{i:05}{}", "x".repeat(16 * 1024));
-            let rendered = ok(&memo, &label);
-            let fresh = badge::render(&Badge::new(&label, "ok", Color::BrightGreen));
-            assert_eq!(rendered.svg, fresh.as_bytes());
-        }
-        let held = memo.bytes.load(Ordering::Relaxed);
-        assert!(held <= 256 * 1024, "{held} bytes held");
-        let stored: usize = memo
-            .map
-            .iter()
-            .map(|e| e.key().label.len())
-            .max()
-            .unwrap_or(0);
-        assert!(
-            stored <= 4 * badge::MAX_TEXT_CHARS,
-            "a label of {stored} bytes kept"
-        );
-        // Two labels drawn alike are one entry.
+    fn badges_drawn_alike_are_one_entry() {
+        let memo = memo(256 * 1024);
         let long = "y".repeat(10_000);
         let longer = "y".repeat(20_000);
-        let before = memo.map.len();
-        let a = ok(&memo, &long);
-        let b = ok(&memo, &longer);
-        assert_eq!(a.svg, b.svg);
-        assert!(memo.map.len() <= before + 1);
+        let a = rendered_in(&memo, &docker(&long));
+        let b = rendered_in(&memo, &docker(&longer));
+        assert!(same_buffer(&a, &b), "two labels drawn alike");
+        // Colours badge-maker refuses all give its default, and are one badge.
+        let junk = |color| Badge {
+            color_override: Some(color),
+            ..docker("pulls")
+        };
+        let a = rendered_in(&memo, &junk("not a colour"));
+        let b = rendered_in(&memo, &junk("neither is this"));
+        assert!(same_buffer(&a, &b), "two refused colours");
+        assert_eq!(memo.len(), 2);
     }
 
     #[test]
-    fn popular_badges_displace_junk_once_the_memo_is_full() {
-        let memo = BadgeMemo::new(64 * 1024);
+    fn junk_docker_labels_stay_within_the_budget_and_the_memo_keeps_memoizing() {
+        let budget = 256 * 1024;
+        let memo = memo(budget);
+        let popular = docker("docker pulls");
+        rendered_in(&memo, &popular);
+        rendered_in(&memo, &popular);
+        // 2,000 distinct long labels, as clients may send them in `label=`: each entry is
+        // about 4.5 KB (the logo), so forty times what the budget holds.
         for i in 0..2_000 {
-            ok(&memo, &format!("junk {i}"));
-        }
-        assert!(memo.bytes.load(Ordering::Relaxed) > 60 * 1024, "full");
-        // A badge readers keep asking for is taken in on its second request...
-        ok(&memo, "popular");
-        ok(&memo, "popular");
-        assert!(holds(&memo, "popular"), "the popular badge is memoized");
-        for _ in 0..10 {
-            ok(&memo, "popular");
-        }
-        // ...and stays while junk keeps coming, each label asked once or twice.
-        for i in 0..3_000 {
-            let label = format!("more junk {i}");
-            ok(&memo, &label);
-            ok(&memo, &label);
+            let label = format!("{i:05}{}", "x".repeat(2048));
+            let junk = docker(&label);
+            let answer = rendered_in(&memo, &junk);
+            if i % 100 == 0 {
+                assert_eq!(answer.svg, badge::render(&junk).as_bytes());
+            }
+            assert!(memo.bytes() <= budget, "{} bytes held", memo.bytes());
             if i % 50 == 0 {
-                for _ in 0..5 {
-                    ok(&memo, "popular");
-                }
+                rendered_in(&memo, &popular);
             }
         }
-        assert!(holds(&memo, "popular"), "junk displaced the popular badge");
-        assert!(memo.bytes.load(Ordering::Relaxed) <= 64 * 1024);
+        // The popular badge is still memoized, and so is a badge first asked for now.
+        let a = rendered_in(&memo, &popular);
+        assert!(
+            same_buffer(&a, &rendered_in(&memo, &popular)),
+            "popular badge"
+        );
+        let new = docker("a new label");
+        let a = rendered_in(&memo, &new);
+        assert!(same_buffer(&a, &rendered_in(&memo, &new)), "new badge");
+    }
+
+    #[test]
+    fn the_process_memo_keeps_memoizing_after_many_junk_labels() {
+        // Through the public function and the memo every node shares: more distinct
+        // labels than any count bound would hold, then a badge never seen before.
+        for i in 0..3_000 {
+            let label = format!("process junk {i:05}{}", "z".repeat(2_000));
+            rendered(&docker(&label));
+        }
+        assert!(BADGE_MEMO.bytes() <= BADGE_MEMO_BYTES);
+        let new = docker("asked after the junk");
+        let first = rendered(&new);
+        assert!(same_buffer(&first, &rendered(&new)), "memoized");
     }
 }

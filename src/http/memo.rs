@@ -1,40 +1,144 @@
-//! The response memo: finished answers by request target (`/status.svg?…`, `/build/…`),
-//! each kept only while the cache would give the very same answer, so the next request for
-//! a popular badge skips parsing, validating, looking up and rendering it again.
+//! The one memo of rendered answers: [`Memo`], bounded by bytes and evicting by
+//! quick_cache's S3-FIFO policy, holds both the rendered badges (`badge_memo`) and the
+//! finished answers by request target ([`ResponseMemo`]), so a popular badge or answer skips
+//! rendering, hashing, parsing and looking up again.
 //!
-//! Request targets are client text, so the memo is bounded twice: long targets are never
-//! kept, and at [`ResponseMemo::capacity`] entries it first drops the expired ones (at most
-//! every [`PURGE_EVERY`], so a flood of distinct targets cannot make every request sweep
-//! the map) and otherwise keeps nothing new. Entries live about a second (see
-//! `cache::Lookup::unchanged_until`), so a full memo empties itself quickly.
+//! Keys are client text, so every entry is weighed by the bytes it holds and the memo never
+//! holds more than its budget. A new entry is always taken in (on probation); one asked for
+//! again while there is promoted, and one asked for once is the first to go: a stream of
+//! distinct junk cannot displace the popular entries, nor stop the memo taking in new ones.
 
-use parking_lot::Mutex;
-use std::time::Duration;
+use std::hash::Hash;
+use std::sync::Arc;
 
-use dashmap::DashMap;
+use quick_cache::sync::Cache;
+use quick_cache::{Equivalent, OptionsBuilder, Weighter};
 use tokio::time::Instant;
 
 /// The longest request target kept; badge URLs are far shorter.
 pub const MAX_KEY_BYTES: usize = 512;
-/// The shortest time between two sweeps for expired entries.
-pub const PURGE_EVERY: Duration = Duration::from_millis(250);
+/// What an entry costs besides what its key and value say: quick_cache's slot for it (key,
+/// value, hash, links) and the allocator's rounding.
+const ENTRY_OVERHEAD: usize = 64;
+/// Shards of a memo: enough that two workers seldom wait on one lock, few enough that a
+/// shard's part of the budget (a sixteenth) still holds entries of tens of kilobytes.
+const SHARDS: usize = 16;
 
-/// A bounded map from request target to an answer valid until a deadline.
-#[derive(Debug)]
-pub struct ResponseMemo<V> {
-    map: DashMap<Box<str>, (Instant, V)>,
-    capacity: usize,
-    /// When expired entries were last swept out.
-    purged: Mutex<Instant>,
+/// What a key or value costs the memo, in bytes: what it holds in place and on the heap.
+pub trait Weigh {
+    fn bytes(&self) -> usize;
 }
 
-impl<V: Clone> ResponseMemo<V> {
-    /// An empty memo holding at most `capacity` answers.
-    pub fn new(capacity: usize) -> ResponseMemo<V> {
+impl Weigh for Box<str> {
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.len()
+    }
+}
+
+impl<T: Weigh> Weigh for Arc<T> {
+    fn bytes(&self) -> usize {
+        (**self).bytes()
+    }
+}
+
+/// Weighs an entry as its key and value say, plus the memo's own cost of it.
+#[derive(Debug, Clone, Copy)]
+struct ByBytes;
+
+impl<K: Weigh, V: Weigh> Weighter<K, V> for ByBytes {
+    fn weight(&self, key: &K, value: &V) -> u64 {
+        // Never 0: quick_cache never evicts an entry of weight 0.
+        (key.bytes() + value.bytes() + ENTRY_OVERHEAD) as u64
+    }
+}
+
+/// A concurrent memo holding at most a budget of bytes.
+pub struct Memo<K, V> {
+    cache: Cache<K, V, ByBytes>,
+}
+
+impl<K, V> std::fmt::Debug for Memo<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memo").finish_non_exhaustive()
+    }
+}
+
+impl<K: Eq + Hash + Weigh, V: Clone + Weigh> Memo<K, V> {
+    /// An empty memo of at most `budget` bytes, sized for entries of about `entry_bytes`.
+    pub fn new(budget: usize, entry_bytes: usize) -> Memo<K, V> {
+        let options = OptionsBuilder::new()
+            .estimated_items_capacity(budget / entry_bytes.max(1))
+            .weight_capacity(budget as u64)
+            .shards(SHARDS)
+            .build();
+        // Only a missing capacity makes the builder fail, and both are set above.
+        let options = options.unwrap_or_else(|_| unreachable!("both capacities are set"));
+        Memo {
+            cache: Cache::with_options(options, ByBytes, Default::default(), Default::default()),
+        }
+    }
+
+    /// The value kept for `key`, if any.
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        Q: Hash + Equivalent<K> + ?Sized,
+    {
+        self.cache.get(key)
+    }
+
+    /// Keeps `value` for `key`, making room by evicting what was asked for least. An entry
+    /// heavier than a shard's part of the budget is not kept.
+    pub fn insert(&self, key: K, value: V) {
+        self.cache.insert(key, value);
+    }
+
+    /// Entries kept now.
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
+    }
+
+    /// Bytes kept now, as entries are weighed.
+    pub fn bytes(&self) -> usize {
+        usize::try_from(self.cache.weight()).unwrap_or(usize::MAX)
+    }
+
+    /// The most bytes kept at once.
+    pub fn budget(&self) -> usize {
+        usize::try_from(self.cache.capacity()).unwrap_or(usize::MAX)
+    }
+}
+
+/// An answer valid until a deadline.
+#[derive(Debug, Clone)]
+pub struct Until<V> {
+    until: Instant,
+    value: V,
+}
+
+impl<V: Weigh> Weigh for Until<V> {
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Instant>() + self.value.bytes()
+    }
+}
+
+/// Finished answers by request target, each kept only while the cache would give the very
+/// same answer (see `cache::Lookup::unchanged_until`: about a second). An expired answer
+/// keeps its place until the next answer for its target replaces it or eviction takes it.
+#[derive(Debug)]
+pub struct ResponseMemo<V> {
+    memo: Memo<Box<str>, Until<V>>,
+}
+
+impl<V: Clone + Weigh> ResponseMemo<V> {
+    /// An empty memo of at most `budget` bytes, sized for answers of about `answer_bytes`.
+    pub fn new(budget: usize, answer_bytes: usize) -> ResponseMemo<V> {
         ResponseMemo {
-            map: DashMap::new(),
-            capacity,
-            purged: Mutex::new(Instant::now()),
+            memo: Memo::new(budget, answer_bytes),
         }
     }
 
@@ -43,123 +147,119 @@ impl<V: Clone> ResponseMemo<V> {
         self.with(target, now, V::clone)
     }
 
-    /// `read` of the answer kept for `target`, if it is still valid at `now`, without a copy
-    /// of it: every worker asks for the same popular answers, and a copy of a shared `Arc`
-    /// is a write to a counter all of them share.
+    /// `read` of the answer kept for `target`, if it is still valid at `now`.
     pub fn with<R>(&self, target: &str, now: Instant, read: impl FnOnce(&V) -> R) -> Option<R> {
-        let entry = self.map.get(target)?;
-        let (until, value) = &*entry;
-        (now < *until).then(|| read(value))
+        let kept = self.memo.get(target)?;
+        (now < kept.until).then(|| read(&kept.value))
     }
 
-    /// Keeps `value` for `target` until `until`, if the target is short enough and there is
-    /// room (after dropping expired answers, when that was not done a moment ago).
+    /// Keeps `value` for `target` until `until`, if the target is short enough and the
+    /// answer still valid.
     pub fn insert(&self, target: &str, value: V, until: Instant, now: Instant) {
         if target.len() > MAX_KEY_BYTES || until <= now {
             return;
         }
-        if self.map.len() >= self.capacity && !self.map.contains_key(target) {
-            self.purge(now);
-            if self.map.len() >= self.capacity {
-                return;
-            }
-        }
-        self.map.insert(target.into(), (until, value));
+        self.memo.insert(target.into(), Until { until, value });
     }
 
     /// Answers kept now, expired or not.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.memo.len()
     }
 
     /// Whether nothing is kept.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.memo.is_empty()
     }
 
-    /// The most answers kept at once.
-    pub fn capacity(&self) -> usize {
-        self.capacity
+    /// Bytes kept now.
+    pub fn bytes(&self) -> usize {
+        self.memo.bytes()
     }
 
-    fn purge(&self, now: Instant) {
-        // One sweeper at a time; the others go on without inserting.
-        let Some(mut purged) = self.purged.try_lock() else {
-            return;
-        };
-        if now.saturating_duration_since(*purged) < PURGE_EVERY {
-            return;
-        }
-        *purged = now;
-        drop(purged);
-        self.map.retain(|_, (until, _)| now < *until);
+    /// The most bytes kept at once.
+    pub fn budget(&self) -> usize {
+        self.memo.budget()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    /// A test answer of a given size.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Answer(usize);
+
+    impl Weigh for Answer {
+        fn bytes(&self) -> usize {
+            self.0
+        }
+    }
 
     #[test]
     fn answers_only_until_their_deadline() {
-        let memo = ResponseMemo::new(4);
+        let memo = ResponseMemo::new(64 * 1024, 1024);
         let now = Instant::now();
-        memo.insert("/a", 1, now + Duration::from_millis(500), now);
-        assert_eq!(memo.get("/a", now), Some(1));
-        assert_eq!(memo.get("/a", now + Duration::from_millis(499)), Some(1));
+        memo.insert("/a", Answer(1), now + Duration::from_millis(500), now);
+        assert_eq!(memo.get("/a", now), Some(Answer(1)));
+        assert_eq!(
+            memo.get("/a", now + Duration::from_millis(499)),
+            Some(Answer(1))
+        );
         assert_eq!(memo.get("/a", now + Duration::from_millis(500)), None);
         assert_eq!(memo.get("/b", now), None);
         // Already expired: not kept at all.
-        memo.insert("/c", 3, now, now);
+        memo.insert("/c", Answer(3), now, now);
         assert_eq!(memo.get("/c", now), None);
+        assert_eq!(memo.len(), 1);
+        // A new answer for a target replaces the expired one.
+        let later = now + Duration::from_secs(1);
+        memo.insert("/a", Answer(2), later + Duration::from_secs(1), later);
+        assert_eq!(memo.get("/a", later), Some(Answer(2)));
         assert_eq!(memo.len(), 1);
     }
 
     #[test]
     fn long_targets_are_never_kept() {
-        let memo = ResponseMemo::new(4);
+        let memo = ResponseMemo::new(64 * 1024, 1024);
         let now = Instant::now();
         let long = format!("/status.svg?text={}", "x".repeat(MAX_KEY_BYTES));
-        memo.insert(&long, 1, now + Duration::from_secs(1), now);
+        memo.insert(&long, Answer(1), now + Duration::from_secs(1), now);
         assert!(memo.is_empty());
     }
 
     #[test]
-    fn a_full_memo_sweeps_expired_answers_at_most_every_purge_interval() {
-        let memo = ResponseMemo::new(3);
-        let start = Instant::now();
-        let second = Duration::from_secs(1);
-        for (i, target) in ["/1", "/2", "/3"].into_iter().enumerate() {
-            memo.insert(target, i, start + second, start);
+    fn junk_targets_stay_within_the_budget_and_neither_displace_popular_answers_nor_stop_new_ones()
+    {
+        let budget = 256 * 1024;
+        let memo = ResponseMemo::new(budget, 1024);
+        let now = Instant::now();
+        let until = now + Duration::from_secs(60);
+        memo.insert("/popular", Answer(1300), until, now);
+        for _ in 0..3 {
+            assert!(memo.get("/popular", now).is_some());
         }
-        // Full of valid answers: a new target is not kept, the old ones stay.
-        memo.insert("/4", 4, start + second, start + Duration::from_millis(300));
-        assert_eq!(memo.get("/4", start), None);
-        assert_eq!(memo.len(), 3);
-        // Replacing a kept target needs no room.
-        memo.insert(
-            "/1",
-            10,
-            start + 2 * second,
-            start + Duration::from_millis(300),
-        );
-        assert_eq!(memo.get("/1", start + second), Some(10));
-        // Once two have expired, the next insert sweeps them and is kept…
-        let later = start + second + PURGE_EVERY;
-        memo.insert("/5", 5, later + second, later);
-        assert_eq!(memo.get("/5", later), Some(5));
-        assert_eq!(memo.len(), 2);
-        // …but a sweep right after another one does not run: "/6" expires and still
-        // holds its place until the interval has passed.
-        memo.insert("/6", 6, later + PURGE_EVERY / 4, later);
-        let soon = later + PURGE_EVERY / 2;
-        memo.insert("/7", 7, soon + second, soon);
-        assert_eq!(memo.get("/7", soon), None);
-        assert_eq!(memo.len(), 3);
-        let next = later + PURGE_EVERY;
-        memo.insert("/8", 8, next + second, next);
-        assert_eq!(memo.get("/8", next), Some(8));
-        assert_eq!(memo.len(), 3);
-        assert!(memo.len() <= memo.capacity());
+        // Valid answers for 20,000 distinct targets, each asked for once: ten times what the
+        // budget holds.
+        for i in 0..20_000 {
+            let target = format!("/status.svg?organization=library&repository=nginx&text={i}");
+            memo.insert(&target, Answer(1300), until, now);
+            assert!(memo.bytes() <= budget, "{} bytes kept", memo.bytes());
+            if i % 100 == 0 {
+                assert!(
+                    memo.get("/popular", now).is_some(),
+                    "after {i} junk targets"
+                );
+            }
+        }
+        assert!(memo.len() > 100, "the memo holds answers ({})", memo.len());
+        // Full of valid answers, it still takes in a new one.
+        memo.insert("/new", Answer(1300), until, now);
+        assert_eq!(memo.get("/new", now), Some(Answer(1300)));
+        assert!(memo.get("/popular", now).is_some());
+        assert!(memo.bytes() <= memo.budget());
     }
 }

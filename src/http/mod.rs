@@ -4,7 +4,9 @@
 //! - [`client_addr`]: who a request comes from, behind `--trusted-proxies` too.
 //! - [`router`]: the one request parser: method, path and query to a [`router::Route`].
 //! - [`routes`]: the handlers, one per route family, and how errors become answers.
-//! - [`memo`]: finished answers by request target, while they stay the same.
+//! - [`response`]: what every answer carries (ETag, `Cache-Control`, CORS).
+//! - [`memo`]: the one memo of rendered answers, bounded by bytes: finished answers by
+//!   request target, while they stay the same, and ([`badge_memo`]) rendered badges.
 //! - [`pages`]: the HTML front page.
 //! - [`source`]: the source archive served at `/source`.
 
@@ -17,7 +19,6 @@ pub mod router;
 pub mod routes;
 pub mod server;
 pub mod source;
-mod watchdog;
 
 use std::sync::Arc;
 
@@ -26,11 +27,12 @@ use self::memo::ResponseMemo;
 use self::response::Cacheable;
 use crate::node::Node;
 
-/// Finished answers the response memo keeps at most. One holds two ready header maps (about
-/// 1 KB each), its target (at most 512 bytes) and often a badge body of its own (1.3 KB, when
-/// its label is not in the badge memo): at most about 4 MB in all. A few hundred popular
-/// badges is what it is for.
-const MEMO_CAPACITY: usize = 1024;
+/// The response memo's budget. An answer weighs its target (at most 512 bytes), its body
+/// (a 1.3 KB badge, shared with the badge memo but counted here too) and two ready header
+/// maps: about 2,000 badges. A few hundred popular badges is what it is for.
+const MEMO_BYTES: usize = 4 * 1024 * 1024;
+/// A badge answer, as [`Cacheable`] weighs it.
+const TYPICAL_ANSWER_BYTES: usize = 2048;
 
 /// What the HTTP side serves from: the node, and the finished answers it keeps for it.
 /// Cloning shares both.
@@ -52,7 +54,7 @@ impl App {
             inner: Arc::new(AppInner {
                 trusted_proxies: TrustedProxies::new(node.config().trusted_proxies.clone()),
                 node,
-                memo: ResponseMemo::new(MEMO_CAPACITY),
+                memo: ResponseMemo::new(MEMO_BYTES, TYPICAL_ANSWER_BYTES),
             }),
         }
     }

@@ -2,14 +2,15 @@
 //! remaining freshness, an `ETag` with `304` on `If-None-Match`, CORS, and the
 //! [`Cacheable`] answers the response memo keeps.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Response, StatusCode};
 use serde::Serialize;
+
+use super::memo::Weigh;
 
 /// Every response body is a complete buffer: answers are small and built in one go.
 pub type Body = Full<Bytes>;
@@ -106,29 +107,25 @@ pub fn set_cache_control(response: &mut Response<Body>, max_age: Duration) {
     }
 }
 
+/// The longest freshness an answer announces: a day. shields.io takes any `cacheSeconds` a
+/// JavaScript number holds exactly (up to 2^53 - 1); a day is the longest it announces
+/// itself (its static resources), and no badge should outlive a change by more.
+pub const MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `public, max-age=N`, with `max_age` capped at [`MAX_AGE`].
 fn cache_control(max_age: Duration) -> Option<HeaderValue> {
-    let seconds = max_age.as_secs();
-    match CACHE_CONTROL.get(usize::try_from(seconds).unwrap_or(usize::MAX)) {
-        Some(value) => Some(
-            value
-                .get_or_init(|| {
-                    let text = format!("public, max-age={seconds}");
-                    HeaderValue::from_static(Box::leak(text.into_boxed_str()))
-                })
-                .clone(),
-        ),
-        None => HeaderValue::from_str(&format!("public, max-age={seconds}")).ok(),
-    }
+    const PREFIX: &[u8] = b"public, max-age=";
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(max_age.min(MAX_AGE).as_secs()).as_bytes();
+    // The longest u64 has 20 digits.
+    let mut text = [0u8; PREFIX.len() + 20];
+    text[..PREFIX.len()].copy_from_slice(PREFIX);
+    text[PREFIX.len()..][..digits.len()].copy_from_slice(digits);
+    HeaderValue::from_bytes(&text[..PREFIX.len() + digits.len()]).ok()
 }
 
-/// `Cache-Control` values for every max-age up to an hour, each made once and kept for the
-/// life of the process (at most 3,601 strings of about 24 bytes). A static value is copied
-/// without touching a reference count; the memo's answers are copied by every worker for
-/// every request, and a shared count would be a write all of them contend for.
-static CACHE_CONTROL: [OnceLock<HeaderValue>; 3601] = [const { OnceLock::new() }; 3601];
-
 /// A cacheable `200` answer before the request's own conditions apply: `Cache-Control` from
-/// the remaining freshness and an `ETag` of the body. What [`Node::memo`] keeps, with both
+/// the remaining freshness and an `ETag` of the body. What [`super::App::memo`] keeps, with both
 /// header sets it may answer with made up front, since copying a ready map costs less than
 /// filling one.
 #[derive(Debug, Clone)]
@@ -140,6 +137,18 @@ pub struct Cacheable {
     /// The headers of the `200` answer, and those of a `304 Not Modified`.
     headers: HeaderMap,
     not_modified: HeaderMap,
+}
+
+impl Weigh for Cacheable {
+    fn bytes(&self) -> usize {
+        // A header map's slot per header (name, value, hash, links), and what values that
+        // are not static hold on the heap; an estimate, as the map's own layout is private.
+        let map = |headers: &HeaderMap| {
+            headers.len() * (std::mem::size_of::<(HeaderName, HeaderValue)>() + 32)
+                + headers.values().map(HeaderValue::len).sum::<usize>()
+        };
+        std::mem::size_of::<Self>() + self.body.len() + map(&self.headers) + map(&self.not_modified)
+    }
 }
 
 /// The `Content-Security-Policy` of badges.
@@ -285,13 +294,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cache_control_says_the_max_age_inside_and_past_the_static_table() {
-        for seconds in [0, 1, 299, 300, 3600, 3601, 86_400, u64::MAX] {
+    fn cache_control_says_the_max_age_up_to_a_day() {
+        for seconds in [0, 1, 299, 300, 3600, 3601, 86_399, 86_400] {
             let value = cache_control(Duration::from_secs(seconds)).expect("a header value");
             assert_eq!(value, format!("public, max-age={seconds}").as_str());
-            // Asked again, the table gives the same value.
-            assert_eq!(cache_control(Duration::from_secs(seconds)), Some(value));
         }
+        // A client's `cacheSeconds` past a day, up to the largest number it can write.
+        for seconds in [86_401, 31_536_000, u64::from(u32::MAX), u64::MAX] {
+            let value = cache_control(Duration::from_secs(seconds)).expect("a header value");
+            assert_eq!(value, "public, max-age=86400", "{seconds}");
+        }
+        let answer = Cacheable::new(
+            "docker",
+            Bytes::from_static(b"<svg/>"),
+            None,
+            "image/svg+xml",
+            Duration::MAX,
+        );
+        let response = answer.respond(&HeaderMap::new());
+        assert_eq!(
+            response.headers()[header::CACHE_CONTROL],
+            "public, max-age=86400"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The accept loop: one task per connection, caps on open connections (in all and per
-//! client address), a header-read
-//! timeout (kept by [`watchdog`]), and a graceful drain when the shutdown future completes.
+//! client address), hyper's header-read timeout, and a graceful drain when the shutdown
+//! future completes.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -15,7 +15,7 @@ use hyper::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
@@ -24,7 +24,6 @@ use super::App;
 use super::client_addr::TrustedProxies;
 use super::response::Body;
 use super::routes;
-use super::watchdog::Watchdog;
 use crate::federation::address::rate_limit_key;
 
 /// How long in-flight requests may take to finish after shutdown begins.
@@ -72,14 +71,15 @@ pub async fn run(listener: TcpListener, app: impl Into<App>, shutdown: impl Futu
         app.trusted_proxies().clone(),
     );
     let graceful = GracefulShutdown::new();
-    // hyper's own header_read_timeout is left off (it needs a timer, which it arms for every
-    // request); the watchdog keeps `--header-timeout` for all connections at once.
-    let watchdog = Watchdog::new(node.config().header_timeout);
-    // Aborted when this function ends or its future is dropped.
-    let _sweeper = AbortOnDrop(tokio::spawn(watchdog.clone().run()));
     let mut http = http1::Builder::new();
-    // Said explicitly: hyper's default (30 s) is off only while no timer is set.
-    http.header_read_timeout(None)
+    // `--header-timeout` is hyper's header-read timeout: its timer starts when hyper begins
+    // to read a request head, which is when the connection starts and again once the last
+    // byte of the previous answer is flushed to the socket (hyper marks a kept-alive
+    // connection idle only then), and stops when the head is in. So it bounds the idle
+    // wait between requests too, and never runs while an answer is still being written to
+    // a slow reader. On expiry hyper closes the connection without an answer.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(node.config().header_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
     // The federation's loop runs as long as the server accepts.
@@ -114,39 +114,29 @@ pub async fn run(listener: TcpListener, app: impl Into<App>, shutdown: impl Futu
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let registration = watchdog.register();
-        let waiting = Arc::clone(registration.waiting());
         let ip = peer.ip();
         let service = service_fn(move |request: hyper::Request<Incoming>| {
             // hyper calls this once a whole request head is in.
-            waiting.busy();
             let started = tokio::time::Instant::now();
             if let Some(response) = routes::handle_remembered(&app, &request, started) {
                 // The request's head shares hyper's read buffer; let go of it now, before
                 // hyper reads on, and hyper reuses the buffer instead of allocating another.
                 drop(request);
-                waiting.idle();
                 return Answer::Now(Some(response));
             }
             let app = app.clone();
-            let waiting = Arc::clone(&waiting);
             Answer::Later(Box::pin(async move {
-                let response = routes::handle_routed(&app, request, ip, started).await;
-                waiting.idle();
-                response
+                routes::handle_routed(&app, request, ip, started).await
             }))
         });
-        let waiting = Arc::clone(registration.waiting());
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        let task = tokio::spawn(async move {
+        tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(%peer, error = %err, "connection ended with an error");
             }
             drop(permit);
             drop(per_client);
-            drop(registration);
         });
-        watchdog.arm(&waiting, task.abort_handle());
     }
     // Stop accepting, tell the network we leave (so every list drops this node at once
     // instead of after failed probes), drain what is in flight, save what we know.
@@ -227,15 +217,6 @@ impl Drop for ClientConnection {
                 }
             }
         }
-    }
-}
-
-/// Aborts a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

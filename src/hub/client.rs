@@ -366,14 +366,18 @@ impl HubClient {
         // What reqwest said when no answer came (refused, DNS, TLS): for the log only.
         let mut reason = None;
         if let Err(err) = self.budget.admit(started) {
-            // Held back by our own budget: nothing went out, so nothing to learn from.
+            // Held back by our own budget: nothing went out, so nothing to learn from. A
+            // client that found the window spent waits: the others are no longer alone.
+            if let (Some(client), HubError::Budget { .. }) = (client, &err) {
+                self.shares.refused(client, started);
+            }
             self.metrics
                 .upstream_request(endpoint, "held_back", Duration::ZERO);
             return Err(err);
         }
         // Then the asking client's share, charged only for a request that goes out (a
-        // muted or spent budget says so first, and costs the client nothing). It binds only
-        // while the budget is down to its reserve.
+        // muted or spent budget says so first, and costs the client nothing). It binds past
+        // the client's pace, or while the budget is down to its reserve (`super::fair`).
         if let Some(client) = client {
             let (room, free_in) = self.budget.room(started);
             if let Err(refusal) = self.shares.admit(client, room, free_in, started) {

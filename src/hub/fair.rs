@@ -4,23 +4,30 @@
 //!
 //! A fixed share per client (a token bucket each) binds even when nobody else is waiting:
 //! an image proxy, which fetches every README image from a few addresses, is one client to
-//! a node, and got a quarter of an otherwise idle budget. Here two rules bind instead:
+//! a node, and got a quarter of an otherwise idle budget. Here nothing binds a client while
+//! it is alone (no other client spent in the window, and none was refused in it): then it
+//! may spend the whole budget, at once. As soon as another client is there, two rules bind:
 //!
 //! - **The pace.** A client spends at most a quarter of the window's budget in any quarter
-//!   of the window: alone, it may spend the whole budget over a minute, but never most of it
+//!   of the window: over a minute it may still spend the whole budget, but never most of it
 //!   at once.
 //! - **The reserve.** While the window has no more than a fifth of its budget left, a
 //!   client may spend from it only while it has spent (in the window) no more than what
 //!   would be left: the last requests go to the lightest clients.
 //!
-//! So alone a client spends everything but the reserve, a quarter at once and the rest as
-//! the minute goes on. Other clients, arriving while one floods, find what the flood's pace
+//! Other clients, arriving while one floods, find what the flood's pace
 //! has not reached yet; once it has reached the reserve, they find the reserve, and every
 //! request that comes free while the budget is down to it goes to them, not to the flood
 //! (it may only spend above the reserve). Each further network of a flood takes at most
 //! half of the reserve that is left, so draining it takes five more networks (with the
 //! fixed quarter share four networks took everything). The node's own requests
 //! (refreshes, checks) are no client: they only need room.
+//!
+//! What being work-conserving costs: a client alone may have spent the whole window at
+//! once when a newcomer arrives. The newcomer is then refused (and noted), and from that
+//! moment the rules bind the heavy client, so the first requests to leave the window go to
+//! the newcomer: it waits at most until the oldest request leaves the window (a minute at
+//! worst, once), and never again while the two compete. Cached badges are not affected.
 //!
 //! Why the pace binds even alone: the window is Docker Hub's limit, so it cannot stretch,
 //! and room comes back only as the requests of a minute ago leave it. A client that spent
@@ -83,7 +90,13 @@ struct Ledger {
     entries: VecDeque<(Instant, ClientKey)>,
     /// The same entries by client, each client's oldest first.
     by_client: HashMap<ClientKey, VecDeque<Instant>>,
+    /// Clients refused in the window (by these shares or by the budget itself), newest
+    /// last, at most [`REFUSED_KEPT`]: a client that found no room is waiting too.
+    refused: VecDeque<(Instant, ClientKey)>,
 }
+
+/// Refused clients remembered: enough to know whether anyone but the asking client waits.
+const REFUSED_KEPT: usize = 64;
 
 impl Ledger {
     fn forget_before(&mut self, now: Instant) {
@@ -99,6 +112,27 @@ impl Ledger {
                 }
             }
         }
+        while self
+            .refused
+            .front()
+            .is_some_and(|&(at, _)| now.saturating_duration_since(at) >= RATE_WINDOW)
+        {
+            self.refused.pop_front();
+        }
+    }
+
+    /// Whether anyone but `client` spent in the window or was refused in it: then the
+    /// pace and the reserve bind.
+    fn contended(&self, client: ClientKey) -> bool {
+        self.by_client.keys().any(|&other| other != client)
+            || self.refused.iter().any(|&(_, other)| other != client)
+    }
+
+    fn note_refused(&mut self, client: ClientKey, now: Instant) {
+        if self.refused.len() == REFUSED_KEPT {
+            self.refused.pop_front();
+        }
+        self.refused.push_back((now, client));
     }
 
     /// How long until the oldest entry leaves the window.
@@ -142,6 +176,14 @@ impl FairShares {
         self.pace
     }
 
+    /// Notes that the budget itself refused `client` at `now` (the window was spent): it
+    /// waits, so the others are no longer alone.
+    pub fn refused(&self, client: ClientKey, now: Instant) {
+        let mut ledger = self.ledger.lock();
+        ledger.forget_before(now);
+        ledger.note_refused(client, now);
+    }
+
     /// What `client` spent in the window that ends at `now`.
     pub fn spent(&self, client: ClientKey, now: Instant) -> usize {
         let mut ledger = self.ledger.lock();
@@ -165,12 +207,19 @@ impl FairShares {
             Some(capacity) => {
                 let free_in = ledger.next_free_in(now);
                 if ledger.entries.len() >= capacity {
+                    ledger.note_refused(client, now);
                     return Err(Refusal::Spent(free_in));
                 }
                 (capacity - ledger.entries.len() - 1, free_in)
             }
             None => (room, free_in),
         };
+        if !ledger.contended(client) {
+            // Alone, a client may spend whatever the budget has.
+            ledger.entries.push_back((now, client));
+            ledger.by_client.entry(client).or_default().push_back(now);
+            return Ok(());
+        }
         let times = ledger.by_client.get(&client);
         let spent = times.map_or(0, VecDeque::len);
         // The pace-th latest request of this client, if it is still within the pace.
@@ -185,6 +234,7 @@ impl FairShares {
             let retry_in = self
                 .pace_window
                 .saturating_sub(now.saturating_duration_since(oldest));
+            ledger.note_refused(client, now);
             return Err(Refusal::Share(retry_in.max(Duration::from_millis(100))));
         }
         if room < self.reserve && spent > room {
@@ -192,6 +242,7 @@ impl FairShares {
             // `room + 1` requests only if it has spent no more than that, so each further
             // network of a flood takes at most half of what is left, and a newcomer finds
             // the last request. Anyone's request leaving the window gives room back.
+            ledger.note_refused(client, now);
             return Err(Refusal::Share(free_in.max(Duration::from_millis(100))));
         }
         ledger.entries.push_back((now, client));
@@ -238,6 +289,9 @@ mod tests {
                 self.sent.pop_front();
             }
             if self.sent.len() == self.rate {
+                if let Some(client) = client {
+                    self.shares.refused(client, now);
+                }
                 return false;
             }
             let room = self.rate - self.sent.len() - 1;
@@ -250,22 +304,42 @@ mod tests {
     }
 
     #[test]
-    fn alone_a_client_spends_all_but_the_reserve_over_a_minute_a_quarter_at_once() {
+    fn alone_a_client_spends_the_whole_budget_at_once() {
         let mut window = Window::new(600);
         let t0 = Instant::now();
-        let at = |s: u64| t0 + secs(s);
         let me = Some(key(1));
-        let mut spent = (0..1_000).filter(|_| window.ask(me, t0)).count();
-        assert_eq!(spent, 150, "a quarter at once");
-        for quarter in 1..4 {
-            spent += (0..1_000)
-                .filter(|_| window.ask(me, at(15 * quarter)))
-                .count();
+        assert_eq!((0..1_000).filter(|_| window.ask(me, t0)).count(), 600);
+        assert_eq!(window.shares.spent(key(1), t0), 600);
+        // The window comes back whole a minute later.
+        let later = t0 + RATE_WINDOW;
+        assert_eq!((0..1_000).filter(|_| window.ask(me, later)).count(), 600);
+    }
+
+    #[test]
+    fn a_newcomer_after_a_lone_burst_gets_the_first_room_that_comes_back() {
+        let mut window = Window::new(120);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // Alone, the flood spends everything over its first ten seconds.
+        for ms in (0..10_000).step_by(10) {
+            window.ask(Some(key(1)), at(ms));
         }
-        assert_eq!(spent, 600 - 120, "all but the reserve within the minute");
-        assert_eq!(window.shares.spent(key(1), at(45)), 480);
-        // The first quarter leaves the window, and with it a quarter comes back.
-        assert_eq!((0..1_000).filter(|_| window.ask(me, at(60))).count(), 150);
+        assert_eq!(window.shares.spent(key(1), at(10_000)), 120);
+        // A newcomer finds the window spent; the budget notes it as waiting.
+        assert!(!window.ask(Some(key(2)), at(20_000)));
+        // From then on the flood is bound: as its requests leave the window, it may take
+        // them only at its pace and never the reserve, so the newcomer, asking once a
+        // second, finds room within a second of the first request leaving.
+        let mut served = Vec::new();
+        for ms in (60_000..120_000).step_by(10) {
+            window.ask(Some(key(1)), at(ms));
+            if ms % 1000 == 0 && window.ask(Some(key(2)), at(ms)) {
+                served.push(ms);
+            }
+        }
+        assert!(served.first().is_some_and(|&ms| ms <= 61_000), "{served:?}");
+        // Within the minute it gets at least the reserve (a fifth), the flood its pace.
+        assert!(served.len() >= 24, "served {} of 60", served.len());
     }
 
     #[test]
@@ -310,7 +384,10 @@ mod tests {
                     .map(|i| (0..100).filter(|_| window.ask(Some(key(i)), now)).count())
                     .collect()
             };
-        assert_eq!(flood(&mut window, t0, 1..=2), [30, 30], "a pace each");
+        // The second network of the flood has asked once already, so the first is not
+        // alone and the rules bind from the start.
+        assert!(window.ask(Some(key(2)), t0));
+        assert_eq!(flood(&mut window, t0, 1..=2), [30, 29], "a pace each");
         assert_eq!(
             flood(&mut window, t0 + secs(15), 1..=2),
             [30, 6],
@@ -330,6 +407,8 @@ mod tests {
     fn the_window_forgets_and_a_heavy_client_becomes_light_again() {
         let shares = FairShares::of_budget(100);
         let t0 = Instant::now();
+        // Someone else spent too, so the rules bind.
+        assert!(shares.admit(key(99), 70, Duration::ZERO, t0).is_ok());
         for _ in 0..20 {
             assert!(shares.admit(key(1), 70, Duration::ZERO, t0).is_ok());
         }
@@ -347,6 +426,7 @@ mod tests {
     fn past_its_pace_a_client_is_told_when_it_may_go_on() {
         let shares = FairShares::of_budget(40);
         let t0 = Instant::now();
+        assert!(shares.admit(key(99), 30, Duration::ZERO, t0).is_ok());
         for s in 0..10 {
             assert!(
                 shares
@@ -369,6 +449,7 @@ mod tests {
     fn shares_that_keep_their_own_window_refuse_when_it_is_spent() {
         let shares = FairShares::with_window(20);
         let t0 = Instant::now();
+        assert!(shares.admit(key(99), 0, Duration::ZERO, t0).is_ok());
         let admitted: usize = (0..4)
             .map(|quarter| {
                 (0..10)
@@ -379,7 +460,10 @@ mod tests {
                     .count()
             })
             .sum();
-        assert_eq!(admitted, 16, "all but the reserve of 4");
+        assert_eq!(
+            admitted, 15,
+            "all but the bystander's one and the reserve of 4"
+        );
         for i in 10..14 {
             assert!(
                 shares
@@ -398,6 +482,7 @@ mod tests {
         let shares = FairShares::of_budget(8);
         let t0 = Instant::now();
         let v6 = |s: &str| ClientKey::of(s.parse().expect(s));
+        assert!(shares.admit(key(99), 7, Duration::ZERO, t0).is_ok());
         assert!(
             shares
                 .admit(v6("2001:db8:7:100::1"), 7, Duration::ZERO, t0)

@@ -164,3 +164,38 @@ pub fn said(svg: &str) -> String {
     let end = svg[start..].find('"').expect("its end") + start;
     svg[start..end].replace("&amp;", "&")
 }
+
+/// Reads one answer with a `Content-Length` body from `stream`, at most `chunk` bytes a read
+/// with `pause` after each (a slow reader's pace); returns its status and body, or what was
+/// read when the connection ended first.
+pub async fn read_answer(
+    stream: &mut tokio::net::TcpStream,
+    chunk: usize,
+    pause: Duration,
+) -> Result<(u16, Vec<u8>), Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let mut buf = vec![0u8; chunk];
+    loop {
+        if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("a content-length");
+            if answer.len() >= end + 4 + length {
+                let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok());
+                let body = answer[end + 4..end + 4 + length].to_vec();
+                return Ok((status.expect("a status"), body));
+            }
+        }
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return Err(answer),
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+}

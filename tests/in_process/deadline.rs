@@ -201,8 +201,16 @@ async fn a_spent_budget_says_so_in_its_own_words() {
         ]
     );
     node.stop().await;
-    // Eight a minute: one client past its pace (two in 15 s) while the node has room.
+    // Eight a minute: one client past its pace (two in 15 s) while the node has room and
+    // another client has asked too (alone, nothing binds a client).
     let node = start_node(&hub.url(), |c| c.hub_rate = 8).await;
+    let bystander = client_from(std::net::Ipv4Addr::new(127, 0, 9, 1));
+    let url = format!("{}/docker/stars/bench/repo-9", node.url);
+    let response = bystander.get(url).send().await.expect("badge");
+    assert_eq!(
+        said(&response.text().await.expect("svg")),
+        "docker stars: 9"
+    );
     let reader = client_from(std::net::Ipv4Addr::new(127, 0, 1, 1));
     let mut words = Vec::new();
     for n in 4..=6 {

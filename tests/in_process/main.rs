@@ -9,6 +9,7 @@ mod common;
 mod abuse;
 mod api;
 mod cache;
+mod connections;
 mod deadline;
 mod docker;
 mod fill;

@@ -389,8 +389,6 @@ async fn slowloris_connections_leave_requests_fast_and_are_closed_by_the_header_
     assert_eq!(closed, count, "every slow connection was closed");
 }
 
-/// Reads one answer with a `Content-Length` body from a kept-alive connection; returns its
-/// status, or `None` if the connection ends first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_hold_every_connection() {
     let _alone = ONE_AT_A_TIME.lock().await;
@@ -452,13 +450,12 @@ async fn junk_labels_leave_memory_bounded_and_popular_badges_memoized() {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
-    let badge = |text: &str| {
-        format!(
-            "{}/status.svg?organization=library&repository=nginx&text={text}",
-            node.url()
-        )
-    };
-    let popular = badge("docker");
+    // Both kinds of badge: the status badge's `text=` and a Docker badge's `label=`.
+    let kinds = [
+        "/status.svg?organization=library&repository=nginx&text=",
+        "/docker/pulls/library/nginx?label=",
+    ];
+    let badge = |kind: &str, label: &str| format!("{}{kind}{label}", node.url());
     let ask = |url: String| {
         let http = http.clone();
         async move {
@@ -469,19 +466,24 @@ async fn junk_labels_leave_memory_bounded_and_popular_badges_memoized() {
                 .unwrap_or(0)
         }
     };
-    assert_eq!(ask(popular.clone()).await, 200);
+    for kind in kinds {
+        assert_eq!(ask(badge(kind, "docker")).await, 200);
+    }
     let before = node.rss_kib();
-    // 1,100 unique labels of 15,000 characters (the request head is capped at 16 KiB).
+    // 1,100 unique labels of 15,000 characters (the request head is capped at 16 KiB), for
+    // each kind.
     let filler = "x".repeat(15_000);
-    for i in 0..1_100 {
-        assert_eq!(ask(badge(&format!("{i:05}{filler}"))).await, 200);
-        if i % 100 == 0 {
-            assert_eq!(ask(popular.clone()).await, 200);
+    for kind in kinds {
+        for i in 0..1_100 {
+            assert_eq!(ask(badge(kind, &format!("{i:05}{filler}"))).await, 200);
+            if i % 100 == 0 {
+                assert_eq!(ask(badge(kind, "docker")).await, 200);
+            }
         }
     }
     let after = node.rss_kib();
     eprintln!(
-        "junk labels: RSS {before} KiB before 1,100 labels of 15,000 characters, {after} KiB after"
+        "junk labels: RSS {before} KiB before 2 x 1,100 labels of 15,000 characters, {after} KiB after"
     );
     assert!(
         after < before + 8 * 1024,
@@ -489,26 +491,11 @@ async fn junk_labels_leave_memory_bounded_and_popular_badges_memoized() {
     );
 }
 
+/// Reads one answer with a `Content-Length` body from a kept-alive connection; returns its
+/// status, or `None` if the connection ends first.
 async fn read_answer(stream: &mut TcpStream) -> Option<u16> {
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .expect("a content-length");
-            if answer.len() >= end + 4 + length {
-                return head.split_whitespace().nth(1)?.parse().ok();
-            }
-        }
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => answer.extend_from_slice(&buf[..n]),
-        }
-    }
+    let answer = common::read_answer(stream, 4096, Duration::ZERO).await;
+    answer.ok().map(|(status, _)| status)
 }
 
 /// Waits at most 5 s for the node to close `stream`, which must get no answer meanwhile.
