@@ -223,7 +223,7 @@ async fn counter(url: &str, series: &str) -> u64 {
 }
 
 fn repository_requests(hub: &FakeHub, n: usize) -> usize {
-    let path = format!("/v2/repositories/fill/repo-{n}");
+    let path = format!("/v2/namespaces/fill/repositories/repo-{n}");
     hub.received()
         .iter()
         .filter(|r| r.path.trim_end_matches('/') == path)
