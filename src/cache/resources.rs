@@ -2,22 +2,27 @@
 //! the repository, the newest tags, and one tag with its images. A badge never has a cache
 //! entry of its own: every badge of a resource shares its one upstream call per TTL.
 //!
-//! The owner of each is chosen by its API path (`v2/repositories/{org}/{repo}`, `…/tags`,
-//! `…/tags/{tag}`), so the resources of one repository spread over the network's nodes.
+//! The owner of each is chosen by its API path as Docker Hub first spelled it
+//! (`v2/repositories/{org}/{repo}`, `…/tags`, `…/tags/{tag}`, kept although the repository
+//! is now read from `v2/namespaces/{org}/repositories/{repo}`, so nodes of every version
+//! agree on owners), and the resources of one repository spread over the network's nodes.
+//!
+//! The build status asks the repository resource too ([`StatusUpstream`]): a tag Docker Hub
+//! does not have is "repository not found" when the repository is missing as well.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::ClientKey;
 use super::fill::{Filler, SupplierId};
 use super::verify::{self, Verdict};
 use super::{CacheSettings, Resource, ResourceCache, parse_image_key};
+use super::{ClientKey, Upstream};
 use crate::hub::names::ImageRef;
 use crate::hub::repository::{RepoName, RepositoryInfo};
 use crate::hub::tag::TagInfo;
 use crate::hub::tag_list::{MAX_TAG_PAGES, TagList};
-use crate::hub::{HubClient, HubError};
+use crate::hub::{HubClient, HubError, HubStatus};
 use crate::metrics::Metrics;
 
 /// How long a repository (pulls, stars, automated) stays fresh: these change slowly, and
@@ -28,7 +33,7 @@ pub const TAG_LIST_TTL: Duration = Duration::from_secs(600);
 /// How long one tag's images stay fresh.
 pub const TAG_TTL: Duration = Duration::from_secs(600);
 
-/// `GET /v2/repositories/{org}/{repo}`.
+/// `GET /v2/namespaces/{org}/repositories/{repo}` ([`HubClient::repository`]).
 #[derive(Debug, Clone)]
 pub struct RepositoryResource(pub Arc<HubClient>);
 
@@ -196,6 +201,56 @@ impl Resource for TagResource {
         filled_at: SystemTime,
     ) -> Verdict {
         verify::tag(filled, hub, filled_at)
+    }
+}
+
+/// The build status as the status cache asks it: the hub client's, where a missing tag is
+/// told "repository not found" when the repository resource says the repository is missing.
+/// The repository is asked only once the tag is missing, so a found image costs no more of
+/// the budget, and through its cache, which pulls and stars keep anyway (a `GET`: Docker Hub
+/// answered `HEAD` with 405 for a day, and the answer is worth keeping).
+#[derive(Debug, Clone)]
+pub struct StatusUpstream {
+    hub: Arc<HubClient>,
+    repository: ResourceCache<RepositoryResource>,
+}
+
+impl StatusUpstream {
+    /// The status of `hub`'s images, asking `repository` when a tag is missing.
+    pub fn new(hub: Arc<HubClient>, repository: ResourceCache<RepositoryResource>) -> Self {
+        StatusUpstream { hub, repository }
+    }
+
+    /// Why a tag is missing: the whole repository, or only the tag. When the repository
+    /// cannot be asked now (a 429, Docker Hub failing), the tag is still missing.
+    async fn missing(&self, image: &ImageRef, client: Option<ClientKey>) -> HubError {
+        let repo = RepoName {
+            organization: image.organization.clone(),
+            repository: image.repository.clone(),
+        };
+        match self.repository.get_for(&repo, client).await.result {
+            Err(HubError::NotFound | HubError::RepositoryNotFound) => HubError::RepositoryNotFound,
+            _ => HubError::NotFound,
+        }
+    }
+}
+
+impl Upstream for StatusUpstream {
+    async fn fetch(
+        &self,
+        image: &ImageRef,
+        client: Option<ClientKey>,
+    ) -> Result<HubStatus, HubError> {
+        match self.hub.status_for(image, client).await {
+            Err(HubError::NotFound) => Err(self.missing(image, client).await),
+            other => other,
+        }
+    }
+    fn has_room(&self) -> bool {
+        self.hub.has_room()
+    }
+    fn charge(&self, client: ClientKey) -> Result<(), HubError> {
+        self.hub.spend_share(client)
     }
 }
 

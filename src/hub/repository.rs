@@ -1,6 +1,9 @@
-//! The repository resource, `GET /v2/repositories/{org}/{repo}`: pulls, stars, whether
-//! builds are automated, and when it was last pushed. Pulls, stars and the automated badge
-//! all derive from one cached answer.
+//! The repository resource, `GET /v2/namespaces/{org}/repositories/{repo}` (the deprecated
+//! `GET /v2/repositories/{org}/{repo}` only as a fallback, see [`HubClient::repository`]):
+//! pulls, stars, whether builds are automated, and when it was last pushed. Pulls, stars,
+//! the automated badge and "repository not found" all derive from one cached answer.
+//!
+//! [`HubClient::repository`]: super::HubClient::repository
 
 use std::fmt;
 

@@ -49,7 +49,9 @@ async fn the_old_api_shapes_are_kept_word_for_word() {
 
 /// A repository that does not exist is said to be missing; a missing tag of an existing one
 /// keeps the old words. The repository is asked about only once the tag is missing, so a
-/// found image costs no more of the hub budget than before.
+/// found image costs no more of the hub budget than before, and always with `GET` (Docker
+/// Hub answered `HEAD` with 405 for a day). Until the current repository path has answered
+/// once, its 404 is confirmed on the deprecated path.
 #[tokio::test]
 async fn a_missing_repository_is_told_from_a_missing_tag() {
     let hub = hub_with_samples().await;
@@ -75,6 +77,7 @@ async fn a_missing_repository_is_told_from_a_missing_tag() {
             "/v2/repositories/nobody/nothing/buildhistory/",
             "/v2/namespaces/nobody/repositories/nothing/tags/latest",
             "/v2/namespaces/nobody/repositories/nothing",
+            "/v2/repositories/nobody/nothing",
             "/v2/repositories/library/nginx/buildhistory/",
             "/v2/namespaces/library/repositories/nginx/tags/missing",
             "/v2/namespaces/library/repositories/nginx",
@@ -82,6 +85,29 @@ async fn a_missing_repository_is_told_from_a_missing_tag() {
             "/v2/namespaces/library/repositories/nginx/tags/alpine",
         ]
     );
+    assert!(hub.received().iter().all(|r| r.method == "GET"));
+    // The repository answered is the one the pulls badge reads: no request of its own.
+    let (_, _, svg) = get(&format!("{}/docker/pulls/library/nginx", node.url)).await;
+    assert!(svg.contains("docker pulls"), "{svg}");
+    assert_eq!(hub.request_count(), paths.len());
+    // Now the current path has answered, its 404 is believed: one request.
+    let (_, body) = get_json(&format!("{}/build/nobody/else", node.url)).await;
+    assert_eq!(body["description"], "repository not found");
+    let last: Vec<String> = hub
+        .received()
+        .into_iter()
+        .skip(paths.len())
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        last,
+        [
+            "/v2/repositories/nobody/else/buildhistory/",
+            "/v2/namespaces/nobody/repositories/else/tags/latest",
+            "/v2/namespaces/nobody/repositories/else",
+        ]
+    );
+    let paths: Vec<String> = hub.received().into_iter().map(|r| r.path).collect();
     // Cached like any not-found: asking again costs nothing upstream, and says the same.
     let (_, body) = get_json(&format!("{}/build/nobody/nothing", node.url)).await;
     assert_eq!(body["description"], "repository not found");

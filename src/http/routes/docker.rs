@@ -11,8 +11,9 @@ use hyper::Response;
 use hyper::header::HeaderMap;
 use tokio::time::Instant;
 
-use super::formats::{addv, date_badge, dots, iec_bytes, latest, metric, version_color};
+use super::formats::{addv, date_badge, dots, iec_bytes, metric, version_color};
 use super::status::name_the_error;
+use super::version::latest;
 use super::{BADGE_DEADLINE, PENDING_MAX_AGE};
 use crate::badge::{Badge, Color, Logo, Style};
 use crate::cache::Lookup;
@@ -35,6 +36,44 @@ pub const ARCHES: [&str; 14] = [
     "amd64", "arm", "arm64", "s390x", "386", "ppc64", "ppc64le", "wasm", "mips", "mipsle",
     "mips64", "mips64le", "riscv64", "loong64",
 ];
+
+/// The architecture the version and size badges read when `arch=` names none, as
+/// shields.io's default.
+const DEFAULT_ARCH: Arch<'static> = Arch {
+    architecture: "amd64",
+    variant: None,
+};
+
+/// What `arch=` asks for: one of [`ARCHES`], and optionally a variant (`arm/v7`,
+/// `arm64/v8`: `v` and one or two digits), which shields.io cannot ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Arch<'a> {
+    architecture: &'a str,
+    variant: Option<&'a str>,
+}
+
+impl<'a> Arch<'a> {
+    fn parse(text: &'a str) -> Option<Arch<'a>> {
+        let (architecture, variant) = match text.split_once('/') {
+            Some((architecture, variant)) => (architecture, Some(variant)),
+            None => (text, None),
+        };
+        let variant_ok = variant.is_none_or(|v| {
+            v.strip_prefix('v').is_some_and(|n| {
+                (1..=2).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit())
+            })
+        });
+        (ARCHES.contains(&architecture) && variant_ok).then_some(Arch {
+            architecture,
+            variant,
+        })
+    }
+
+    /// The tag's image of this platform ([`TagInfo::image_for`]).
+    fn image_in(self, tag: &TagInfo) -> Option<&ImageInfo> {
+        tag.image_for(self.architecture, self.variant)
+    }
+}
 
 impl DockerKind {
     /// The label shields.io gives this kind.
@@ -211,8 +250,7 @@ pub(super) async fn docker(
         };
         let arch = match query.arch.as_deref() {
             None => None,
-            Some(arch) if ARCHES.contains(&arch) => Some(arch),
-            Some(_) => return Err(invalid("arch")),
+            Some(arch) => Some(Arch::parse(arch).ok_or_else(|| invalid("arch"))?),
         };
         if query
             .cache_seconds
@@ -240,7 +278,7 @@ async fn derive(
     repo: &RepoName,
     tag: Option<&Tag>,
     sort: Sort,
-    arch: Option<&str>,
+    arch: Option<Arch<'_>>,
     client: ClientKey,
 ) -> (Shown, Freshness) {
     let node = app.node();
@@ -337,31 +375,43 @@ async fn derive(
     (shown, derived.1)
 }
 
-/// The image of `arch` (any platform when `None`).
-fn image_of<'a>(tag: &'a TagInfo, arch: &str) -> Option<&'a ImageInfo> {
-    tag.images.iter().find(|i| i.architecture == arch)
-}
-
-fn size_of(tag: &TagInfo, arch: Option<&str>) -> Result<Shown, Shown> {
+/// The size of a tag: the `arch` image's when one is asked for (shields.io's
+/// `architecture not found` when the tag has none); else the tag's `full_size`, and when
+/// Docker Hub gives 0 or null there (multi-arch tags, whose images carry their sizes) the
+/// `amd64` image's, or the first platform's when there is no `amd64` image. Attestations
+/// are never a size. No size anywhere reads `unknown`.
+fn size_of(tag: &TagInfo, arch: Option<Arch<'_>>) -> Result<Shown, Shown> {
     let size = match arch {
         Some(arch) => {
-            image_of(tag, arch)
+            arch.image_in(tag)
                 .ok_or_else(|| not_found("architecture not found"))?
                 .size
         }
-        None => tag.full_size,
+        None => tag.full_size.filter(|&size| size > 0).or_else(|| {
+            DEFAULT_ARCH
+                .image_in(tag)
+                .or_else(|| tag.platforms().next())
+                .and_then(|image| image.size)
+        }),
     };
     match size {
         Some(size) => value(iec_bytes(size), Color::Blue),
-        None => Err(error("invalid response data", Color::LightGrey)),
+        None => Err(error("unknown", Color::LightGrey)),
     }
 }
 
+/// When the tag was last pushed ([`TagInfo::pushed_at`]: `last_updated`, else
+/// `tag_last_pushed`, else its images' newest push); `unknown` when Docker Hub names no time,
+/// shields.io's `invalid date` when it names one that is no date.
 fn last_updated(tag: &TagInfo) -> Result<Shown, Shown> {
-    let text = tag
-        .last_updated
-        .as_deref()
-        .ok_or_else(|| error("invalid response data", Color::LightGrey))?;
+    let Some(text) = tag.pushed_at() else {
+        let word = if tag.last_updated.is_some() {
+            "invalid date"
+        } else {
+            "unknown"
+        };
+        return Err(error(word, Color::LightGrey));
+    };
     match date_badge(text, SystemTime::now()) {
         Some((message, color)) => value(message, color),
         None => Err(error("invalid date", Color::LightGrey)),
@@ -372,7 +422,7 @@ fn last_updated(tag: &TagInfo) -> Result<Shown, Shown> {
 /// variant when there is one, each platform once, in the hub's order.
 fn platforms(tag: &TagInfo) -> Result<Shown, Shown> {
     let mut seen: Vec<String> = Vec::new();
-    for image in tag.images.iter().filter(|i| i.is_platform()) {
+    for image in tag.platforms() {
         let mut name = String::new();
         if let Some(os) = image
             .os
@@ -404,7 +454,7 @@ fn digest_match<'a>(list: &'a TagList, digest: &str, fallback: &'a str) -> &'a s
     for tag in list
         .tags
         .iter()
-        .filter(|t| t.images.iter().any(|i| i.digest.as_deref() == Some(digest)))
+        .filter(|t| t.platforms().any(|i| i.digest.as_deref() == Some(digest)))
     {
         if first {
             version = &tag.name;
@@ -422,7 +472,7 @@ fn from_list(
     kind: DockerKind,
     tag: Option<&Tag>,
     sort: Sort,
-    arch: Option<&str>,
+    arch: Option<Arch<'_>>,
 ) -> Result<Shown, Shown> {
     let newest = list
         .tags
@@ -436,8 +486,8 @@ fn from_list(
             .ok_or_else(|| not_found("tag not found"))?,
         (None, Sort::Date) => newest,
         (None, Sort::Semver) => {
-            let name = latest(list.tags.iter().map(|t| t.name.as_str()))
-                .ok_or_else(|| not_found("no tags found"))?;
+            let names: Vec<&str> = list.tags.iter().map(|t| t.name.as_str()).collect();
+            let name = latest(&names).ok_or_else(|| not_found("no tags found"))?;
             list.tags
                 .iter()
                 .find(|t| t.name == name)
@@ -451,15 +501,16 @@ fn from_list(
             let version = match (tag, sort) {
                 (None, Sort::Semver) => chosen.name.as_str(),
                 (None, Sort::Date) if chosen.name != "latest" => chosen.name.as_str(),
-                (Some(_), _) if chosen.images.is_empty() => chosen.name.as_str(),
+                (Some(_), _) if chosen.platforms().next().is_none() => chosen.name.as_str(),
                 _ => {
-                    let arch = arch.unwrap_or("amd64");
+                    let arch = arch.unwrap_or(DEFAULT_ARCH);
                     let word = if tag.is_some() {
                         "digest not found for given tag"
                     } else {
                         "digest not found for latest tag"
                     };
-                    let digest = image_of(chosen, arch)
+                    let digest = arch
+                        .image_in(chosen)
                         .and_then(|i| i.digest.as_deref())
                         .ok_or_else(|| error(word, Color::LightGrey))?;
                     digest_match(list, digest, &chosen.name)
