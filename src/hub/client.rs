@@ -372,8 +372,8 @@ impl HubClient {
             return Err(err);
         }
         // Then the asking client's share, charged only for a request that goes out (a
-        // muted or spent budget says so first, and costs the client nothing). It binds only
-        // while the budget is down to its reserve.
+        // muted or spent budget says so first, and costs the client nothing). It binds past
+        // the client's pace, or while the budget is down to its reserve (`super::fair`).
         if let Some(client) = client {
             let (room, free_in) = self.budget.room(started);
             if let Err(refusal) = self.shares.admit(client, room, free_in, started) {
