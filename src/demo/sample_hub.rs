@@ -272,7 +272,7 @@ fn ceil_secs(d: Duration) -> u64 {
 struct State {
     repos: HashMap<String, FakeRepo>,
     fault: Option<Fault>,
-    /// When set, build history `next` links point here instead of at this hub.
+    /// When set, `next` links point here instead of at this hub.
     next_origin: Option<String>,
     credentials: Option<(String, String)>,
     received: Vec<Received>,
@@ -383,7 +383,8 @@ impl FakeHub {
         self.state().fault = fault;
     }
 
-    /// Makes build history `next` links point at another origin (a hostile hub's trick).
+    /// Makes build history and tag list `next` links point at another origin (a hostile
+    /// hub's trick, or Docker Hub naming its other host).
     pub fn set_next_origin(&self, origin: Option<String>) {
         self.state().next_origin = origin;
     }
@@ -779,9 +780,10 @@ async fn answer_api(
             if results.is_empty() && page > 1 && !r.endless_tags {
                 return hub_404();
             }
+            let origin = state.next_origin.clone().unwrap_or_else(|| base.to_owned());
             let link = |n: usize| {
                 format!(
-                    "{base}/v2/repositories/{org}/{repo}/tags?page={n}&page_size={size}&ordering=last_updated"
+                    "{origin}/v2/repositories/{org}/{repo}/tags?page={n}&page_size={size}&ordering=last_updated"
                 )
             };
             let more = r.endless_tags || start + size < r.tags.len();

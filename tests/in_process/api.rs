@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::time::Duration;
 
-use crate::common::{client, get, get_json, start_node};
+use crate::common::{client, get, get_json, said, start_node};
 use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo, Fault};
 use serde_json::json;
 
@@ -621,6 +621,14 @@ async fn credentials_fetch_a_token_and_use_it() {
         "the token is reused until it nears expiry"
     );
 
+    // Docker Hub revokes the token before its time: the node logs in once more and goes on.
+    hub.revoke_tokens();
+    let (code, body) = get_json(&format!("{}/build/acme/app?tag=broken", node.url)).await;
+    assert_eq!(code, 200, "{body}");
+    let paths: Vec<String> = hub.received().into_iter().map(|r| r.path).collect();
+    let logins = paths.iter().filter(|p| *p == "/v2/auth/token").count();
+    assert_eq!(logins, 2, "one login more, no more: {paths:?}");
+
     let wrong = start_node(&hub.url(), |c| {
         c.hub_username = Some("volunteer".into());
         c.hub_token = Some("wrong".into());
@@ -629,4 +637,49 @@ async fn credentials_fetch_a_token_and_use_it() {
     let (code, body) = get_json(&format!("{}/build/acme/app", wrong.url)).await;
     assert_eq!(code, 502, "{body}");
     assert!(!body.to_string().contains("wrong"), "the token never shows");
+}
+
+/// A hub that does not serve the current repository path (yet): the deprecated path
+/// answers, and is asked first from then on, for pulls and for "repository not found".
+#[tokio::test]
+async fn the_deprecated_repository_path_answers_where_the_current_one_does_not() {
+    let hub = hub_with_samples().await;
+    hub.set_legacy_repository_only(true);
+    let node = start_node(&hub.url(), |_| {}).await;
+    let (_, _, svg) = get(&format!("{}/docker/pulls/library/nginx", node.url)).await;
+    assert_eq!(said(&svg), "docker pulls: 0");
+    let (_, body) = get_json(&format!("{}/build/nobody/nothing", node.url)).await;
+    assert_eq!(body["description"], "repository not found");
+    let paths: Vec<String> = hub.received().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v2/namespaces/library/repositories/nginx",
+            "/v2/repositories/library/nginx",
+            "/v2/repositories/nobody/nothing/buildhistory/",
+            "/v2/namespaces/nobody/repositories/nothing/tags/latest",
+            // The deprecated path first now; its 404 is confirmed on the current one.
+            "/v2/repositories/nobody/nothing",
+            "/v2/namespaces/nobody/repositories/nothing",
+        ]
+    );
+}
+
+/// Docker Hub's `next` links may name its other host: followed on the configured hub.
+#[tokio::test]
+async fn tag_pages_named_on_another_docker_hub_host_are_read_from_the_configured_hub() {
+    let hub = hub_with_samples().await;
+    let tags: Vec<String> = (0..150).map(|i| format!("1.{i}")).collect();
+    let names: Vec<&str> = tags.iter().map(String::as_str).collect();
+    hub.set_repo("acme/many", FakeRepo::with_tags(&names));
+    hub.set_next_origin(Some("https://registry.hub.docker.com".into()));
+    let node = start_node(&hub.url(), |_| {}).await;
+    let (_, _, svg) = get(&format!("{}/docker/v/acme/many?sort=semver", node.url)).await;
+    assert_eq!(said(&svg), "version: v1.149");
+    let pages = hub
+        .received()
+        .iter()
+        .filter(|r| r.path == "/v2/repositories/acme/many/tags")
+        .count();
+    assert_eq!(pages, 2);
 }

@@ -612,3 +612,143 @@ fn respond(
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(architecture: &str, variant: Option<&str>, size: u64) -> ImageInfo {
+        ImageInfo {
+            architecture: architecture.into(),
+            os: Some(
+                if architecture == "unknown" {
+                    "unknown"
+                } else {
+                    "linux"
+                }
+                .into(),
+            ),
+            variant: variant.map(Into::into),
+            digest: Some(format!("sha256:{architecture}{}", variant.unwrap_or(""))),
+            size: Some(size),
+            last_pushed: None,
+        }
+    }
+
+    fn tag(name: &str, full_size: Option<u64>, images: Vec<ImageInfo>) -> TagInfo {
+        TagInfo {
+            name: name.into(),
+            full_size,
+            last_updated: Some("2026-11-01T00:00:00Z".into()),
+            tag_last_pushed: None,
+            images,
+        }
+    }
+
+    fn message(shown: Result<Shown, Shown>) -> String {
+        match shown {
+            Ok(Shown::Value { message, .. }) | Err(Shown::Error { word: message, .. }) => message,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_zero_or_missing_full_size_is_the_amd64_images_size() {
+        let images = || {
+            vec![
+                image("unknown", None, 1_000),
+                image("arm64", Some("v8"), 2 << 20),
+                image("amd64", None, 3 << 20),
+            ]
+        };
+        assert_eq!(
+            message(size_of(&tag("1", Some(0), images()), None)),
+            "3 MiB"
+        );
+        assert_eq!(message(size_of(&tag("1", None, images()), None)), "3 MiB");
+        assert_eq!(
+            message(size_of(&tag("1", Some(5 << 20), images()), None)),
+            "5 MiB"
+        );
+        // No amd64 image: the first platform's, never an attestation's.
+        let arm_only = tag(
+            "1",
+            Some(0),
+            vec![image("unknown", None, 9), image("arm64", None, 2 << 20)],
+        );
+        assert_eq!(message(size_of(&arm_only, None)), "2 MiB");
+        assert_eq!(
+            message(size_of(&tag("1", Some(0), vec![]), None)),
+            "unknown"
+        );
+    }
+
+    #[test]
+    fn arch_takes_a_variant_and_arm_alone_is_the_first_arm_image() {
+        assert_eq!(
+            Arch::parse("arm/v7"),
+            Some(Arch {
+                architecture: "arm",
+                variant: Some("v7")
+            })
+        );
+        assert!(Arch::parse("arm64/v8").is_some());
+        for bad in ["arm/7", "arm/v", "arm/v123", "z80", "arm/v7/x", "unknown"] {
+            assert_eq!(Arch::parse(bad), None, "{bad}");
+        }
+        let armed = tag(
+            "1",
+            Some(0),
+            vec![
+                image("amd64", None, 1 << 20),
+                image("arm", Some("v6"), 6 << 20),
+                image("arm", Some("v7"), 7 << 20),
+            ],
+        );
+        let size = |arch| message(size_of(&armed, Arch::parse(arch)));
+        assert_eq!(size("arm"), "6 MiB");
+        assert_eq!(size("arm/v7"), "7 MiB");
+        assert_eq!(size("arm/v5"), "architecture not found");
+    }
+
+    #[test]
+    fn a_date_like_tag_does_not_win_sort_semver() {
+        let list = TagList {
+            count: 3,
+            tags: vec![
+                tag("latest", Some(1), vec![]),
+                tag("20201122", Some(1), vec![]),
+                tag("2.10.1", Some(1), vec![]),
+            ],
+            truncated: false,
+        };
+        let version = from_list(&list, DockerKind::Version, None, Sort::Semver, None);
+        assert_eq!(message(version), "v2.10.1");
+    }
+
+    #[test]
+    fn a_null_last_update_falls_back_and_only_then_reads_unknown() {
+        let mut pushed = tag("1", None, vec![]);
+        pushed.last_updated = None;
+        pushed.tag_last_pushed = Some("2024-02-29T00:00:00Z".into());
+        assert_eq!(message(last_updated(&pushed)), "february 2024");
+        pushed.tag_last_pushed = None;
+        assert_eq!(message(last_updated(&pushed)), "unknown");
+        pushed.last_updated = Some("yesterday".into());
+        assert_eq!(message(last_updated(&pushed)), "invalid date");
+    }
+
+    #[test]
+    fn attestations_are_no_platform_and_no_version() {
+        let only = tag("sbom", None, vec![image("unknown", None, 1)]);
+        assert_eq!(message(platforms(&only)), "no platforms");
+        let list = TagList {
+            count: 1,
+            tags: vec![only],
+            truncated: false,
+        };
+        let tag = Tag::parse("sbom").unwrap();
+        let version = from_list(&list, DockerKind::Version, Some(&tag), Sort::Date, None);
+        assert_eq!(message(version), "sbom");
+    }
+}
