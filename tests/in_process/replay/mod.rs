@@ -84,6 +84,13 @@ const fn differs(
     }
 }
 
+/// A replay hub answering with `routes`, and a node asking it.
+async fn serve(routes: Vec<Route>) -> (ReplayHub, TestNode) {
+    let hub = ReplayHub::start(routes).await;
+    let node = start_node(&hub.url, |_| {}).await;
+    (hub, node)
+}
+
 async fn badge_says(node: &str, path: &str) -> String {
     let (code, headers, body) = get(&format!("{node}{path}")).await;
     assert_eq!(code, 200, "{path}");
@@ -141,23 +148,23 @@ async fn upstream_outcomes(node: &TestNode, outcome: &str) -> u64 {
 
 #[tokio::test]
 async fn repository_objects_of_three_eras() {
-    let mut routes = repository(
-        "grimoirelab",
-        "perceval",
-        &body(200, "repository-grimoirelab-perceval-2017.json"),
-    );
-    routes.extend(repository(
-        "foo",
-        "bar",
-        &body(200, "repository-foo-bar-2023.json"),
-    ));
-    routes.extend(repository(
-        "datasetteproject",
-        "datasette",
-        &body(200, "repository-datasetteproject-datasette-2023.json"),
-    ));
-    let hub = ReplayHub::start(routes).await;
-    let node = start_node(&hub.url, |_| {}).await;
+    let routes = [
+        (
+            "grimoirelab",
+            "perceval",
+            "repository-grimoirelab-perceval-2017.json",
+        ),
+        ("foo", "bar", "repository-foo-bar-2023.json"),
+        (
+            "datasetteproject",
+            "datasette",
+            "repository-datasetteproject-datasette-2023.json",
+        ),
+    ]
+    .into_iter()
+    .flat_map(|(org, repo, file)| repository(org, repo, &body(200, file)))
+    .collect();
+    let (hub, node) = serve(routes).await;
     check(
         &node,
         &[
@@ -219,8 +226,7 @@ async fn a_whole_tag_list_with_variants_attestations_and_pre_releases() {
         "diun",
         &body(200, "tags-crazymax-diun-2023.json"),
     );
-    let hub = ReplayHub::start(routes).await;
-    let node = start_node(&hub.url, |_| {}).await;
+    let (_hub, node) = serve(routes).await;
     check(
         &node,
         &[
@@ -291,18 +297,14 @@ async fn a_whole_tag_list_with_variants_attestations_and_pre_releases() {
 
 #[tokio::test]
 async fn next_links_on_other_docker_hub_hosts_are_followed_on_the_configured_hub() {
-    let mut routes = tag_list(
-        "library",
-        "debian",
-        &body(200, "tags-library-debian-page1-2019.json"),
-    );
-    routes.extend(tag_list(
-        "crazymax",
-        "diun",
-        &body(200, "tags-crazymax-diun-page1-2023.json"),
-    ));
-    let hub = ReplayHub::start(routes).await;
-    let node = start_node(&hub.url, |_| {}).await;
+    let routes = [
+        ("library", "debian", "tags-library-debian-page1-2019.json"),
+        ("crazymax", "diun", "tags-crazymax-diun-page1-2023.json"),
+    ]
+    .into_iter()
+    .flat_map(|(org, repo, file)| tag_list(org, repo, &body(200, file)))
+    .collect();
+    let (hub, node) = serve(routes).await;
     check(
         &node,
         &[
@@ -365,8 +367,7 @@ fn rust_routes() -> Vec<Route> {
 
 #[tokio::test]
 async fn multi_arch_tags_with_full_size_zero_and_missing_tags() {
-    let hub = ReplayHub::start(rust_routes()).await;
-    let node = start_node(&hub.url, |_| {}).await;
+    let (_hub, node) = serve(rust_routes()).await;
     check(
         &node,
         &[
@@ -463,8 +464,7 @@ async fn multi_arch_tags_with_full_size_zero_and_missing_tags() {
 #[tokio::test]
 async fn a_tag_with_no_images() {
     let answer = first_listed_tag("tags-library-node-images-empty-2025.partial.json");
-    let hub = ReplayHub::start(tag("library", "node", "22.18.0-slim", &answer)).await;
-    let node = start_node(&hub.url, |_| {}).await;
+    let (_hub, node) = serve(tag("library", "node", "22.18.0-slim", &answer)).await;
     check(
         &node,
         &[
@@ -528,8 +528,7 @@ async fn missing_tags_never_count_as_docker_hub_failing() {
         "html",
         &body(404, "404-html-2022.partial.html"),
     ));
-    let hub = ReplayHub::start(routes).await;
-    let node = start_node(&hub.url, |_| {}).await;
+    let (hub, node) = serve(routes).await;
     for name in ["1.89.0-slim", "1.92.0-slim", "html", "1.89.0-slim"] {
         let (code, _, text) =
             build_answer(&node, &format!("/build/grimoirelab/perceval?tag={name}")).await;
@@ -569,8 +568,7 @@ async fn missing_tags_never_count_as_docker_hub_failing() {
 async fn a_repository_docker_hub_does_not_have() {
     let answer = body(404, "tags-404-object-not-found-2026.json");
     let routes = everything("ronaldraygun", "acb-enrichment", &["latest"], &answer);
-    let hub = ReplayHub::start(routes).await;
-    let node = start_node(&hub.url, |_| {}).await;
+    let (_hub, node) = serve(routes).await;
     check(
         &node,
         &[
@@ -612,8 +610,7 @@ async fn a_repository_docker_hub_does_not_have() {
 /// The wait a node's `/build` announces after the hub answered `answer` everywhere.
 async fn rate_limited(answer: Answer, org: &str) -> (u64, String) {
     let routes = everything(org, "app", &["latest"], &answer);
-    let hub = ReplayHub::start(routes).await;
-    let node = start_node(&hub.url, |_| {}).await;
+    let (_hub, node) = serve(routes).await;
     let (code, headers, text) = build_answer(&node, &format!("/build/{org}/app")).await;
     assert_eq!(code, 503, "{text}");
     let wait = headers
@@ -661,8 +658,7 @@ async fn after_a_429_naming_a_unix_time_the_node_asks_again_within_two_minutes()
         headers: headers_pasted_as_json("429-unix-time-2025.headers.txt"),
         body: Bytes::new(),
     };
-    let hub = ReplayHub::start(everything("again", "app", &["latest"], &unix)).await;
-    let node = start_node(&hub.url, |_| {}).await;
+    let (hub, node) = serve(everything("again", "app", &["latest"], &unix)).await;
     let gets = || -> Vec<Asked> {
         hub.received()
             .into_iter()
@@ -750,8 +746,7 @@ async fn docker_hub_failing_reads_inaccessible() {
         &["latest"],
         &status_only(500),
     ));
-    let hub = ReplayHub::start(routes).await;
-    let node = start_node(&hub.url, |_| {}).await;
+    let (_hub, node) = serve(routes).await;
     check(
         &node,
         &[
