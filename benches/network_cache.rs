@@ -494,7 +494,7 @@ async fn random_entry(
     let upstream: usize = (first..first + badges)
         .map(|n| {
             counts
-                .get(&format!("/v2/repositories/{ORG}/repo-{n}"))
+                .get(&format!("/v2/namespaces/{ORG}/repositories/repo-{n}"))
                 .copied()
                 .unwrap_or(0)
         })

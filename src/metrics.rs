@@ -56,6 +56,7 @@ pub struct Metrics {
     per_cache_result: Arc<[(&'static str, IntCounter)]>,
     cache_entries: IntGauge,
     upstream_requests: IntCounterVec,
+    upstream_entries_skipped: IntCounterVec,
     upstream_duration: Histogram,
     upstream_rate_limited: IntCounter,
     peers: IntGaugeVec,
@@ -113,6 +114,14 @@ impl Metrics {
             "Requests to Docker Hub by endpoint and outcome (held_back: stopped by our own budget).",
             &["endpoint", "outcome"],
         )?;
+        let upstream_entries_skipped = counters(
+            "dbs_upstream_entries_skipped_total",
+            "Entries of Docker Hub answers left out because they could not be read (a tag, an image, a build), by endpoint; the rest of the answer is used.",
+            &["endpoint"],
+        )?;
+        for endpoint in ["buildhistory", "tag_list", "tag_info"] {
+            upstream_entries_skipped.with_label_values(&[endpoint]);
+        }
         let gossip_exchanges = counters(
             "dbs_gossip_exchanges_total",
             "Gossip exchanges by outcome.",
@@ -244,6 +253,7 @@ impl Metrics {
             per_cache_result,
             cache_entries,
             upstream_requests,
+            upstream_entries_skipped,
             upstream_duration,
             upstream_rate_limited,
             peers,
@@ -307,6 +317,13 @@ impl Metrics {
         if outcome == "rate_limited" {
             self.upstream_rate_limited.inc();
         }
+    }
+
+    /// Counts entries of one Docker Hub answer that were left out as unreadable.
+    pub fn entries_skipped(&self, endpoint: &'static str, count: usize) {
+        self.upstream_entries_skipped
+            .with_label_values(&[endpoint])
+            .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
     }
 
     /// Sets how many known nodes are in each state.
@@ -432,6 +449,7 @@ mod tests {
             "dbs_upstream_requests_total{endpoint=\"tag\",outcome=\"ok\"} 1",
             "dbs_upstream_request_duration_seconds_count 1",
             "dbs_upstream_rate_limited_total 0",
+            "dbs_upstream_entries_skipped_total{endpoint=\"tag_list\"} 0",
             "dbs_peers{state=\"listed\"} 2",
             "dbs_gossip_exchanges_total{outcome=\"ok\"} 1",
             "dbs_gossip_bytes_total{direction=\"sent\"} 100",

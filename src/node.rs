@@ -9,7 +9,7 @@ use url::Url;
 
 use crate::cache::fill::Filler;
 use crate::cache::network::Fills;
-use crate::cache::resources::DockerCaches;
+use crate::cache::resources::{DockerCaches, StatusUpstream};
 use crate::cache::{CacheSettings, StatusCache};
 use crate::config::{Config, Fill};
 use crate::driver::{Driver, DriverError};
@@ -44,7 +44,7 @@ struct Inner {
     canonical_url: String,
     driver: Arc<Driver>,
     fills: Arc<Fills>,
-    cache: StatusCache<Arc<HubClient>>,
+    cache: StatusCache<StatusUpstream>,
     docker: DockerCaches,
     metrics: Metrics,
     started: Instant,
@@ -87,7 +87,8 @@ impl Node {
         ));
         let filler: Arc<dyn Filler> = Arc::clone(&fills) as Arc<dyn Filler>;
         let docker = DockerCaches::new(&hub, settings, &metrics).filled_by(&filler);
-        let cache = StatusCache::new(hub, settings, metrics.clone()).filled_by(filler);
+        let upstream = StatusUpstream::new(hub, docker.repository.clone());
+        let cache = StatusCache::new(upstream, settings, metrics.clone()).filled_by(filler);
         // A node that loses this node's trust loses every entry it supplied, everywhere.
         fills.on_distrust(cache.purger());
         for purge in docker.purgers() {
@@ -134,7 +135,7 @@ impl Node {
     }
 
     /// The status cache in front of Docker Hub.
-    pub fn cache(&self) -> &StatusCache<Arc<HubClient>> {
+    pub fn cache(&self) -> &StatusCache<StatusUpstream> {
         &self.inner.cache
     }
 

@@ -31,7 +31,7 @@ use self::fill::{CheckKind, FillAsk, Filled, Filler, Judged, News, SupplierId, U
 use crate::federation::fill::ANSWER_ENVELOPE_BYTES;
 use crate::federation::time::millis;
 use crate::hub::names::ImageRef;
-use crate::hub::{ClientKey, HubClient, HubError, HubStatus};
+use crate::hub::{ClientKey, HubError, HubStatus};
 use crate::metrics::Metrics;
 
 pub mod fill;
@@ -177,23 +177,6 @@ pub fn parse_image_key(text: &str) -> Option<ImageRef> {
     let (name, tag) = text.split_once(':')?;
     let (organization, repository) = name.split_once('/')?;
     ImageRef::parse(organization, repository, tag).ok()
-}
-
-/// The node shares one client among the status cache and the resource caches.
-impl Upstream for Arc<HubClient> {
-    fn fetch(
-        &self,
-        image: &ImageRef,
-        client: Option<ClientKey>,
-    ) -> impl Future<Output = Result<HubStatus, HubError>> + Send {
-        self.status_for(image, client)
-    }
-    fn has_room(&self) -> bool {
-        HubClient::has_room(self)
-    }
-    fn charge(&self, client: ClientKey) -> Result<(), HubError> {
-        self.spend_share(client)
-    }
 }
 
 /// How long a "not found" is kept at most: a repository pushed a minute after someone

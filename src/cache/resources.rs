@@ -2,23 +2,28 @@
 //! the repository, the newest tags, and one tag with its images. A badge never has a cache
 //! entry of its own: every badge of a resource shares its one upstream call per TTL.
 //!
-//! The owner of each is chosen by its API path (`v2/repositories/{org}/{repo}`, `…/tags`,
-//! `…/tags/{tag}`), so the resources of one repository spread over the network's nodes.
+//! The owner of each is chosen by its API path as Docker Hub first spelled it
+//! (`v2/repositories/{org}/{repo}`, `…/tags`, `…/tags/{tag}`, kept although the repository
+//! is now read from `v2/namespaces/{org}/repositories/{repo}`, so nodes of every version
+//! agree on owners), and the resources of one repository spread over the network's nodes.
+//!
+//! The build status asks the repository resource too ([`StatusUpstream`]): a tag Docker Hub
+//! does not have is "repository not found" when the repository is missing as well.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::ClientKey;
 use super::fill::{Filler, SupplierId};
 use super::verify::{self, Verdict};
 use super::{CacheSettings, Resource, ResourceCache, parse_image_key};
+use super::{ClientKey, Upstream};
 use crate::federation::fill::{ANSWER_ENVELOPE_BYTES, MAX_FILL_ANSWER_BYTES};
 use crate::hub::names::ImageRef;
 use crate::hub::repository::{RepoName, RepositoryInfo};
 use crate::hub::tag::TagInfo;
 use crate::hub::tag_list::{MAX_TAG_PAGES, TagList};
-use crate::hub::{HubClient, HubError, parse_time};
+use crate::hub::{HubClient, HubError, HubStatus, parse_time};
 use crate::metrics::Metrics;
 
 /// How long a repository (pulls, stars, automated) stays fresh: these change slowly, and
@@ -29,7 +34,7 @@ pub const TAG_LIST_TTL: Duration = Duration::from_secs(600);
 /// How long one tag's images stay fresh.
 pub const TAG_TTL: Duration = Duration::from_secs(600);
 
-/// `GET /v2/repositories/{org}/{repo}`.
+/// `GET /v2/namespaces/{org}/repositories/{repo}` ([`HubClient::repository`]).
 #[derive(Debug, Clone)]
 pub struct RepositoryResource(pub Arc<HubClient>);
 
@@ -54,7 +59,10 @@ fn read<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
 
 /// A tag's images as another node supplied them: as many as a real tag has at most. A
 /// multi-platform official image has about ten platforms and as many attestation entries
-/// (`unknown/unknown`); a few dozen is the most Docker Hub shows.
+/// (`unknown/unknown`); a few dozen is the most Docker Hub shows. The answers recorded in
+/// `tests/fixtures/hub/` have at most 12 images, platform names of at most 7 characters and
+/// sha256 digests (71): each bound below leaves at least twice the room, the image count
+/// five times.
 const MAX_IMAGES: usize = 64;
 /// Longest architecture, OS and variant names (`riscv64`, `windows`, `v8` are the real ones).
 const MAX_PLATFORM_NAME: usize = 32;
@@ -64,32 +72,31 @@ const MAX_DIGEST: usize = 160;
 const MAX_TAG_NAME: usize = 128;
 const MAX_TIME: usize = 40;
 /// One image as the caches write it, at the longest the checks above allow.
-const MAX_IMAGE_BYTES: usize = 3 * MAX_PLATFORM_NAME + MAX_DIGEST + 128;
-/// One tag as the caches write it, at the longest the checks above allow: about 24 KB,
+const MAX_IMAGE_BYTES: usize = 3 * MAX_PLATFORM_NAME + MAX_DIGEST + MAX_TIME + 160;
+/// One tag as the caches write it, at the longest the checks above allow: about 29 KB,
 /// where a real tag of a dozen platforms is 2–4 KB.
-const MAX_TAG_BYTES: usize = MAX_TAG_NAME + MAX_TIME + 128 + MAX_IMAGES * MAX_IMAGE_BYTES;
+const MAX_TAG_BYTES: usize = MAX_TAG_NAME + 2 * MAX_TIME + 160 + MAX_IMAGES * MAX_IMAGE_BYTES;
 
 fn check_tag(info: &TagInfo, tag: Option<&str>) -> Result<(), String> {
     if tag.is_some_and(|tag| info.name != tag) {
         return Err("the tag object names another tag".into());
     }
+    let long = |text: &Option<String>, max: usize| text.as_ref().is_some_and(|t| t.len() > max);
     if info.name.len() > MAX_TAG_NAME
-        || info
-            .last_updated
-            .as_ref()
-            .is_some_and(|t| t.len() > MAX_TIME)
+        || long(&info.last_updated, MAX_TIME)
+        || long(&info.tag_last_pushed, MAX_TIME)
     {
         return Err("a tag name or time longer than Docker Hub writes".into());
     }
     if info.images.len() > MAX_IMAGES {
         return Err("more images than a tag has".into());
     }
-    let long = |text: &Option<String>, max: usize| text.as_ref().is_some_and(|t| t.len() > max);
     if info.images.iter().any(|image| {
         image.architecture.len() > MAX_PLATFORM_NAME
             || long(&image.os, MAX_PLATFORM_NAME)
             || long(&image.variant, MAX_PLATFORM_NAME)
             || long(&image.digest, MAX_DIGEST)
+            || long(&image.last_pushed, MAX_TIME)
     }) {
         return Err("an image with a platform or digest longer than Docker Hub writes".into());
     }
@@ -98,7 +105,7 @@ fn check_tag(info: &TagInfo, tag: Option<&str>) -> Result<(), String> {
 
 /// When a tag was pushed, as it says.
 fn pushed_at(info: &TagInfo) -> Option<SystemTime> {
-    info.last_updated.as_deref().and_then(parse_time)
+    info.pushed_at().and_then(parse_time)
 }
 
 impl Resource for RepositoryResource {
@@ -260,6 +267,56 @@ impl Resource for TagResource {
     }
 }
 
+/// The build status as the status cache asks it: the hub client's, where a missing tag is
+/// told "repository not found" when the repository resource says the repository is missing.
+/// The repository is asked only once the tag is missing, so a found image costs no more of
+/// the budget, and through its cache, which pulls and stars keep anyway (a `GET`: Docker Hub
+/// answered `HEAD` with 405 for a day, and the answer is worth keeping).
+#[derive(Debug, Clone)]
+pub struct StatusUpstream {
+    hub: Arc<HubClient>,
+    repository: ResourceCache<RepositoryResource>,
+}
+
+impl StatusUpstream {
+    /// The status of `hub`'s images, asking `repository` when a tag is missing.
+    pub fn new(hub: Arc<HubClient>, repository: ResourceCache<RepositoryResource>) -> Self {
+        StatusUpstream { hub, repository }
+    }
+
+    /// Why a tag is missing: the whole repository, or only the tag. When the repository
+    /// cannot be asked now (a 429, Docker Hub failing), the tag is still missing.
+    async fn missing(&self, image: &ImageRef, client: Option<ClientKey>) -> HubError {
+        let repo = RepoName {
+            organization: image.organization.clone(),
+            repository: image.repository.clone(),
+        };
+        match self.repository.get_for(&repo, client).await.result {
+            Err(HubError::NotFound | HubError::RepositoryNotFound) => HubError::RepositoryNotFound,
+            _ => HubError::NotFound,
+        }
+    }
+}
+
+impl Upstream for StatusUpstream {
+    async fn fetch(
+        &self,
+        image: &ImageRef,
+        client: Option<ClientKey>,
+    ) -> Result<HubStatus, HubError> {
+        match self.hub.status_for(image, client).await {
+            Err(HubError::NotFound) => Err(self.missing(image, client).await),
+            other => other,
+        }
+    }
+    fn has_room(&self) -> bool {
+        self.hub.has_room()
+    }
+    fn charge(&self, client: ClientKey) -> Result<(), HubError> {
+        self.hub.spend_share(client)
+    }
+}
+
 /// The caches of the Docker badges' resources, one per resource, sharing the node's hub
 /// client (and so its budget) and the status cache's capacity and stale limit.
 #[derive(Debug, Clone)]
@@ -313,5 +370,55 @@ impl DockerCaches {
             Box::new(self.tag_list.purger()),
             Box::new(self.tag.purger()),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::federation::fill::ANSWER_ENVELOPE_BYTES;
+
+    #[derive(serde::Deserialize)]
+    struct Page {
+        results: Vec<TagInfo>,
+    }
+
+    /// Every tag of Docker Hub's recorded tag lists travels in a fill, well within its bound.
+    #[test]
+    fn recorded_answers_fit_the_fill_bounds() {
+        for (name, page) in [
+            (
+                "tags-crazymax-diun-2023.json",
+                include_str!("../../tests/fixtures/hub/tags-crazymax-diun-2023.json"),
+            ),
+            (
+                "tags-library-debian-page1-2019.json",
+                include_str!("../../tests/fixtures/hub/tags-library-debian-page1-2019.json"),
+            ),
+        ] {
+            let page: Page = serde_json::from_str(page).expect(name);
+            let mut largest = 0;
+            for tag in &page.results {
+                let image = ImageRef::parse("library", "x", &tag.name).expect("a tag name");
+                let json = TagResource::write_value(&Arc::new(tag.clone()));
+                largest = largest.max(json.len());
+                assert_eq!(
+                    TagResource::read_value(&image, &json).as_deref(),
+                    Ok(tag),
+                    "{name}: {}",
+                    tag.name
+                );
+            }
+            assert!(largest * 8 < TagResource::MAX_FILL_BYTES - ANSWER_ENVELOPE_BYTES);
+            let list = Arc::new(TagList {
+                count: page.results.len() as u64,
+                tags: page.results,
+                truncated: false,
+            });
+            let repo = RepoName::parse("library", "x").expect("a name");
+            let json = TagListResource::write_value(&list);
+            assert!(json.len() < TagListResource::MAX_FILL_BYTES, "{name}");
+            assert!(TagListResource::read_value(&repo, &json).is_ok(), "{name}");
+        }
     }
 }

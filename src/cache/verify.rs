@@ -155,34 +155,60 @@ pub fn repository(
     )
 }
 
+/// Whether two copies of a tag say the same. A field older nodes do not read
+/// (`tag_last_pushed`, an image's `last_pushed`) is compared only when both copies have it:
+/// a node of an older version supplies tags without it, and is right.
+fn agree(f: &TagInfo, h: &TagInfo) -> bool {
+    fn both_or_either(a: &Option<String>, b: &Option<String>) -> bool {
+        a.is_none() || b.is_none() || a == b
+    }
+    f.name == h.name
+        && f.full_size == h.full_size
+        && f.last_updated == h.last_updated
+        && both_or_either(&f.tag_last_pushed, &h.tag_last_pushed)
+        && f.images.len() == h.images.len()
+        && f.images.iter().zip(&h.images).all(|(a, b)| {
+            a.architecture == b.architecture
+                && a.os == b.os
+                && a.variant == b.variant
+                && a.digest == b.digest
+                && a.size == b.size
+                && both_or_either(&a.last_pushed, &b.last_pushed)
+        })
+}
+
 /// One tag, alone or in a list.
 fn same_tag(f: &TagInfo, h: &TagInfo, filled_at: SystemTime) -> Verdict {
-    if f == h {
+    if agree(f, h) {
         return Ok(());
     }
-    let pushed = |t: &TagInfo| t.last_updated.as_deref().and_then(parse_time);
+    let pushed = |t: &TagInfo| t.pushed_at().and_then(parse_time);
     match (pushed(f), pushed(h)) {
         // The same push holds the same images, whatever age the fill claims.
         (Some(mine), Some(theirs)) if mine == theirs => {
             return Err(format!(
                 "supplied tag {} unlike Docker Hub's of the same push {:?}",
-                f.name, h.last_updated
+                f.name,
+                h.pushed_at()
             ));
         }
         (Some(mine), Some(theirs)) if mine > theirs => {
             return Err(format!(
                 "supplied tag {} pushed {:?}, later than Docker Hub's last push {:?}",
-                f.name, f.last_updated, h.last_updated
+                f.name,
+                f.pushed_at(),
+                h.pushed_at()
             ));
         }
         _ => {}
     }
-    if after(h.last_updated.as_deref(), filled_at) {
+    if after(h.pushed_at(), filled_at) {
         return Ok(());
     }
     Err(format!(
         "supplied tag {} unlike Docker Hub's, which was last pushed {:?}, before the fill",
-        f.name, h.last_updated
+        f.name,
+        h.pushed_at()
     ))
 }
 
@@ -195,7 +221,7 @@ pub fn tag(
         filled,
         hub,
         |f, h| same_tag(f, h, filled_at),
-        |h| after(h.last_updated.as_deref(), filled_at),
+        |h| after(h.pushed_at(), filled_at),
     )
 }
 
@@ -222,23 +248,20 @@ pub fn tag_list(
             }
             if !f.truncated {
                 let hidden = h.tags.iter().find(|t| {
-                    !after(t.last_updated.as_deref(), filled_at)
+                    !after(t.pushed_at(), filled_at)
                         && !f.tags.iter().any(|mine| mine.name == t.name)
                 });
                 if let Some(hidden) = hidden {
                     return Err(format!(
                         "left out tag {}, pushed {:?}, before the fill",
-                        hidden.name, hidden.last_updated
+                        hidden.name,
+                        hidden.pushed_at()
                     ));
                 }
             }
             Ok(())
         },
-        |h| {
-            h.tags
-                .iter()
-                .any(|t| after(t.last_updated.as_deref(), filled_at))
-        },
+        |h| h.tags.iter().any(|t| after(t.pushed_at(), filled_at)),
     )
 }
 
@@ -268,12 +291,14 @@ mod tests {
             name: name.into(),
             full_size: Some(size),
             last_updated: Some(updated.into()),
+            tag_last_pushed: None,
             images: vec![ImageInfo {
                 architecture: "amd64".into(),
                 os: Some("linux".into()),
                 variant: None,
                 digest: Some(format!("sha256:{size}")),
                 size: Some(size),
+                last_pushed: None,
             }],
         }
     }
@@ -345,6 +370,23 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    /// A node of an older version supplies tags without the fields it does not read; the
+    /// hub's copy here has them. That is agreement, and a difference where both have them
+    /// is not.
+    #[test]
+    fn fields_an_older_node_does_not_read_are_compared_only_when_both_have_them() {
+        let fetched = at("2026-12-01T10:00:00Z");
+        let before = "2026-11-30T00:00:00Z";
+        let old = tag_info("1.0", 100, before);
+        let mut hub = old.clone();
+        hub.tag_last_pushed = Some(before.into());
+        hub.images[0].last_pushed = Some(before.into());
+        assert!(tag(&Ok(Arc::new(old)), &Ok(Arc::new(hub.clone())), fetched).is_ok());
+        let mut forged = hub.clone();
+        forged.images[0].last_pushed = Some("2020-01-01T00:00:00Z".into());
+        assert!(tag(&Ok(Arc::new(forged)), &Ok(Arc::new(hub)), fetched).is_err());
     }
 
     #[test]

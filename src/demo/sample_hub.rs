@@ -5,9 +5,12 @@
 //! its origin.
 //!
 //! Endpoints: build history, the tag object of the namespaces API (build status), the
-//! repository (`/v2/repositories/{org}/{repo}`), its tag list (pages of `page_size` with
-//! `count`, `next` and `previous`, newest first), and one tag with its `images` (one per
-//! platform, as multi-arch tags are); unknown names answer 404 with Docker Hub's body.
+//! repository (`/v2/namespaces/{org}/repositories/{repo}`, and the deprecated
+//! `/v2/repositories/{org}/{repo}`), its tag list (pages of `page_size` with `count`,
+//! `next` and `previous`, newest first), and one tag with its `images` (one per platform,
+//! as multi-arch tags are); unknown names answer 404 with Docker Hub's body. Access tokens
+//! from `POST /v2/auth/token` can be revoked ([`FakeHub::revoke_tokens`]), and the current
+//! repository path can be taken away ([`FakeHub::set_legacy_repository_only`]).
 //!
 //! Like Docker Hub it can limit each source address to so many requests a minute
 //! ([`FakeHub::with_source_limit`]), answering 429 with `Retry-After` past it; it counts
@@ -54,6 +57,12 @@ pub struct FakeRepo {
     pub endless_tags: bool,
     /// A broken tag list: pages that are not Docker Hub's JSON.
     pub garbage_tags: bool,
+    /// A tag list that loses this page while it is read (tags deleted meanwhile): the page
+    /// answers 404 although the one before named it.
+    pub vanished_page: Option<usize>,
+    /// Odd entries on the first tag page: a tag without a name, and a tag `odd` whose one
+    /// image has a null `architecture` (no recorded answer has either whole).
+    pub odd_entries: bool,
 }
 
 /// One image (platform) of a tag.
@@ -202,6 +211,8 @@ pub enum Fault {
 /// One request the hub received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// `GET`, `HEAD`, `POST`.
+    pub method: String,
     pub path: String,
     pub at: Instant,
     /// The address the request came from.
@@ -267,13 +278,18 @@ fn ceil_secs(d: Duration) -> u64 {
 struct State {
     repos: HashMap<String, FakeRepo>,
     fault: Option<Fault>,
-    /// When set, build history `next` links point here instead of at this hub.
+    /// When set, `next` links point here instead of at this hub.
     next_origin: Option<String>,
     credentials: Option<(String, String)>,
     received: Vec<Received>,
     source_limit: Option<SourceLimit>,
     /// The organization whose `repo-N` repositories exist without being set.
     generated: Option<String>,
+    /// Access tokens handed out before this many revocations no longer work.
+    token_generation: u32,
+    /// `/v2/namespaces/{org}/repositories/{repo}` answers 404 for every repository, as a
+    /// hub that does not serve it yet would.
+    legacy_repository_only: bool,
 }
 
 impl State {
@@ -373,7 +389,8 @@ impl FakeHub {
         self.state().fault = fault;
     }
 
-    /// Makes build history `next` links point at another origin (a hostile hub's trick).
+    /// Makes build history and tag list `next` links point at another origin (a hostile
+    /// hub's trick, or Docker Hub naming its other host).
     pub fn set_next_origin(&self, origin: Option<String>) {
         self.state().next_origin = origin;
     }
@@ -382,6 +399,18 @@ impl FakeHub {
     /// API request.
     pub fn require_credentials(&self, username: &str, secret: &str) {
         self.state().credentials = Some((username.to_owned(), secret.to_owned()));
+    }
+
+    /// Makes every access token handed out so far invalid (a 401 on its next use), as a
+    /// token Docker Hub revoked before its time.
+    pub fn revoke_tokens(&self) {
+        self.state().token_generation += 1;
+    }
+
+    /// Whether the current repository path answers 404 for every repository (only the
+    /// deprecated `/v2/repositories/{org}/{repo}` answering).
+    pub fn set_legacy_repository_only(&self, legacy_only: bool) {
+        self.state().legacy_repository_only = legacy_only;
     }
 
     /// Every request received so far.
@@ -475,7 +504,10 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock()
 }
 
-const TOKEN: &str = "fake-access-token";
+/// The access token of this generation of tokens ([`FakeHub::revoke_tokens`]).
+fn token(generation: u32) -> String {
+    format!("fake-access-token-{generation}")
+}
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::from(body.to_string()));
@@ -485,6 +517,34 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Full<B
         hyper::header::HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// The repository object, as both repository paths answer it.
+fn repository_json(org: &str, repo: &str, r: &FakeRepo) -> serde_json::Value {
+    json!({
+        "user": org,
+        "name": repo,
+        "namespace": org,
+        "repository_type": "image",
+        "status": 1,
+        "status_description": "active",
+        "description": "",
+        "is_private": false,
+        "is_automated": r.automated,
+        "star_count": r.stars,
+        "pull_count": r.pulls,
+        "last_updated": (!r.tags.is_empty()).then(|| last_updated(0)),
+        "date_registered": "2020-01-01T00:00:00.000000Z",
+        "collaborator_count": 0,
+        "affiliation": null,
+        "hub_user": org,
+        "has_starred": false,
+        "full_description": "",
+        "permissions": {"read": true, "write": false, "admin": false},
+        "media_types": ["application/vnd.oci.image.index.v1+json"],
+        "content_types": ["image"],
+        "categories": [],
+    })
 }
 
 /// The 404 of the repositories API.
@@ -564,6 +624,7 @@ async fn answer_limited(
             .as_mut()
             .map(|limit| limit.check(source, now));
         state.received.push(Received {
+            method: asked.method.to_string(),
             path: asked.path.clone(),
             at: now,
             source,
@@ -634,7 +695,10 @@ async fn answer_api(
         let given: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         return match &state.credentials {
             Some((user, secret)) if given["identifier"] == *user && given["secret"] == *secret => {
-                json_response(StatusCode::OK, json!({"access_token": TOKEN}))
+                json_response(
+                    StatusCode::OK,
+                    json!({"access_token": token(state.token_generation)}),
+                )
             }
             _ => json_response(
                 StatusCode::UNAUTHORIZED,
@@ -642,7 +706,8 @@ async fn answer_api(
             ),
         };
     }
-    if state.credentials.is_some() && authorization.as_deref() != Some(&format!("Bearer {TOKEN}")) {
+    let bearer = format!("Bearer {}", token(state.token_generation));
+    if state.credentials.is_some() && authorization.as_deref() != Some(bearer.as_str()) {
         return json_response(
             StatusCode::UNAUTHORIZED,
             json!({"detail": "Authentication credentials were not provided"}),
@@ -692,33 +757,7 @@ async fn answer_api(
             )
         }
         ["v2", "repositories", org, repo] if method == Method::GET => match state.repo(org, repo) {
-            Some(r) => json_response(
-                StatusCode::OK,
-                json!({
-                    "user": org,
-                    "name": repo,
-                    "namespace": org,
-                    "repository_type": "image",
-                    "status": 1,
-                    "status_description": "active",
-                    "description": "",
-                    "is_private": false,
-                    "is_automated": r.automated,
-                    "star_count": r.stars,
-                    "pull_count": r.pulls,
-                    "last_updated": (!r.tags.is_empty()).then(|| last_updated(0)),
-                    "date_registered": "2020-01-01T00:00:00.000000Z",
-                    "collaborator_count": 0,
-                    "affiliation": null,
-                    "hub_user": org,
-                    "has_starred": false,
-                    "full_description": "",
-                    "permissions": {"read": true, "write": false, "admin": false},
-                    "media_types": ["application/vnd.oci.image.index.v1+json"],
-                    "content_types": ["image"],
-                    "categories": [],
-                }),
-            ),
+            Some(r) => json_response(StatusCode::OK, repository_json(org, repo, &r)),
             None => hub_404(),
         },
         ["v2", "repositories", org, repo, "tags"] if method == Method::GET => {
@@ -734,9 +773,12 @@ async fn answer_api(
                     .and_then(|(_, v)| v.parse::<usize>().ok())
             };
             let page = param("page").unwrap_or(1).max(1);
+            if r.vanished_page == Some(page) {
+                return hub_404();
+            }
             let size = param("page_size").unwrap_or(10).clamp(1, 100);
             let start = (page - 1).saturating_mul(size);
-            let results: Vec<_> = r
+            let mut results: Vec<_> = r
                 .tags
                 .iter()
                 .enumerate()
@@ -744,12 +786,17 @@ async fn answer_api(
                 .take(size)
                 .map(|(i, (name, status))| r.tag_json(i, name, status))
                 .collect();
+            if r.odd_entries && page == 1 {
+                results.push(json!({"name": null, "images": []}));
+                results.push(json!({"name": "odd", "images": [{"architecture": null, "os": "linux", "size": 1}]}));
+            }
             if results.is_empty() && page > 1 && !r.endless_tags {
                 return hub_404();
             }
+            let origin = state.next_origin.clone().unwrap_or_else(|| base.to_owned());
             let link = |n: usize| {
                 format!(
-                    "{base}/v2/repositories/{org}/{repo}/tags?page={n}&page_size={size}&ordering=last_updated"
+                    "{origin}/v2/repositories/{org}/{repo}/tags?page={n}&page_size={size}&ordering=last_updated"
                 )
             };
             let more = r.endless_tags || start + size < r.tags.len();
@@ -775,17 +822,19 @@ async fn answer_api(
                 ),
             }
         }
-        // Docker Hub's "check repository": 200 without a body when it exists.
+        // The repository (`GET`), and Docker Hub's "check repository" (`HEAD`: the same
+        // status, no body).
         ["v2", "namespaces", org, "repositories", repo]
             if method == Method::HEAD || method == Method::GET =>
         {
-            if state.repo(org, repo).is_some() {
-                json_response(StatusCode::OK, json!({"namespace": org, "name": repo}))
-            } else {
-                json_response(
+            match state.repo(org, repo) {
+                Some(r) if !state.legacy_repository_only => {
+                    json_response(StatusCode::OK, repository_json(org, repo, &r))
+                }
+                _ => json_response(
                     StatusCode::NOT_FOUND,
                     json!({"errinfo": null, "message": "not found"}),
-                )
+                ),
             }
         }
         ["v2", "namespaces", org, "repositories", repo, "tags", tag] if method == Method::GET => {

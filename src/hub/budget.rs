@@ -5,34 +5,84 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{DATE, HeaderMap};
 use tokio::sync::Semaphore;
 
 use super::HubError;
 use crate::federation::address::subnet_of;
 
-/// Longest silence a hub may ask of us; a hostile or broken `Retry-After` cannot mute a node
-/// for longer than this.
+/// Longest silence a hub may ask of us; a hostile or broken answer cannot mute a node for
+/// longer than this.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// Silence after a 429 that names no time.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// The shortest silence after a 429, also when the time it names has passed: a hub whose
+/// window has just reset is asked again a second later, not in a tight loop.
+const MIN_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// A silence longer than this is logged with the headers that asked for it: Docker Hub's
+/// API windows are a minute long, and a node muted for longer stops serving cold badges.
+pub const LONG_RETRY_AFTER: Duration = Duration::from_secs(180);
+/// A number in `Retry-After` from this on is a Unix time, not seconds: no delay is 31
+/// years long, and Docker Hub sent its `X-RateLimit-Reset` (a Unix time, about 1.7e9)
+/// there in May 2025. Smaller numbers are seconds, capped at [`MAX_RETRY_AFTER`].
+const UNIX_TIME_FROM: u64 = 1_000_000_000;
 /// Failures in a row after which the client stops asking for a while.
 const FAILURES_BEFORE_BACKOFF: u32 = 3;
 
-/// How long a 429 asks us to wait: the later of `Retry-After` (seconds) and
-/// `X-RateLimit-Reset` (a Unix time), capped, with a default when neither is readable.
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Duration {
-    let seconds = |name: &str| -> Option<u64> {
-        headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok()
+/// How long a 429 asks us to wait, and which header said so (for the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter {
+    pub wait: Duration,
+    /// `retry-after`, `x-retry-after`, `x-ratelimit-reset`, or `default`.
+    pub said_by: &'static str,
+}
+
+/// How long a 429 asks us to wait: `Retry-After` (or, without it, `X-Retry-After`, the
+/// name Docker's documentation once gave it), never longer than `X-RateLimit-Reset` says
+/// the hub's window lasts; each in seconds, as a Unix time, or as an HTTP-date. Times are
+/// read against the answer's own `Date` when it has one, so a node whose clock is off
+/// still waits what the hub meant. At least a second, at most an hour, a minute when no
+/// header names a time.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> RetryAfter {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let hub_now = header(DATE.as_str())
+        .and_then(|date| httpdate::parse_http_date(date).ok())
+        .unwrap_or(now);
+    let read = |name: &'static str| {
+        header(name)
+            .and_then(|v| delay_in(v, hub_now))
+            .map(|wait| (wait, name))
     };
-    let from_retry_after = seconds(RETRY_AFTER.as_str()).map(Duration::from_secs);
-    let now_unix = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let from_reset = seconds("x-ratelimit-reset")
-        .map(|reset| Duration::from_secs(reset.saturating_sub(now_unix)));
-    match (from_retry_after, from_reset) {
-        (None, None) => DEFAULT_RETRY_AFTER,
-        (a, b) => a.max(b).unwrap_or(DEFAULT_RETRY_AFTER).min(MAX_RETRY_AFTER),
+    let asked = read("retry-after").or_else(|| read("x-retry-after"));
+    let reset = read("x-ratelimit-reset");
+    let (wait, said_by) = match (asked, reset) {
+        (Some(asked), Some(reset)) => asked.min(reset),
+        (Some(one), None) | (None, Some(one)) => one,
+        (None, None) => (DEFAULT_RETRY_AFTER, "default"),
+    };
+    RetryAfter {
+        wait: wait.clamp(MIN_RETRY_AFTER, MAX_RETRY_AFTER),
+        said_by,
     }
+}
+
+/// One header's delay from `now` (the hub's clock): seconds, a Unix time, or an HTTP-date.
+fn delay_in(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let at = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // More digits than a u64 holds is no delay either: a time far ahead (capped).
+        let number = value.parse::<u64>().unwrap_or(u64::MAX);
+        if number < UNIX_TIME_FROM {
+            return Some(Duration::from_secs(number));
+        }
+        match UNIX_EPOCH.checked_add(Duration::from_secs(number)) {
+            Some(at) => at,
+            None => return Some(Duration::MAX),
+        }
+    } else {
+        httpdate::parse_http_date(value).ok()?
+    };
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// The window of `--hub-rate`.
@@ -655,17 +705,147 @@ mod tests {
         );
     }
 
-    #[test]
-    fn retry_after_reads_both_headers_and_caps() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        assert_eq!(retry_after(&headers, now), DEFAULT_RETRY_AFTER);
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&headers, now), Duration::from_secs(7));
-        headers.insert("x-ratelimit-reset", HeaderValue::from_static("1000020"));
-        assert_eq!(retry_after(&headers, now), Duration::from_secs(20));
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("999999999"));
-        assert_eq!(retry_after(&headers, now), MAX_RETRY_AFTER);
+        for (name, value) in pairs {
+            headers.insert(*name, HeaderValue::from_str(value).expect("ascii"));
+        }
+        headers
+    }
+
+    fn wait(pairs: &[(&'static str, &str)], now: SystemTime) -> (u64, &'static str) {
+        let asked = retry_after(&headers(pairs), now);
+        (asked.wait.as_secs(), asked.said_by)
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_unix_times_and_http_dates() {
+        // 2025-05-01T22:02:18Z, the time Docker Hub's answer named in May 2025.
+        let reset = 1_746_136_938u64;
+        let now = UNIX_EPOCH + Duration::from_secs(reset - 60);
+        assert_eq!(wait(&[], now), (60, "default"));
+        assert_eq!(wait(&[("retry-after", "7")], now), (7, "retry-after"));
+        // A Unix time, as Docker Hub sent it: what remains until then, not an hour.
+        let unix = reset.to_string();
+        assert_eq!(wait(&[("retry-after", &unix)], now), (60, "retry-after"));
+        assert_eq!(
+            wait(&[("retry-after", "Thu, 01 May 2025 22:02:18 GMT")], now),
+            (60, "retry-after")
+        );
+        assert_eq!(
+            wait(&[("x-retry-after", &unix)], now),
+            (60, "x-retry-after")
+        );
+        assert_eq!(
+            wait(&[("x-ratelimit-reset", &unix)], now),
+            (60, "x-ratelimit-reset")
+        );
+        // Never longer than the hub's own reset says.
+        assert_eq!(
+            wait(
+                &[("retry-after", "3600"), ("x-ratelimit-reset", &unix)],
+                now
+            ),
+            (60, "x-ratelimit-reset")
+        );
+        assert_eq!(
+            wait(&[("retry-after", "7"), ("x-ratelimit-reset", &unix)], now),
+            (7, "retry-after")
+        );
+        // A time already past: a second, not a tight loop; garbage: the default.
+        let past = (reset - 600).to_string();
+        assert_eq!(wait(&[("retry-after", &past)], now), (1, "retry-after"));
+        assert_eq!(wait(&[("retry-after", "soon")], now), (60, "default"));
+        // Seconds beyond reason are capped; so is a time far ahead.
+        assert_eq!(wait(&[("retry-after", "999999999")], now).0, 3600);
+        assert_eq!(
+            wait(&[("retry-after", "99999999999999999999999")], now).0,
+            3600
+        );
+    }
+
+    /// The headers of a recorded answer, pasted as `"name": "value",` lines.
+    fn recorded_headers(pasted: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for line in pasted.lines() {
+            let mut parts = line.trim().trim_end_matches(',').splitn(2, ": ");
+            if let (Some(name), Some(value)) = (parts.next(), parts.next()) {
+                let (name, value) = (name.trim_matches('"'), value.trim_matches('"'));
+                if let (Ok(name), Ok(value)) = (
+                    reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(value),
+                ) {
+                    headers.insert(name, value);
+                }
+            }
+        }
+        headers
+    }
+
+    /// Docker Hub's 429 of May 2025 (docker/hub-feedback#2459): `retry-after` and
+    /// `x-ratelimit-reset` both 1746136938, a minute after the answer's `date`. Read by a
+    /// node whose clock says anything at all (here: today), it means a minute.
+    #[test]
+    fn the_recorded_429_with_a_unix_time_means_a_minute() {
+        let headers = recorded_headers(include_str!(
+            "../../tests/fixtures/hub/429-unix-time-2025.headers.txt"
+        ));
+        assert_eq!(headers["retry-after"], "1746136938");
+        let asked = retry_after(&headers, SystemTime::now());
+        assert_eq!(asked.wait, Duration::from_secs(60));
+        let hap = include_str!("../../tests/fixtures/hub/429-hap429-2020.http.txt");
+        let hap = recorded_headers(&hap.replace("\\n", "\n"));
+        assert_eq!(
+            retry_after(&hap, SystemTime::now()).wait,
+            Duration::from_secs(60)
+        );
+        assert_eq!(retry_after(&hap, SystemTime::now()).said_by, "retry-after");
+    }
+
+    #[test]
+    fn times_are_read_against_the_answers_own_date() {
+        // The node's clock is ten minutes behind the hub's: the hub's Date tells what it meant.
+        let reset = 1_746_136_938u64;
+        let slow_clock = UNIX_EPOCH + Duration::from_secs(reset - 660);
+        let unix = reset.to_string();
+        assert_eq!(
+            wait(
+                &[
+                    ("retry-after", &unix),
+                    ("date", "Thu, 01 May 2025 22:01:18 GMT")
+                ],
+                slow_clock
+            ),
+            (60, "retry-after")
+        );
+        assert_eq!(wait(&[("retry-after", &unix)], slow_clock).0, 660);
+    }
+
+    /// A 429 whose `Retry-After` and `X-RateLimit-Reset` name a Unix time a minute ahead:
+    /// the node asks again within two minutes, not an hour later.
+    #[test]
+    fn a_429_with_a_unix_time_mutes_for_what_the_reset_says() {
+        let budget = Budget::new(1, 600, true);
+        let reset = 1_746_136_938u64;
+        let wall = UNIX_EPOCH + Duration::from_secs(reset - 60);
+        let unix = reset.to_string();
+        let asked = retry_after(
+            &headers(&[("retry-after", &unix), ("x-ratelimit-reset", &unix)]),
+            wall,
+        );
+        let t0 = Instant::now();
+        budget.record::<()>(
+            &Err(HubError::RateLimited {
+                retry_in: asked.wait,
+            }),
+            t0,
+            t0,
+        );
+        assert!(matches!(
+            budget.admit(t0 + Duration::from_secs(59)),
+            Err(HubError::RateLimited { .. })
+        ));
+        assert!(budget.admit(t0 + Duration::from_secs(61)).is_ok());
     }
 
     #[test]
@@ -759,6 +939,28 @@ mod tests {
         budget.record(&Ok(()), now, now);
         budget.record::<()>(&Err(HubError::Timeout), now, now);
         assert!(budget.admit(now + Duration::from_secs(3)).is_ok());
+    }
+
+    /// A 405 for a day (docker/hub-feedback#2257), 401s, odd bodies: answers about the
+    /// request, which never make the node stop asking about every other image.
+    #[test]
+    fn answers_about_the_request_never_back_off() {
+        let budget = Budget::new(1, 600, true);
+        let now = Instant::now();
+        for status in [405, 401, 410, 400, 405, 405] {
+            budget.record::<()>(&Err(HubError::Status { status }), now, now);
+        }
+        let odd = HubError::BadAnswer {
+            reason: "JSON of another shape".into(),
+        };
+        for _ in 0..3 {
+            budget.record::<()>(&Err(odd.clone()), now, now);
+        }
+        assert!(budget.admit(now).is_ok());
+        for _ in 0..3 {
+            budget.record::<()>(&Err(HubError::Status { status: 502 }), now, now);
+        }
+        assert!(matches!(budget.admit(now), Err(HubError::Backoff { .. })));
     }
 
     #[test]

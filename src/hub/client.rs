@@ -1,5 +1,6 @@
 //! The Docker Hub client: build status from build history, with the tag endpoint as
-//! fallback, every request through the budget.
+//! fallback; the repository, tag list and tag resources; every request through the budget,
+//! a 401 answered by logging in once more.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
@@ -8,14 +9,14 @@ use reqwest::{StatusCode, redirect};
 use serde::Deserialize;
 use url::Url;
 
-use super::budget::{Budget, ClientKey, retry_after};
-use super::build_history::{BuildHistoryPage, PageVerdict, page_verdict};
-use super::fair::{FairShares, Refusal};
 use std::sync::Arc;
 
+use super::budget::{Budget, ClientKey, LONG_RETRY_AFTER, retry_after};
+use super::build_history::{BuildHistoryPage, PageVerdict, page_verdict};
+use super::fair::{FairShares, Refusal};
 use super::names::ImageRef;
 use super::repository::{RepoName, RepositoryInfo};
-use super::tag::{TagInfo, TagObject, tag_verdict};
+use super::tag::{TagInfo, TagObject, decode_tag_info, tag_verdict};
 use super::tag_list::{Step, TagList, TagPage, add_page};
 use super::{HubError, HubStatus, decode_json};
 use crate::logging::{WarnThrottle, cause_chain};
@@ -55,6 +56,8 @@ pub struct HubClient {
     fill_shares: FairShares,
     /// Repositories whose build history the hub answered 404 for.
     no_history: NoHistory,
+    /// Which of the repository's two paths answers.
+    repository_paths: RepositoryPaths,
     credentials: Option<(String, String)>,
     // A tokio mutex: renewing the token awaits a request, and concurrent requests should wait
     // for that one renewal rather than each fetch a token of their own.
@@ -110,6 +113,7 @@ impl HubClient {
             shares: FairShares::of_budget(settings.rate_per_minute),
             fill_shares: FairShares::with_window(settings.rate_per_minute),
             no_history: NoHistory::default(),
+            repository_paths: RepositoryPaths::default(),
             credentials: settings.credentials,
             token: tokio::sync::Mutex::new(None),
             metrics,
@@ -118,8 +122,10 @@ impl HubClient {
     }
 
     /// The status of one image tag: build history first (at most [`MAX_PAGES`] pages, `next`
-    /// followed on the hub's own origin only, skipped for a repository the hub said has
-    /// none), then the tag endpoint.
+    /// followed on Docker Hub only, skipped for a repository the hub said has none), then
+    /// the tag endpoint. A missing tag is [`HubError::NotFound`] whether or not its
+    /// repository exists: the status cache tells the two apart by the repository resource,
+    /// which it keeps anyway for pulls and stars.
     pub async fn status(&self, image: &ImageRef) -> Result<HubStatus, HubError> {
         self.status_for(image, None).await
     }
@@ -142,8 +148,13 @@ impl HubClient {
                 break;
             }
             pages += 1;
-            let page: BuildHistoryPage = match self.get_json("buildhistory", url, client).await {
-                Ok(page) => page,
+            let read = |body: &[u8]| {
+                let page: BuildHistoryPage = decode_json(body)?;
+                page_verdict(page, &self.base, image.tag.as_str())
+            };
+            match self.get("buildhistory", url, client, read).await {
+                Ok(PageVerdict::Found(status)) => return Ok(status),
+                Ok(PageVerdict::Next(url)) => next = url,
                 // Build history is gone for most repositories: ask the tag itself, and for
                 // this repository's other tags ask it first.
                 Err(HubError::NotFound) => {
@@ -151,22 +162,22 @@ impl HubClient {
                     break;
                 }
                 Err(err) => return Err(err),
-            };
-            match page_verdict(page, &self.base, image.tag.as_str())? {
-                PageVerdict::Found(status) => return Ok(status),
-                PageVerdict::Next(url) => next = url,
             }
         }
         let tag_url = self.endpoint(&format!(
             "v2/namespaces/{}/repositories/{}/tags/{}",
             image.organization, image.repository, image.tag
         ))?;
-        let tag: TagObject = match self.get_json("tag", tag_url, client).await {
-            Ok(tag) => tag,
-            Err(HubError::NotFound) => return Err(self.missing_tag(image, client).await),
-            Err(err) => return Err(err),
+        let read = |body: &[u8]| {
+            let tag: TagObject = decode_json(body)?;
+            Ok((tag, 0))
         };
-        tracing::debug!(image = %image, tag_status = %tag.tag_status, "status from the tag endpoint");
+        let tag = self.get("tag", tag_url, client, read).await?;
+        tracing::debug!(
+            image = %image,
+            tag_status = tag.tag_status.as_deref().unwrap_or("(none: active)"),
+            "status from the tag endpoint"
+        );
         tag_verdict(tag, image.tag.as_str())
     }
 
@@ -186,21 +197,66 @@ impl HubClient {
             .map_err(refused)
     }
 
-    /// The repository resource: pulls, stars, automated builds, last push.
+    /// The repository resource: pulls, stars, automated builds, last push; and whether the
+    /// repository exists at all.
+    ///
+    /// From `/v2/namespaces/{org}/repositories/{repo}`; Docker Hub deprecated
+    /// `/v2/repositories/{org}/{repo}` on 2025-09-19 in its favour. The deprecated path is
+    /// asked only when the current one answers 404, 405, 410, 501 or a body without a
+    /// repository's counts, and then the deprecated path's answer stands (a 404 from both
+    /// is "not found"). While the current path has answered within the hour, a 404 from it is
+    /// believed without a second request; while only the deprecated one answers, it is asked
+    /// first for an hour. Fill owner keys keep the old path's spelling.
     pub async fn repository(
         &self,
         repo: &RepoName,
         client: Option<ClientKey>,
     ) -> Result<RepositoryInfo, HubError> {
-        let url = self.endpoint(&format!(
+        let current = self.endpoint(&format!(
+            "v2/namespaces/{}/repositories/{}",
+            repo.organization, repo.repository
+        ))?;
+        let legacy = self.endpoint(&format!(
             "v2/repositories/{}/{}",
             repo.organization, repo.repository
         ))?;
-        self.get_json("repository", url, client).await
+        let read = |body: &[u8]| Ok((decode_json::<RepositoryInfo>(body)?, 0));
+        let (legacy_first, current_trusted) = self.repository_paths.order(Instant::now());
+        let (first, second) = if legacy_first {
+            ((LEGACY, legacy), (CURRENT, current))
+        } else {
+            ((CURRENT, current), (LEGACY, legacy))
+        };
+        let err = match self.get(first.0, first.1, client, read).await {
+            Ok(info) => {
+                self.repository_paths.answered(first.0, Instant::now());
+                return Ok(info);
+            }
+            Err(err) => err,
+        };
+        let believed = first.0 == CURRENT && current_trusted && err == HubError::NotFound;
+        if believed || !path_not_served(&err) {
+            return Err(err);
+        }
+        match self.get(second.0, second.1, client, read).await {
+            Ok(info) => {
+                self.repository_paths.answered(second.0, Instant::now());
+                Ok(info)
+            }
+            Err(second_err) if err == HubError::NotFound => {
+                // The first path's "not found" stands unless the other found it.
+                if second_err != HubError::NotFound {
+                    tracing::debug!(error = %second_err, "the other repository path failed");
+                }
+                Err(HubError::NotFound)
+            }
+            Err(second_err) => Err(second_err),
+        }
     }
 
     /// The newest tags of a repository, at most [`super::tag_list::MAX_TAG_PAGES`] pages,
-    /// `next` followed on the hub's own origin only and never to a page already read.
+    /// `next` followed on Docker Hub only and never to a page already read. A later page
+    /// answering 404 ends the list (tags deleted while it was read).
     pub async fn tag_list(
         &self,
         repo: &RepoName,
@@ -218,8 +274,17 @@ impl HubClient {
         let mut read = vec![first.clone()];
         let mut next = first;
         loop {
-            let page: TagPage = self.get_json("tag_list", next, client).await?;
-            match add_page(&mut list, page, &self.base, &read)? {
+            let read_page = |body: &[u8]| Ok((decode_json::<TagPage>(body)?, 0));
+            let page = match self.get("tag_list", next, client, read_page).await {
+                Ok(page) => page,
+                Err(HubError::NotFound) if read.len() > 1 => return Ok(Arc::new(list)),
+                Err(err) => return Err(err),
+            };
+            let (step, skipped) = add_page(&mut list, page, &self.base, &read)?;
+            if skipped > 0 {
+                self.metrics.entries_skipped("tag_list", skipped);
+            }
+            match step {
                 Step::Done => return Ok(Arc::new(list)),
                 Step::Next(url) => {
                     read.push(url.clone());
@@ -239,40 +304,8 @@ impl HubClient {
             "v2/repositories/{}/{}/tags/{}",
             image.organization, image.repository, image.tag
         ))?;
-        let info: TagInfo = self.get_json("tag_info", url, client).await?;
-        if info.name != image.tag.as_str() {
-            return Err(HubError::BadAnswer {
-                reason: "the tag object names another tag".into(),
-            });
-        }
-        Ok(Arc::new(info))
-    }
-
-    /// Why a tag the tag endpoint does not know is missing: the whole repository, or only
-    /// the tag. One `HEAD` of the repository tells, asked only here so that found images
-    /// cost no more of the budget; when it cannot tell, the tag is still missing.
-    async fn missing_tag(&self, image: &ImageRef, client: Option<ClientKey>) -> HubError {
-        let Ok(url) = self.endpoint(&format!(
-            "v2/namespaces/{}/repositories/{}",
-            image.organization, image.repository
-        )) else {
-            return HubError::NotFound;
-        };
-        let bearer = match self.bearer().await {
-            Ok(bearer) => bearer,
-            Err(_) => return HubError::NotFound,
-        };
-        let request = || {
-            let request = self.http.head(url.clone());
-            match &bearer {
-                Some(token) => request.bearer_auth(token),
-                None => request,
-            }
-        };
-        match self.send("repository", request, |_| Ok(()), client).await {
-            Err(HubError::NotFound) => HubError::RepositoryNotFound,
-            _ => HubError::NotFound,
-        }
+        let read = |body: &[u8]| decode_tag_info(body, image.tag.as_str());
+        self.get("tag_info", url, client, read).await.map(Arc::new)
     }
 
     fn endpoint(&self, path: &str) -> Result<Url, HubError> {
@@ -281,22 +314,44 @@ impl HubClient {
         })
     }
 
-    /// One GET through the budget, decoded as JSON of type `T`.
-    async fn get_json<T: serde::de::DeserializeOwned>(
+    /// One GET through the budget, its body read by `decode` (the value, and how many of
+    /// its entries were left out, counted in `dbs_upstream_entries_skipped_total`). With
+    /// credentials, a 401 drops the token and the request goes once more with a new one
+    /// (a token the hub revoked before its time, or one of another process's login).
+    async fn get<T>(
         &self,
         endpoint: &'static str,
         url: Url,
         client: Option<ClientKey>,
+        decode: impl Fn(&[u8]) -> Result<(T, usize), HubError>,
     ) -> Result<T, HubError> {
-        let bearer = self.bearer().await?;
-        let request = || {
-            let request = self.http.get(url.clone());
-            match &bearer {
-                Some(token) => request.bearer_auth(token),
-                None => request,
+        let mut renewed = false;
+        loop {
+            let bearer = self.bearer().await?;
+            let request = || {
+                let request = self.http.get(url.clone());
+                match &bearer {
+                    Some(token) => request.bearer_auth(token),
+                    None => request,
+                }
+            };
+            match self.send(endpoint, request, &decode, client).await {
+                Ok((value, skipped)) => {
+                    if skipped > 0 {
+                        self.metrics.entries_skipped(endpoint, skipped);
+                    }
+                    return Ok(value);
+                }
+                Err(HubError::Status { status: 401 }) if !renewed => {
+                    let Some(refused) = bearer else {
+                        return Err(HubError::Status { status: 401 });
+                    };
+                    self.drop_token(&refused).await;
+                    renewed = true;
+                }
+                Err(err) => return Err(err),
             }
-        };
-        self.send(endpoint, request, decode_json, client).await
+        }
     }
 
     /// The one place a request goes to the hub: budget, permit, send, classify, decode, then
@@ -353,8 +408,30 @@ impl HubClient {
             self.budget
                 .learn_hub_limit(response.headers(), Instant::now(), SystemTime::now());
             if status == StatusCode::TOO_MANY_REQUESTS {
+                let asked = retry_after(response.headers(), SystemTime::now());
+                if asked.wait > LONG_RETRY_AFTER && self.warned.allow("long_retry_after") {
+                    let header = |name: &str| {
+                        response
+                            .headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned()
+                    };
+                    tracing::warn!(
+                        upstream = %self.base,
+                        endpoint,
+                        wait_seconds = asked.wait.as_secs(),
+                        said_by = asked.said_by,
+                        retry_after = header("retry-after"),
+                        x_retry_after = header("x-retry-after"),
+                        x_ratelimit_reset = header("x-ratelimit-reset"),
+                        date = header("date"),
+                        "Docker Hub asked for a long silence; nothing goes to it until then"
+                    );
+                }
                 return Err(HubError::RateLimited {
-                    retry_in: retry_after(response.headers(), SystemTime::now()),
+                    retry_in: asked.wait,
                 });
             }
             if status == StatusCode::NOT_FOUND {
@@ -370,7 +447,7 @@ impl HubClient {
         .await;
         self.budget.record(&result, started, Instant::now());
         if let Err(err) = &result
-            && (err.is_hub_failure() || matches!(err, HubError::RateLimited { .. }))
+            && !matches!(err, HubError::NotFound | HubError::RepositoryNotFound)
             && self.warned.allow(err.outcome())
         {
             tracing::warn!(
@@ -407,7 +484,7 @@ impl HubClient {
             .send(
                 "auth",
                 || self.http.post(url.clone()).json(&body),
-                decode_json,
+                decode_json::<TokenAnswer>,
                 None,
             )
             .await
@@ -418,6 +495,72 @@ impl HubClient {
             })?;
         *slot = Some((token.access_token.clone(), Instant::now()));
         Ok(Some(token.access_token))
+    }
+
+    /// Forgets `refused`, the token a request was just refused with, unless another request
+    /// has already put a new one in its place.
+    async fn drop_token(&self, refused: &str) {
+        let mut slot = self.token.lock().await;
+        if slot.as_ref().is_some_and(|(token, _)| token == refused) {
+            *slot = None;
+        }
+    }
+}
+
+/// The `endpoint` labels of the repository's two paths.
+const CURRENT: &str = "repository";
+const LEGACY: &str = "repository_legacy";
+/// How long what one path answered decides which path is asked first.
+const PATH_MEMORY: Duration = Duration::from_secs(3600);
+
+/// Whether an answer says this path does not serve repositories (so the other one may):
+/// 404 (also a missing repository: the other path confirms), 405 (Docker Hub answered
+/// `HEAD` so for a day), 410, 501, or a body without a repository's counts.
+fn path_not_served(err: &HubError) -> bool {
+    matches!(
+        err,
+        HubError::NotFound
+            | HubError::Status {
+                status: 405 | 410 | 501
+            }
+            | HubError::BadAnswer { .. }
+    )
+}
+
+/// Which of the repository's two paths answered lately.
+#[derive(Debug, Default)]
+struct RepositoryPaths {
+    state: parking_lot::Mutex<PathState>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct PathState {
+    /// When the current path last answered with a repository.
+    current_answered: Option<Instant>,
+    /// The deprecated path is asked first until then (it answered, the current one did not).
+    legacy_first_until: Option<Instant>,
+}
+
+impl RepositoryPaths {
+    /// Whether to ask the deprecated path first, and whether a 404 of the current path is
+    /// believed on its own.
+    fn order(&self, now: Instant) -> (bool, bool) {
+        let state = *self.state.lock();
+        let legacy_first = state.legacy_first_until.is_some_and(|until| now < until);
+        let trusted = state
+            .current_answered
+            .is_some_and(|at| now.saturating_duration_since(at) < PATH_MEMORY);
+        (legacy_first, trusted)
+    }
+
+    fn answered(&self, path: &'static str, now: Instant) {
+        let mut state = self.state.lock();
+        if path == CURRENT {
+            state.current_answered = Some(now);
+            state.legacy_first_until = None;
+        } else {
+            state.legacy_first_until = Some(now + PATH_MEMORY);
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Docker Hub: what the node asks of it and how politely.
 //!
 //! One shared `reqwest::Client` (rustls, timeouts, a User-Agent naming the project) and one
-//! [`budget::Budget`] guard every request to the hub, so the network as a whole never becomes
+//! budget ([`budget`]) guard every request to the hub, so the network as a whole never becomes
 //! the reason Docker Hub rate-limits us: a cap on requests in flight, a rate per minute,
 //! silence until a 429's `Retry-After` has passed, and backing off after repeated failures.
 //!
@@ -16,22 +16,27 @@
 //!   [`build_history`] (`/v2/repositories/{org}/{repo}/buildhistory/`), [`tag`]
 //!   (`/v2/namespaces/{org}/repositories/{repo}/tags/{tag}` for the build status, and
 //!   `/v2/repositories/{org}/{repo}/tags/{tag}` for a tag's images), [`repository`]
-//!   (`/v2/repositories/{org}/{repo}`) and [`tag_list`] (the newest tags, page by page).
+//!   (`/v2/namespaces/{org}/repositories/{repo}`) and [`tag_list`] (the newest tags, page
+//!   by page).
+//! - [`entries`]: the lists inside those answers, read entry by entry (an odd entry is
+//!   skipped and counted, never the page); [`follow_next`]: where a page's `next` leads.
 
 use std::time::Duration;
 
 use thiserror::Error;
+use url::Url;
 
 pub mod budget;
 pub mod build_history;
 pub mod client;
+pub mod entries;
 pub mod fair;
 pub mod names;
 pub mod repository;
 pub mod tag;
 pub mod tag_list;
 
-pub use self::budget::{ClientKey, ClientShares, retry_after};
+pub use self::budget::{ClientKey, ClientShares, RetryAfter, retry_after};
 pub use self::build_history::{PageVerdict, read_build_history_page};
 pub use self::client::{HubClient, HubSettings};
 pub use self::tag::read_tag_object;
@@ -106,16 +111,17 @@ pub enum HubError {
 }
 
 impl HubError {
-    /// Whether this error says something about the hub's health (and so counts towards
-    /// backing off), as opposed to an answer about the image or our own restraint.
-    fn is_hub_failure(&self) -> bool {
-        matches!(
-            self,
-            HubError::Status { .. }
-                | HubError::BadAnswer { .. }
-                | HubError::Timeout
-                | HubError::Unreachable
-        )
+    /// Whether this error says Docker Hub is failing, and so counts towards backing off: a
+    /// 5xx, no answer in time, no connection. A 4xx is an answer about the request (a
+    /// missing image, a method Docker Hub stopped serving for a day), an unreadable body is
+    /// an answer about one repository's data, and a 429 or our own restraint are limits:
+    /// none of them is a reason to stop asking about every other image.
+    pub fn is_hub_failure(&self) -> bool {
+        match self {
+            HubError::Status { status } => *status >= 500,
+            HubError::Timeout | HubError::Unreachable => true,
+            _ => false,
+        }
     }
 
     /// The label of this outcome in `dbs_upstream_requests_total`.
@@ -153,4 +159,112 @@ pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result
         };
         HubError::BadAnswer { reason }
     })
+}
+
+/// The hosts that serve Docker Hub's API: `hub.docker.com`, and `registry.hub.docker.com`,
+/// the older name that answers the same `/v2/` API (shields.io asks there, and lists both
+/// as Docker Hub's origins). A `next` link names the host it was asked at, or the other
+/// one. The registry's own hosts (`registry-1.docker.io`, `index.docker.io`) serve another
+/// API and are not among them.
+pub const DOCKER_HUB_HOSTS: [&str; 2] = ["hub.docker.com", "registry.hub.docker.com"];
+
+/// Where a page's `next` link leads: a link on the configured hub's origin as it is, one on
+/// any of [`DOCKER_HUB_HOSTS`] rewritten onto the configured hub (its path and query kept),
+/// so a node asking a mirror or a loopback hub stays there; `None` for anywhere else (never
+/// followed). An unreadable link is a bad answer.
+pub fn follow_next(next: &str, hub: &Url) -> Result<Option<Url>, HubError> {
+    let link = Url::parse(next).map_err(|_| HubError::BadAnswer {
+        reason: "an unreadable next link".into(),
+    })?;
+    if link.origin() == hub.origin() {
+        return Ok(Some(link));
+    }
+    let on_docker_hub = matches!(link.scheme(), "http" | "https")
+        && link.port().is_none()
+        && link
+            .host_str()
+            .is_some_and(|host| DOCKER_HUB_HOSTS.contains(&host));
+    if !on_docker_hub {
+        tracing::warn!(next = %link, "a next link off Docker Hub; not followed");
+        return Ok(None);
+    }
+    // Relative to the hub's base, so a base with a path keeps it; the leading slashes go,
+    // so the link's path can never name another host.
+    let mut rewritten =
+        hub.join(link.path().trim_start_matches('/'))
+            .map_err(|_| HubError::BadAnswer {
+                reason: "an unreadable next link".into(),
+            })?;
+    rewritten.set_query(link.query());
+    Ok((rewritten.origin() == hub.origin()).then_some(rewritten))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_links_on_docker_hubs_hosts_are_followed_on_the_configured_hub() {
+        let loopback = Url::parse("http://127.0.0.1:5000/").unwrap();
+        let follow = |next: &str, hub: &Url| follow_next(next, hub).unwrap().map(String::from);
+        assert_eq!(
+            follow(
+                "https://registry.hub.docker.com/v2/repositories/library/rust/tags?page=2&page_size=100",
+                &loopback
+            )
+            .as_deref(),
+            Some("http://127.0.0.1:5000/v2/repositories/library/rust/tags?page=2&page_size=100")
+        );
+        let hub = Url::parse("https://hub.docker.com/").unwrap();
+        assert_eq!(
+            follow("http://registry.hub.docker.com/v2/x?page=2", &hub).as_deref(),
+            Some("https://hub.docker.com/v2/x?page=2")
+        );
+        assert_eq!(
+            follow("https://hub.docker.com/v2/x?page=3", &hub).as_deref(),
+            Some("https://hub.docker.com/v2/x?page=3")
+        );
+        let mirror = Url::parse("https://mirror.example/hub/").unwrap();
+        assert_eq!(
+            follow("https://hub.docker.com/v2/x?page=2", &mirror).as_deref(),
+            Some("https://mirror.example/hub/v2/x?page=2")
+        );
+        // Never off Docker Hub, whatever the path says.
+        for elsewhere in [
+            "https://evil.example/v2/x?page=2",
+            "https://hub.docker.com.evil.example/v2/x",
+            "https://hub.docker.com:8443/v2/x",
+            "ftp://hub.docker.com/v2/x",
+            "https://index.docker.io/v2/x",
+        ] {
+            assert_eq!(follow(elsewhere, &hub), None, "{elsewhere}");
+        }
+        let odd = follow(
+            "https://hub.docker.com//evil.example/../x?page=2",
+            &loopback,
+        );
+        assert!(odd.is_some_and(|u| u.starts_with("http://127.0.0.1:5000/")));
+        assert!(follow_next("not a link", &hub).is_err());
+    }
+
+    #[test]
+    fn only_5xx_timeouts_and_unreachable_count_as_docker_hub_failing() {
+        assert!(HubError::Status { status: 503 }.is_hub_failure());
+        assert!(HubError::Timeout.is_hub_failure());
+        assert!(HubError::Unreachable.is_hub_failure());
+        for answer in [
+            HubError::Status { status: 405 },
+            HubError::Status { status: 401 },
+            HubError::Status { status: 410 },
+            HubError::NotFound,
+            HubError::BadAnswer {
+                reason: "JSON of another shape".into(),
+            },
+            HubError::RateLimited {
+                retry_in: Duration::from_secs(1),
+            },
+        ] {
+            assert!(!answer.is_hub_failure(), "{answer:?}");
+        }
+    }
 }

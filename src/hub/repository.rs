@@ -1,6 +1,9 @@
-//! The repository resource, `GET /v2/repositories/{org}/{repo}`: pulls, stars, whether
-//! builds are automated, and when it was last pushed. Pulls, stars and the automated badge
-//! all derive from one cached answer.
+//! The repository resource, `GET /v2/namespaces/{org}/repositories/{repo}` (the deprecated
+//! `GET /v2/repositories/{org}/{repo}` only as a fallback, see [`HubClient::repository`]):
+//! pulls, stars, whether builds are automated, and when it was last pushed. Pulls, stars,
+//! the automated badge and "repository not found" all derive from one cached answer.
+//!
+//! [`HubClient::repository`]: super::HubClient::repository
 
 use std::fmt;
 
@@ -54,4 +57,36 @@ pub struct RepositoryInfo {
 /// Reads one repository answer body as the client does.
 pub fn read_repository(body: &[u8]) -> Result<RepositoryInfo, HubError> {
     decode_json(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Repository objects as Docker Hub sent them in 2017 and 2023.
+    #[test]
+    fn recorded_repository_objects_are_read() {
+        let read = |body: &[u8]| {
+            let info = read_repository(body).unwrap();
+            (info.pull_count, info.star_count, info.is_automated)
+        };
+        assert_eq!(
+            read(include_bytes!(
+                "../../tests/fixtures/hub/repository-grimoirelab-perceval-2017.json"
+            )),
+            (398, 1, true)
+        );
+        assert_eq!(
+            read(include_bytes!(
+                "../../tests/fixtures/hub/repository-foo-bar-2023.json"
+            )),
+            (178_255_909, 68, false)
+        );
+        assert_eq!(
+            read(include_bytes!(
+                "../../tests/fixtures/hub/repository-datasetteproject-datasette-2023.json"
+            )),
+            (72_673, 7, false)
+        );
+    }
 }

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::time::Duration;
 
-use crate::common::{client, get, get_json, start_node};
+use crate::common::{client, get, get_json, said, start_node};
 use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo, Fault};
 use serde_json::json;
 
@@ -49,7 +49,9 @@ async fn the_old_api_shapes_are_kept_word_for_word() {
 
 /// A repository that does not exist is said to be missing; a missing tag of an existing one
 /// keeps the old words. The repository is asked about only once the tag is missing, so a
-/// found image costs no more of the hub budget than before.
+/// found image costs no more of the hub budget than before, and always with `GET` (Docker
+/// Hub answered `HEAD` with 405 for a day). Until the current repository path has answered
+/// once, its 404 is confirmed on the deprecated path.
 #[tokio::test]
 async fn a_missing_repository_is_told_from_a_missing_tag() {
     let hub = hub_with_samples().await;
@@ -75,6 +77,7 @@ async fn a_missing_repository_is_told_from_a_missing_tag() {
             "/v2/repositories/nobody/nothing/buildhistory/",
             "/v2/namespaces/nobody/repositories/nothing/tags/latest",
             "/v2/namespaces/nobody/repositories/nothing",
+            "/v2/repositories/nobody/nothing",
             "/v2/repositories/library/nginx/buildhistory/",
             "/v2/namespaces/library/repositories/nginx/tags/missing",
             "/v2/namespaces/library/repositories/nginx",
@@ -82,6 +85,29 @@ async fn a_missing_repository_is_told_from_a_missing_tag() {
             "/v2/namespaces/library/repositories/nginx/tags/alpine",
         ]
     );
+    assert!(hub.received().iter().all(|r| r.method == "GET"));
+    // The repository answered is the one the pulls badge reads: no request of its own.
+    let (_, _, svg) = get(&format!("{}/docker/pulls/library/nginx", node.url)).await;
+    assert!(svg.contains("docker pulls"), "{svg}");
+    assert_eq!(hub.request_count(), paths.len());
+    // Now the current path has answered, its 404 is believed: one request.
+    let (_, body) = get_json(&format!("{}/build/nobody/else", node.url)).await;
+    assert_eq!(body["description"], "repository not found");
+    let last: Vec<String> = hub
+        .received()
+        .into_iter()
+        .skip(paths.len())
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        last,
+        [
+            "/v2/repositories/nobody/else/buildhistory/",
+            "/v2/namespaces/nobody/repositories/else/tags/latest",
+            "/v2/namespaces/nobody/repositories/else",
+        ]
+    );
+    let paths: Vec<String> = hub.received().into_iter().map(|r| r.path).collect();
     // Cached like any not-found: asking again costs nothing upstream, and says the same.
     let (_, body) = get_json(&format!("{}/build/nobody/nothing", node.url)).await;
     assert_eq!(body["description"], "repository not found");
@@ -595,6 +621,14 @@ async fn credentials_fetch_a_token_and_use_it() {
         "the token is reused until it nears expiry"
     );
 
+    // Docker Hub revokes the token before its time: the node logs in once more and goes on.
+    hub.revoke_tokens();
+    let (code, body) = get_json(&format!("{}/build/acme/app?tag=broken", node.url)).await;
+    assert_eq!(code, 200, "{body}");
+    let paths: Vec<String> = hub.received().into_iter().map(|r| r.path).collect();
+    let logins = paths.iter().filter(|p| *p == "/v2/auth/token").count();
+    assert_eq!(logins, 2, "one login more, no more: {paths:?}");
+
     let wrong = start_node(&hub.url(), |c| {
         c.hub_username = Some("volunteer".into());
         c.hub_token = Some("wrong".into());
@@ -603,4 +637,90 @@ async fn credentials_fetch_a_token_and_use_it() {
     let (code, body) = get_json(&format!("{}/build/acme/app", wrong.url)).await;
     assert_eq!(code, 502, "{body}");
     assert!(!body.to_string().contains("wrong"), "the token never shows");
+}
+
+/// A hub that does not serve the current repository path (yet): the deprecated path
+/// answers, and is asked first from then on, for pulls and for "repository not found".
+#[tokio::test]
+async fn the_deprecated_repository_path_answers_where_the_current_one_does_not() {
+    let hub = hub_with_samples().await;
+    hub.set_legacy_repository_only(true);
+    let node = start_node(&hub.url(), |_| {}).await;
+    let (_, _, svg) = get(&format!("{}/docker/pulls/library/nginx", node.url)).await;
+    assert_eq!(said(&svg), "docker pulls: 0");
+    let (_, body) = get_json(&format!("{}/build/nobody/nothing", node.url)).await;
+    assert_eq!(body["description"], "repository not found");
+    let paths: Vec<String> = hub.received().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v2/namespaces/library/repositories/nginx",
+            "/v2/repositories/library/nginx",
+            "/v2/repositories/nobody/nothing/buildhistory/",
+            "/v2/namespaces/nobody/repositories/nothing/tags/latest",
+            // The deprecated path first now; its 404 is confirmed on the current one.
+            "/v2/repositories/nobody/nothing",
+            "/v2/namespaces/nobody/repositories/nothing",
+        ]
+    );
+}
+
+/// Docker Hub's `next` links may name its other host: followed on the configured hub.
+#[tokio::test]
+async fn tag_pages_named_on_another_docker_hub_host_are_read_from_the_configured_hub() {
+    let hub = hub_with_samples().await;
+    let tags: Vec<String> = (0..150).map(|i| format!("1.{i}")).collect();
+    let names: Vec<&str> = tags.iter().map(String::as_str).collect();
+    hub.set_repo("acme/many", FakeRepo::with_tags(&names));
+    hub.set_next_origin(Some("https://registry.hub.docker.com".into()));
+    let node = start_node(&hub.url(), |_| {}).await;
+    let (_, _, svg) = get(&format!("{}/docker/v/acme/many?sort=semver", node.url)).await;
+    assert_eq!(said(&svg), "version: v1.149");
+    let pages = hub
+        .received()
+        .iter()
+        .filter(|r| r.path == "/v2/repositories/acme/many/tags")
+        .count();
+    assert_eq!(pages, 2);
+}
+
+/// Tags deleted while the list is read: the page the last one named answers 404, and the
+/// list ends with the pages read.
+#[tokio::test]
+async fn a_tag_page_that_vanished_while_read_ends_the_list() {
+    let hub = hub_with_samples().await;
+    let tags: Vec<String> = (0..150).map(|i| format!("2.{i}")).collect();
+    let names: Vec<&str> = tags.iter().map(String::as_str).collect();
+    hub.set_repo(
+        "acme/shrinking",
+        FakeRepo {
+            vanished_page: Some(2),
+            ..FakeRepo::with_tags(&names)
+        },
+    );
+    let node = start_node(&hub.url(), |_| {}).await;
+    let (_, _, svg) = get(&format!("{}/docker/v/acme/shrinking?sort=semver", node.url)).await;
+    assert_eq!(said(&svg), "version: v2.99");
+}
+
+/// One odd entry never costs the page: the badge is read from the rest, and the metrics
+/// count what was left out.
+#[tokio::test]
+async fn odd_entries_are_left_out_and_counted() {
+    let hub = hub_with_samples().await;
+    hub.set_repo(
+        "acme/odd",
+        FakeRepo {
+            odd_entries: true,
+            ..FakeRepo::with_tags(&["1.0", "0.9"])
+        },
+    );
+    let node = start_node(&hub.url(), |_| {}).await;
+    let (_, _, svg) = get(&format!("{}/docker/v/acme/odd?sort=semver", node.url)).await;
+    assert_eq!(said(&svg), "version: v1.0");
+    let (_, _, metrics) = get(&format!("{}/metrics", node.url)).await;
+    assert!(
+        metrics.contains("dbs_upstream_entries_skipped_total{endpoint=\"tag_list\"} 2"),
+        "{metrics}"
+    );
 }

@@ -88,7 +88,7 @@ async fn every_kind_says_what_shields_says() {
     let repository_calls = hub
         .received()
         .iter()
-        .filter(|r| r.path == "/v2/repositories/library/nginx")
+        .filter(|r| r.path == "/v2/namespaces/library/repositories/nginx")
         .count();
     assert_eq!(repository_calls, 1);
     // The old routes keep their words.

@@ -160,7 +160,7 @@ async fn fill_count(node: &str, role: &str, outcome: &str) -> u64 {
 }
 
 fn repository_requests(hub: &FakeHub, n: usize) -> usize {
-    let path = format!("/v2/repositories/fill/repo-{n}");
+    let path = format!("/v2/namespaces/fill/repositories/repo-{n}");
     hub.received()
         .iter()
         .filter(|r| r.path.trim_end_matches('/') == path)

@@ -14,4 +14,5 @@ mod deadline;
 mod docker;
 mod fill;
 mod rendezvous_vectors;
+mod replay;
 mod source_limit;

@@ -144,7 +144,7 @@ async fn a_thousand_fills_at_their_bound_keep_the_askers_memory_bounded() {
         after.saturating_sub(before) as f64 / used.max(1) as f64
     );
     assert!(used >= FILLS, "only {used} fills were used");
-    // A tag at the bound is kept as about 25 KiB (64 images of four strings); a megabyte a
+    // A tag at the bound is kept as about 30 KiB (64 images of five strings); a megabyte a
     // fill, as before the bound, would be a gigabyte here.
     assert!(
         after.saturating_sub(before) < 96 * 1024,

@@ -11,8 +11,9 @@ use hyper::Response;
 use hyper::header::HeaderMap;
 use tokio::time::Instant;
 
-use super::formats::{addv, date_badge, dots, iec_bytes, latest, metric, version_color};
+use super::formats::{addv, date_badge, dots, iec_bytes, metric, version_color};
 use super::status::name_the_error;
+use super::version::latest;
 use super::{BADGE_DEADLINE, PENDING_MAX_AGE};
 use crate::badge::{Badge, Color, Logo, Style};
 use crate::cache::Lookup;
@@ -35,6 +36,44 @@ pub const ARCHES: [&str; 14] = [
     "amd64", "arm", "arm64", "s390x", "386", "ppc64", "ppc64le", "wasm", "mips", "mipsle",
     "mips64", "mips64le", "riscv64", "loong64",
 ];
+
+/// The architecture the version and size badges read when `arch=` names none, as
+/// shields.io's default.
+const DEFAULT_ARCH: Arch<'static> = Arch {
+    architecture: "amd64",
+    variant: None,
+};
+
+/// What `arch=` asks for: one of [`ARCHES`], and optionally a variant (`arm/v7`,
+/// `arm64/v8`: `v` and one or two digits), which shields.io cannot ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Arch<'a> {
+    architecture: &'a str,
+    variant: Option<&'a str>,
+}
+
+impl<'a> Arch<'a> {
+    fn parse(text: &'a str) -> Option<Arch<'a>> {
+        let (architecture, variant) = match text.split_once('/') {
+            Some((architecture, variant)) => (architecture, Some(variant)),
+            None => (text, None),
+        };
+        let variant_ok = variant.is_none_or(|v| {
+            v.strip_prefix('v').is_some_and(|n| {
+                (1..=2).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit())
+            })
+        });
+        (ARCHES.contains(&architecture) && variant_ok).then_some(Arch {
+            architecture,
+            variant,
+        })
+    }
+
+    /// The tag's image of this platform ([`TagInfo::image_for`]).
+    fn image_in(self, tag: &TagInfo) -> Option<&ImageInfo> {
+        tag.image_for(self.architecture, self.variant)
+    }
+}
 
 impl DockerKind {
     /// The label shields.io gives this kind.
@@ -211,8 +250,7 @@ pub(super) async fn docker(
         };
         let arch = match query.arch.as_deref() {
             None => None,
-            Some(arch) if ARCHES.contains(&arch) => Some(arch),
-            Some(_) => return Err(invalid("arch")),
+            Some(arch) => Some(Arch::parse(arch).ok_or_else(|| invalid("arch"))?),
         };
         if query
             .cache_seconds
@@ -240,7 +278,7 @@ async fn derive(
     repo: &RepoName,
     tag: Option<&Tag>,
     sort: Sort,
-    arch: Option<&str>,
+    arch: Option<Arch<'_>>,
     client: ClientKey,
 ) -> (Shown, Freshness) {
     let node = app.node();
@@ -337,31 +375,43 @@ async fn derive(
     (shown, derived.1)
 }
 
-/// The image of `arch` (any platform when `None`).
-fn image_of<'a>(tag: &'a TagInfo, arch: &str) -> Option<&'a ImageInfo> {
-    tag.images.iter().find(|i| i.architecture == arch)
-}
-
-fn size_of(tag: &TagInfo, arch: Option<&str>) -> Result<Shown, Shown> {
+/// The size of a tag: the `arch` image's when one is asked for (shields.io's
+/// `architecture not found` when the tag has none); else the tag's `full_size`, and when
+/// Docker Hub gives 0 or null there (multi-arch tags, whose images carry their sizes) the
+/// `amd64` image's, or the first platform's when there is no `amd64` image. Attestations
+/// are never a size. No size anywhere reads `unknown`.
+fn size_of(tag: &TagInfo, arch: Option<Arch<'_>>) -> Result<Shown, Shown> {
     let size = match arch {
         Some(arch) => {
-            image_of(tag, arch)
+            arch.image_in(tag)
                 .ok_or_else(|| not_found("architecture not found"))?
                 .size
         }
-        None => tag.full_size,
+        None => tag.full_size.filter(|&size| size > 0).or_else(|| {
+            DEFAULT_ARCH
+                .image_in(tag)
+                .or_else(|| tag.platforms().next())
+                .and_then(|image| image.size)
+        }),
     };
     match size {
         Some(size) => value(iec_bytes(size), Color::Blue),
-        None => Err(error("invalid response data", Color::LightGrey)),
+        None => Err(error("unknown", Color::LightGrey)),
     }
 }
 
+/// When the tag was last pushed ([`TagInfo::pushed_at`]: `last_updated`, else
+/// `tag_last_pushed`, else its images' newest push); `unknown` when Docker Hub names no time,
+/// shields.io's `invalid date` when it names one that is no date.
 fn last_updated(tag: &TagInfo) -> Result<Shown, Shown> {
-    let text = tag
-        .last_updated
-        .as_deref()
-        .ok_or_else(|| error("invalid response data", Color::LightGrey))?;
+    let Some(text) = tag.pushed_at() else {
+        let word = if tag.last_updated.is_some() {
+            "invalid date"
+        } else {
+            "unknown"
+        };
+        return Err(error(word, Color::LightGrey));
+    };
     match date_badge(text, SystemTime::now()) {
         Some((message, color)) => value(message, color),
         None => Err(error("invalid date", Color::LightGrey)),
@@ -372,7 +422,7 @@ fn last_updated(tag: &TagInfo) -> Result<Shown, Shown> {
 /// variant when there is one, each platform once, in the hub's order.
 fn platforms(tag: &TagInfo) -> Result<Shown, Shown> {
     let mut seen: Vec<String> = Vec::new();
-    for image in tag.images.iter().filter(|i| i.is_platform()) {
+    for image in tag.platforms() {
         let mut name = String::new();
         if let Some(os) = image
             .os
@@ -404,7 +454,7 @@ fn digest_match<'a>(list: &'a TagList, digest: &str, fallback: &'a str) -> &'a s
     for tag in list
         .tags
         .iter()
-        .filter(|t| t.images.iter().any(|i| i.digest.as_deref() == Some(digest)))
+        .filter(|t| t.platforms().any(|i| i.digest.as_deref() == Some(digest)))
     {
         if first {
             version = &tag.name;
@@ -422,7 +472,7 @@ fn from_list(
     kind: DockerKind,
     tag: Option<&Tag>,
     sort: Sort,
-    arch: Option<&str>,
+    arch: Option<Arch<'_>>,
 ) -> Result<Shown, Shown> {
     let newest = list
         .tags
@@ -436,8 +486,8 @@ fn from_list(
             .ok_or_else(|| not_found("tag not found"))?,
         (None, Sort::Date) => newest,
         (None, Sort::Semver) => {
-            let name = latest(list.tags.iter().map(|t| t.name.as_str()))
-                .ok_or_else(|| not_found("no tags found"))?;
+            let names: Vec<&str> = list.tags.iter().map(|t| t.name.as_str()).collect();
+            let name = latest(&names).ok_or_else(|| not_found("no tags found"))?;
             list.tags
                 .iter()
                 .find(|t| t.name == name)
@@ -451,15 +501,16 @@ fn from_list(
             let version = match (tag, sort) {
                 (None, Sort::Semver) => chosen.name.as_str(),
                 (None, Sort::Date) if chosen.name != "latest" => chosen.name.as_str(),
-                (Some(_), _) if chosen.images.is_empty() => chosen.name.as_str(),
+                (Some(_), _) if chosen.platforms().next().is_none() => chosen.name.as_str(),
                 _ => {
-                    let arch = arch.unwrap_or("amd64");
+                    let arch = arch.unwrap_or(DEFAULT_ARCH);
                     let word = if tag.is_some() {
                         "digest not found for given tag"
                     } else {
                         "digest not found for latest tag"
                     };
-                    let digest = image_of(chosen, arch)
+                    let digest = arch
+                        .image_in(chosen)
                         .and_then(|i| i.digest.as_deref())
                         .ok_or_else(|| error(word, Color::LightGrey))?;
                     digest_match(list, digest, &chosen.name)
@@ -560,4 +611,202 @@ fn respond(
         name_the_error(&mut response, cause);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(architecture: &str, variant: Option<&str>, size: u64) -> ImageInfo {
+        ImageInfo {
+            architecture: architecture.into(),
+            os: Some(
+                if architecture == "unknown" {
+                    "unknown"
+                } else {
+                    "linux"
+                }
+                .into(),
+            ),
+            variant: variant.map(Into::into),
+            digest: Some(format!("sha256:{architecture}{}", variant.unwrap_or(""))),
+            size: Some(size),
+            last_pushed: None,
+        }
+    }
+
+    fn tag(name: &str, full_size: Option<u64>, images: Vec<ImageInfo>) -> TagInfo {
+        TagInfo {
+            name: name.into(),
+            full_size,
+            last_updated: Some("2026-11-01T00:00:00Z".into()),
+            tag_last_pushed: None,
+            images,
+        }
+    }
+
+    fn message(shown: Result<Shown, Shown>) -> String {
+        match shown {
+            Ok(Shown::Value { message, .. }) | Err(Shown::Error { word: message, .. }) => message,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_zero_or_missing_full_size_is_the_amd64_images_size() {
+        let images = || {
+            vec![
+                image("unknown", None, 1_000),
+                image("arm64", Some("v8"), 2 << 20),
+                image("amd64", None, 3 << 20),
+            ]
+        };
+        assert_eq!(
+            message(size_of(&tag("1", Some(0), images()), None)),
+            "3 MiB"
+        );
+        assert_eq!(message(size_of(&tag("1", None, images()), None)), "3 MiB");
+        assert_eq!(
+            message(size_of(&tag("1", Some(5 << 20), images()), None)),
+            "5 MiB"
+        );
+        // No amd64 image: the first platform's, never an attestation's.
+        let arm_only = tag(
+            "1",
+            Some(0),
+            vec![image("unknown", None, 9), image("arm64", None, 2 << 20)],
+        );
+        assert_eq!(message(size_of(&arm_only, None)), "2 MiB");
+        assert_eq!(
+            message(size_of(&tag("1", Some(0), vec![]), None)),
+            "unknown"
+        );
+    }
+
+    fn recorded_list(body: &[u8]) -> TagList {
+        let (count, tags, _) = crate::hub::tag_list::read_tag_page(body).unwrap();
+        TagList {
+            count,
+            tags,
+            truncated: false,
+        }
+    }
+
+    /// library/rust's `1.44.0-slim` as Docker Hub answered it in 2026 (`full_size: 0`):
+    /// the amd64 image's size, not shields.io's `0 B`.
+    #[test]
+    fn the_recorded_full_size_0_reads_the_amd64_images_size() {
+        let tag = crate::hub::tag::read_tag_info(
+            include_bytes!("../../../tests/fixtures/hub/tag-library-rust-1.44.0-slim-2026.json"),
+            "1.44.0-slim",
+        )
+        .unwrap();
+        assert_eq!(message(size_of(&tag, None)), "198 MiB");
+        assert_eq!(message(size_of(&tag, Arch::parse("arm/v7"))), "194 MiB");
+    }
+
+    /// crazymax/diun's tags of 2023: `arm` v6 before v7, attestations on `edge`.
+    #[test]
+    fn recorded_arm_variants_and_attestations() {
+        let list = recorded_list(include_bytes!(
+            "../../../tests/fixtures/hub/tags-crazymax-diun-2023.json"
+        ));
+        let edge = &list.tags[1];
+        assert_eq!(edge.name, "edge");
+        assert_eq!(
+            message(platforms(edge)),
+            "386 | amd64 | arm/v6 | arm/v7 | arm64 | ppc64le"
+        );
+        let variant = |arch| {
+            Arch::parse(arch)
+                .and_then(|a| a.image_in(edge))
+                .and_then(|i| i.variant.clone())
+        };
+        assert_eq!(variant("arm").as_deref(), Some("v6"));
+        assert_eq!(variant("arm/v7").as_deref(), Some("v7"));
+        let semver = from_list(&list, DockerKind::Version, None, Sort::Semver, None);
+        assert_eq!(message(semver), "v4.24.0");
+        // library/debian's of 2019: `arm` is v5 where the hub lists it first.
+        let debian = recorded_list(include_bytes!(
+            "../../../tests/fixtures/hub/tags-library-debian-page1-2019.json"
+        ));
+        let first_arm = |tag: &TagInfo| {
+            Arch::parse("arm")
+                .and_then(|a| a.image_in(tag))
+                .and_then(|i| i.variant.clone())
+        };
+        assert_eq!(first_arm(&debian.tags[0]).as_deref(), Some("v5"));
+        assert_eq!(first_arm(&debian.tags[2]).as_deref(), Some("v7"));
+        let semver = from_list(&debian, DockerKind::Version, None, Sort::Semver, None);
+        assert_eq!(message(semver), "unstable-20191118");
+    }
+
+    #[test]
+    fn arch_takes_a_variant_and_arm_alone_is_the_first_arm_image() {
+        assert_eq!(
+            Arch::parse("arm/v7"),
+            Some(Arch {
+                architecture: "arm",
+                variant: Some("v7")
+            })
+        );
+        assert!(Arch::parse("arm64/v8").is_some());
+        for bad in ["arm/7", "arm/v", "arm/v123", "z80", "arm/v7/x", "unknown"] {
+            assert_eq!(Arch::parse(bad), None, "{bad}");
+        }
+        let armed = tag(
+            "1",
+            Some(0),
+            vec![
+                image("amd64", None, 1 << 20),
+                image("arm", Some("v6"), 6 << 20),
+                image("arm", Some("v7"), 7 << 20),
+            ],
+        );
+        let size = |arch| message(size_of(&armed, Arch::parse(arch)));
+        assert_eq!(size("arm"), "6 MiB");
+        assert_eq!(size("arm/v7"), "7 MiB");
+        assert_eq!(size("arm/v5"), "architecture not found");
+    }
+
+    #[test]
+    fn a_date_like_tag_does_not_win_sort_semver() {
+        let list = TagList {
+            count: 3,
+            tags: vec![
+                tag("latest", Some(1), vec![]),
+                tag("20201122", Some(1), vec![]),
+                tag("2.10.1", Some(1), vec![]),
+            ],
+            truncated: false,
+        };
+        let version = from_list(&list, DockerKind::Version, None, Sort::Semver, None);
+        assert_eq!(message(version), "v2.10.1");
+    }
+
+    #[test]
+    fn a_null_last_update_falls_back_and_only_then_reads_unknown() {
+        let mut pushed = tag("1", None, vec![]);
+        pushed.last_updated = None;
+        pushed.tag_last_pushed = Some("2024-02-29T00:00:00Z".into());
+        assert_eq!(message(last_updated(&pushed)), "february 2024");
+        pushed.tag_last_pushed = None;
+        assert_eq!(message(last_updated(&pushed)), "unknown");
+        pushed.last_updated = Some("yesterday".into());
+        assert_eq!(message(last_updated(&pushed)), "invalid date");
+    }
+
+    #[test]
+    fn attestations_are_no_platform_and_no_version() {
+        let only = tag("sbom", None, vec![image("unknown", None, 1)]);
+        assert_eq!(message(platforms(&only)), "no platforms");
+        let list = TagList {
+            count: 1,
+            tags: vec![only],
+            truncated: false,
+        };
+        let tag = Tag::parse("sbom").unwrap();
+        let version = from_list(&list, DockerKind::Version, Some(&tag), Sort::Date, None);
+        assert_eq!(message(version), "sbom");
+    }
 }

@@ -1,7 +1,7 @@
 //! How the Docker badges write numbers, sizes, versions and dates, and colour them, after
-//! shields.io's text, version and date formatters (the behaviour, not their code).
+//! shields.io's text, version and date formatters (the behaviour, not their code). Which
+//! version is the latest is [`super::version`]'s.
 
-use std::cmp::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::badge::Color;
@@ -120,78 +120,6 @@ pub fn version_color(version: &str) -> Color {
     }
 }
 
-/// A tag read as a semantic version, loosely (`v1.2`, `1.2.3-rc1`, `3.20.1-alpine` is not
-/// one: a suffix that is not a pre-release makes it another flavour, not a version).
-#[derive(Debug, PartialEq, Eq)]
-struct Semver {
-    numbers: [u64; 3],
-    pre: Option<String>,
-}
-
-fn parse_semver(tag: &str) -> Option<Semver> {
-    let tag = tag.strip_prefix('v').unwrap_or(tag);
-    let (core, pre) = match tag.split_once('-') {
-        Some((core, pre)) => (core, Some(pre)),
-        None => (tag, None),
-    };
-    let mut numbers = [0u64; 3];
-    let parts: Vec<&str> = core.split('.').collect();
-    if parts.is_empty() || parts.len() > 3 {
-        return None;
-    }
-    for (slot, part) in numbers.iter_mut().zip(&parts) {
-        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        *slot = part.parse().ok()?;
-    }
-    let pre = match pre {
-        None => None,
-        Some(pre)
-            if ["alpha", "beta", "rc", "pre", "dev"]
-                .iter()
-                .any(|w| pre.to_ascii_lowercase().starts_with(w)) =>
-        {
-            Some(pre.to_owned())
-        }
-        Some(_) => return None,
-    };
-    Some(Semver { numbers, pre })
-}
-
-fn compare(a: &Semver, b: &Semver) -> Ordering {
-    a.numbers
-        .cmp(&b.numbers)
-        .then_with(|| match (&a.pre, &b.pre) {
-            (None, None) => Ordering::Equal,
-            (None, Some(_)) => Ordering::Greater,
-            (Some(_), None) => Ordering::Less,
-            (Some(x), Some(y)) => x.cmp(y),
-        })
-}
-
-/// The latest version among tags, as shields.io's `latest`: releases before
-/// pre-releases (pre-releases only when there is nothing else); tags that are no version
-/// count only when no tag is one, then the first is taken.
-pub fn latest<'a>(tags: impl IntoIterator<Item = &'a str> + Clone) -> Option<&'a str> {
-    let versions: Vec<(&str, Semver)> = tags
-        .clone()
-        .into_iter()
-        .filter_map(|t| parse_semver(t).map(|v| (t, v)))
-        .collect();
-    let releases: Vec<&(&str, Semver)> = versions.iter().filter(|(_, v)| v.pre.is_none()).collect();
-    let pool: Vec<&(&str, Semver)> = if releases.is_empty() {
-        versions.iter().collect()
-    } else {
-        releases
-    };
-    // Equal versions (`1.2` and `1.2.0`): the one with more parts is the more exact.
-    pool.into_iter()
-        .max_by(|a, b| compare(&a.1, &b.1).then_with(|| dots(a.0).cmp(&dots(b.0))))
-        .map(|(t, _)| *t)
-        .or_else(|| tags.into_iter().next())
-}
-
 /// How many dots a tag has (shields.io prefers the most exact name of one digest).
 pub fn dots(tag: &str) -> usize {
     tag.bytes().filter(|&b| b == b'.').count()
@@ -294,18 +222,6 @@ mod tests {
         assert_eq!(version_color("1.2.3"), Color::Blue);
         assert_eq!(version_color("v0.9"), Color::Orange);
         assert_eq!(version_color("2.0-rc1"), Color::Orange);
-    }
-
-    #[test]
-    fn latest_prefers_releases_and_exact_names() {
-        assert_eq!(
-            latest(["latest", "3.9", "3.10.1", "3.10", "3.11-rc1"]),
-            Some("3.10.1")
-        );
-        assert_eq!(latest(["1.0-beta", "0.9-alpha"]), Some("1.0-beta"));
-        assert_eq!(latest(["latest", "edge"]), Some("latest"));
-        assert_eq!(latest(["1.2", "1.2.0"]), Some("1.2.0"));
-        assert_eq!(latest([]), None);
     }
 
     #[test]

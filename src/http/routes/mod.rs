@@ -12,6 +12,7 @@ mod fill;
 mod formats;
 mod network;
 mod status;
+mod version;
 
 use std::net::IpAddr;
 use std::sync::Arc;
