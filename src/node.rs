@@ -70,6 +70,7 @@ impl Node {
                     .clone()
                     .zip(config.hub_token.as_ref().map(|t| t.expose().to_owned())),
                 source_address: config.hub_source_address,
+                check_reserve: config.fill == Fill::On,
             },
             metrics.clone(),
         )?);

@@ -15,13 +15,13 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let now = Timestamp::from_unix_ms(1_800_000_000_000);
-    if let Ok(request) = serde_json::from_slice::<FillRequest>(data) {
-        let _ = request.verify(now);
-    }
-    let asker = Identity::from_seed([1; 32]);
     // An owner whose secret the fuzzer never sees: no answer can carry its signature.
     let owner = Identity::from_seed([2; 32]).public_key();
-    let request = FillRequest::new(&asker, "repository", "library/alpine", now, [3; 16]);
+    if let Ok(request) = serde_json::from_slice::<FillRequest>(data) {
+        let _ = request.verify(&owner, now);
+    }
+    let asker = Identity::from_seed([1; 32]);
+    let request = FillRequest::new(&asker, owner, "repository", "library/alpine", now, [3; 16]);
     if let Ok(answer) = serde_json::from_slice::<FillAnswer>(data) {
         assert!(answer.check(&request, &owner).is_err(), "an unsigned answer passed");
     }

@@ -1,7 +1,7 @@
 //! What the caches need of the network to behave as one cache: on a miss, the owner of the
-//! resource is asked for its copy before Docker Hub ([`Filler`]); a sample of what owners
-//! supply is checked against Docker Hub, and an owner caught lying loses every entry it
-//! supplied. The network side (who owns what, the signed messages, whom to trust) is
+//! resource is asked for its copy before Docker Hub ([`Filler`]); what owners supply is
+//! checked against Docker Hub on a schedule no owner can predict, and an owner caught lying
+//! loses every entry it supplied. The network side (who owns what, the signed messages, whom to trust) is
 //! [`super::network`]; this is the part the cache calls.
 
 use std::fmt;
@@ -43,10 +43,49 @@ pub struct FillAsk<'a> {
     pub owner_key: &'a str,
     /// The cache key, as the owner's cache spells it.
     pub key: &'a str,
+    /// The largest answer read for this kind of resource ([`super::Resource::MAX_FILL_BYTES`]).
+    pub max_answer_bytes: usize,
 }
 
 /// The future of one fill.
 pub type FillFuture<'a> = Pin<Box<dyn Future<Output = Option<Filled>> + Send + 'a>>;
+
+/// What a fill that reads well tells against what this node knew of the resource before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum News {
+    /// Nothing known, or the same answer.
+    Nothing,
+    /// Another answer, which time explains (more pulls, a later push).
+    Changed,
+}
+
+/// Which check a fill gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckKind {
+    /// The one its supplier's check schedule owes ([`super::trust`]).
+    Scheduled,
+    /// One more: an answer that changed, sampled, or one time does not explain.
+    Extra,
+}
+
+/// What to do with a fill that reads well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Use it, checking it against Docker Hub when `Some`.
+    Take(Option<CheckKind>),
+    /// Do not use it: a check its supplier owes has not been made yet.
+    Wait,
+}
+
+/// What a check of a fill found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judged {
+    Agreed,
+    /// The evidence of a disagreement.
+    Disagreed(String),
+    /// No check was made: Docker Hub gave no usable answer, or there was no room in time.
+    NotMade,
+}
 
 /// The network, as the caches see it.
 pub trait Filler: Send + Sync + fmt::Debug {
@@ -59,13 +98,17 @@ pub trait Filler: Send + Sync + fmt::Debug {
     fn asks_others(&self, owner_key: &str) -> bool;
     /// Whether entries `supplier` supplied may still be served.
     fn trusted(&self, supplier: SupplierId) -> bool;
-    /// Whether to check this fill of `supplier` against Docker Hub.
-    fn sample(&self, supplier: SupplierId) -> bool;
-    /// A supplied answer that could not be used (unreadable, too old): costs its sender.
+    /// Whether to use a fill of `supplier` that reads well, and whether to check it.
+    fn take(&self, supplier: SupplierId, news: News) -> Use;
+    /// How long what `supplier` supplies lives, as a share (numerator, denominator) of what
+    /// this node fetched itself would: less for a supplier with little history.
+    fn life_share(&self, supplier: SupplierId) -> (u32, u32);
+    /// A supplied answer that could not be used (unreadable, impossible, too old): costs
+    /// its sender.
     fn refused(&self, supplier: SupplierId, reason: &str);
-    /// The outcome of a check: `Err` holds the evidence of a disagreement, and makes the
-    /// supplier untrusted (every cache then drops what it supplied).
-    fn judged(&self, supplier: SupplierId, ask: FillAsk<'_>, verdict: Result<(), String>);
+    /// The outcome of a check: a disagreement makes the supplier untrusted (every cache
+    /// then drops what it supplied).
+    fn judged(&self, supplier: SupplierId, ask: FillAsk<'_>, check: CheckKind, judged: Judged);
 }
 
 /// A fill's outcome as the cache stores it.

@@ -27,7 +27,8 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use self::fill::{FillAsk, Filler, SupplierId};
+use self::fill::{CheckKind, FillAsk, Filled, Filler, Judged, News, SupplierId, Use};
+use crate::federation::fill::ANSWER_ENVELOPE_BYTES;
 use crate::federation::time::millis;
 use crate::hub::names::ImageRef;
 use crate::hub::{ClientKey, HubError, HubStatus};
@@ -36,6 +37,7 @@ use crate::metrics::Metrics;
 pub mod fill;
 pub mod network;
 pub mod resources;
+pub mod trust;
 pub mod verify;
 
 /// Where statuses come from: Docker Hub in the node, a stand-in in unit tests.
@@ -49,8 +51,8 @@ pub trait Upstream: Send + Sync + 'static {
         client: Option<ClientKey>,
     ) -> impl Future<Output = Result<HubStatus, HubError>> + Send;
 
-    /// Whether a request the node makes for itself (checking a fill) fits the budget now.
-    /// Stand-ins have no budget to spare.
+    /// Whether checking another node's fill fits the budget now (the requests of a check
+    /// go out inside [`crate::hub::budget::as_check`]). Stand-ins have no budget to spare.
     fn has_room(&self) -> bool {
         false
     }
@@ -71,6 +73,9 @@ pub trait Resource: Send + Sync + 'static {
     type Value: Clone + std::fmt::Debug + PartialEq + Send + Sync + 'static;
     /// The resource's name in fills.
     const KIND: &'static str;
+    /// The largest fill answer read for it: what its real answers need, so that a lying
+    /// owner's answer costs this node kilobytes, not a megabyte.
+    const MAX_FILL_BYTES: usize;
     /// The map key of `key`, in one allocation.
     fn key_of(key: &Self::Key) -> Box<str>;
     /// The key the resource's owner is chosen by (weighted rendezvous over listed nodes).
@@ -94,8 +99,14 @@ pub trait Resource: Send + Sync + 'static {
     }
     /// The value as a fill carries it (JSON).
     fn write_value(value: &Self::Value) -> String;
-    /// A value another node supplied for `key`, checked as the hub's answer would be.
+    /// A value another node supplied for `key`, checked as the hub's answer would be, and
+    /// refused when no answer of the hub could hold it.
     fn read_value(key: &Self::Key, json: &str) -> Result<Self::Value, String>;
+    /// The latest push the value names (a tag's, a repository's last update): a copy can
+    /// be no older than that.
+    fn pushed(_value: &Self::Value) -> Option<std::time::SystemTime> {
+        None
+    }
     /// Whether Docker Hub's answer now explains a fill fetched at `filled_at` ([`verify`]).
     fn explains(
         filled: &Result<Self::Value, HubError>,
@@ -108,6 +119,8 @@ impl<U: Upstream> Resource for U {
     type Key = ImageRef;
     type Value = HubStatus;
     const KIND: &'static str = "status";
+    /// A status is a few dozen bytes.
+    const MAX_FILL_BYTES: usize = ANSWER_ENVELOPE_BYTES + 512;
     fn key_of(image: &ImageRef) -> Box<str> {
         key_of(image)
     }
@@ -140,7 +153,15 @@ impl<U: Upstream> Resource for U {
         serde_json::to_string(value).unwrap_or_default()
     }
     fn read_value(_image: &ImageRef, json: &str) -> Result<HubStatus, String> {
-        serde_json::from_str(json).map_err(|e| e.to_string())
+        let status: HubStatus = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        // The tag endpoint says only that a tag exists: success, never building or failed.
+        if status.source == crate::hub::StatusSource::Tag && status.status != 10 {
+            return Err(format!(
+                "a status {} from the tag endpoint, which only ever says 10",
+                status.status
+            ));
+        }
+        Ok(status)
     }
     fn explains(
         filled: &Result<HubStatus, HubError>,
@@ -246,6 +267,9 @@ struct Ready<V> {
     answer: Answer<V>,
     /// Milliseconds since the cache's epoch when upstream answered.
     fetched_ms: u64,
+    /// How long it stays fresh, in milliseconds: the resource's lifetime, less for what a
+    /// supplier with little history supplied.
+    life_ms: u64,
     /// Whether a background refresh is running.
     refreshing: bool,
     /// The node that supplied the answer, if another node did.
@@ -267,8 +291,62 @@ type Fetched<V = HubStatus> = Result<V, HubError>;
 /// Where the requests waiting on one fetch learn its outcome.
 type Waiting<V> = watch::Receiver<Option<Delivered<V>>>;
 
-/// The outcome with how old it already was when it came (a fill's age).
-type Delivered<V> = (Fetched<V>, Duration);
+/// The outcome with how old it already was when it came (a fill's age) and how long it
+/// stays fresh from when it was fetched.
+type Delivered<V> = (Fetched<V>, Duration, Duration);
+
+/// What the cache knew of a key before a fetch replaced it.
+#[derive(Debug, Clone)]
+struct Known<V> {
+    answer: Answer<V>,
+    fetched_ms: u64,
+}
+
+/// A fetch's outcome: how old it is, who supplied it if another node did, and which check
+/// it gets.
+struct Got<V> {
+    result: Fetched<V>,
+    age: Duration,
+    supplier: Option<SupplierId>,
+    check: Option<CheckKind>,
+}
+
+impl<V> Got<V> {
+    /// Docker Hub's answer, asked now.
+    fn hub(result: Fetched<V>) -> Got<V> {
+        Got {
+            result,
+            age: Duration::ZERO,
+            supplier: None,
+            check: None,
+        }
+    }
+}
+
+impl<V: Clone> Answer<V> {
+    fn to_result(&self) -> Fetched<V> {
+        match self {
+            Answer::Found(value) => Ok(value.clone()),
+            Answer::NotFound => Err(HubError::NotFound),
+            Answer::RepositoryNotFound => Err(HubError::RepositoryNotFound),
+        }
+    }
+}
+
+/// Whether Docker Hub answered: found, or found missing.
+fn answered<V>(result: &Fetched<V>) -> bool {
+    matches!(
+        result,
+        Ok(_) | Err(HubError::NotFound | HubError::RepositoryNotFound)
+    )
+}
+
+/// How long a scheduled check of a fill may wait for room in the budget's reserve (its
+/// supplier is not asked meanwhile); after that it is given up, and the supplier's next
+/// fill is checked instead.
+pub const CHECK_WAIT: Duration = Duration::from_secs(300);
+/// How often a check waiting for room looks again.
+const CHECK_POLL: Duration = Duration::from_secs(1);
 
 impl<U: Resource> ResourceCache<U> {
     /// An empty cache in front of `upstream`, reporting its size as `dbs_cache_entries`.
@@ -424,6 +502,7 @@ impl<U: Resource> ResourceCache<U> {
         let key = U::key_of(image);
         let now = self.now_ms();
         let mut start_refresh = false;
+        let mut refreshing = None;
         // Fast path under the shard's read lock: fresh and stale answers, or a fetch to join.
         let waiting = match self.inner.map.get(&key) {
             Some(entry) => {
@@ -441,15 +520,41 @@ impl<U: Resource> ResourceCache<U> {
                             return lookup;
                         }
                         Class::Stale(lookup, wants_refresh) => {
+                            let known = wants_refresh.then(|| self.known(ready)).flatten();
                             drop(entry);
                             if wants_refresh {
                                 start_refresh = self.claim_refresh(&key, now);
                             }
-                            if start_refresh {
-                                self.spawn_fetch(key, image.clone(), None, None, may_fill);
-                            }
                             self.inner.metrics.cache_lookup("stale");
-                            return lookup;
+                            if start_refresh && !may_fill {
+                                // Another node's fill: what it asks for is a miss there, so a
+                                // copy already stale is refreshed first, and sent stale only
+                                // when the hub refuses (an asker takes a stale copy only when
+                                // its own hub refuses too).
+                                let (tx, rx) = watch::channel(None);
+                                self.spawn_fetch(
+                                    key.clone(),
+                                    image.clone(),
+                                    Some(tx),
+                                    client,
+                                    false,
+                                    known,
+                                );
+                                refreshing = Some((rx, lookup));
+                                None
+                            } else {
+                                if start_refresh {
+                                    self.spawn_fetch(
+                                        key,
+                                        image.clone(),
+                                        None,
+                                        None,
+                                        may_fill,
+                                        known,
+                                    );
+                                }
+                                return lookup;
+                            }
                         }
                         Class::Expired => None,
                     },
@@ -457,6 +562,14 @@ impl<U: Resource> ResourceCache<U> {
             }
             None => None,
         };
+        if let Some((rx, stale)) = refreshing {
+            let fresh = self.wait(rx).await;
+            return if answered(&fresh.result) {
+                fresh
+            } else {
+                stale
+            };
+        }
         let rx = match waiting {
             Some(rx) => {
                 self.inner.metrics.cache_lookup("coalesced");
@@ -497,6 +610,7 @@ impl<U: Resource> ResourceCache<U> {
             slot: Slot::Loading(rx.clone()),
             last_used: AtomicU32::new(seconds(now)),
         };
+        let mut known = None;
         let inserted = match self.inner.map.entry(key.clone()) {
             MapEntry::Occupied(mut occupied) => match &occupied.get().slot {
                 Slot::Loading(other) => {
@@ -509,6 +623,7 @@ impl<U: Resource> ResourceCache<U> {
                         return Ok(lookup);
                     }
                     Class::Expired => {
+                        known = self.known(ready);
                         occupied.insert(loading);
                         false
                     }
@@ -520,7 +635,7 @@ impl<U: Resource> ResourceCache<U> {
             }
         };
         self.inner.metrics.cache_lookup("miss");
-        self.spawn_fetch(key, image.clone(), Some(tx), client, may_fill);
+        self.spawn_fetch(key, image.clone(), Some(tx), client, may_fill, known);
         if inserted {
             self.evict_if_full();
         }
@@ -529,28 +644,37 @@ impl<U: Resource> ResourceCache<U> {
 
     /// Waits for the fetch behind `rx`.
     async fn wait(&self, mut rx: Waiting<U::Value>) -> Lookup<U::Value> {
-        let (result, age) = match rx.wait_for(Option::is_some).await {
-            Ok(outcome) => outcome
-                .clone()
-                .unwrap_or((Err(HubError::Unreachable), Duration::ZERO)),
+        let (result, age, life) = match rx.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.clone().unwrap_or((
+                Err(HubError::Unreachable),
+                Duration::ZERO,
+                Duration::ZERO,
+            )),
             // The fetch task ended without an answer (it cannot, short of a panic): report
             // it rather than wait forever.
-            Err(_) => (Err(HubError::Unreachable), Duration::ZERO),
-        };
-        let ttl = match &result {
-            Ok(_) => self.inner.settings.ttl,
-            Err(HubError::NotFound | HubError::RepositoryNotFound) => {
-                self.ttl_of(&Answer::NotFound)
-            }
-            Err(_) => Duration::ZERO,
+            Err(_) => (Err(HubError::Unreachable), Duration::ZERO, Duration::ZERO),
         };
         Lookup {
-            stale: result.is_ok() && age >= ttl,
+            stale: result.is_ok() && age >= life,
             result,
             age,
-            fresh_for: ttl.saturating_sub(age),
+            fresh_for: life.saturating_sub(age),
             unchanged_until: None,
         }
+    }
+
+    /// What an entry tells of its key, for judging what replaces it: nothing when it came
+    /// from a node no longer trusted.
+    fn known(&self, ready: &Ready<U::Value>) -> Option<Known<U::Value>> {
+        if let (Some(supplier), Some(filler)) = (ready.supplier, &self.inner.filler)
+            && !filler.trusted(supplier)
+        {
+            return None;
+        }
+        Some(Known {
+            answer: ready.answer.clone(),
+            fetched_ms: ready.fetched_ms,
+        })
     }
 
     fn classify(&self, ready: &Ready<U::Value>, now: u64) -> Class<U::Value> {
@@ -560,7 +684,7 @@ impl<U: Resource> ResourceCache<U> {
             return Class::Expired;
         }
         let age = Duration::from_millis(now.saturating_sub(ready.fetched_ms));
-        let ttl = self.ttl_of(&ready.answer);
+        let ttl = Duration::from_millis(ready.life_ms);
         let result = match &ready.answer {
             Answer::Found(status) => Ok(status.clone()),
             Answer::NotFound => Err(HubError::NotFound),
@@ -613,7 +737,8 @@ impl<U: Resource> ResourceCache<U> {
     }
 
     /// Runs one fetch in its own task, so it completes (and fills the cache for everyone
-    /// waiting) even if the request that started it goes away.
+    /// waiting) even if the request that started it goes away. `known` is what the cache held
+    /// for the key before.
     fn spawn_fetch(
         &self,
         key: Box<str>,
@@ -621,42 +746,42 @@ impl<U: Resource> ResourceCache<U> {
         tx: Option<watch::Sender<Option<Delivered<U::Value>>>>,
         client: Option<ClientKey>,
         may_fill: bool,
+        known: Option<Known<U::Value>>,
     ) {
         let cache = self.clone();
         tokio::spawn(async move {
-            let (result, age, supplier) = cache.fetch(&key, &image, client, may_fill).await;
-            cache.complete(key.clone(), &result, age, supplier);
+            let got = cache
+                .fetch(&key, &image, client, may_fill, known.as_ref())
+                .await;
+            let life = cache.complete(key.clone(), &got.result, got.age, got.supplier);
             if let Some(tx) = tx {
                 // Nobody waiting is fine: the answer is in the cache for the next request.
-                let _ = tx.send(Some((result.clone(), age)));
+                let _ = tx.send(Some((got.result.clone(), got.age, life)));
             }
-            if let Some(supplier) = supplier {
-                cache.check_fill(key, image, result, age, supplier).await;
+            if let (Some(supplier), Some(check)) = (got.supplier, got.check) {
+                cache
+                    .check_fill(key, image, got.result, got.age, supplier, check)
+                    .await;
             }
         });
     }
 
     /// The answer for a miss: from the owner's cache when another node owns the resource
-    /// and answers well, else from upstream. Returns how old the answer is and who supplied
-    /// it, if another node did.
+    /// and answers well, else from upstream; with how old it is, who supplied it if another
+    /// node did, and which check it gets.
     async fn fetch(
         &self,
         key: &str,
         image: &U::Key,
         client: Option<ClientKey>,
         may_fill: bool,
-    ) -> (Fetched<U::Value>, Duration, Option<SupplierId>) {
+        known: Option<&Known<U::Value>>,
+    ) -> Got<U::Value> {
         let owner_key = U::owner_key(image);
         let filler = match &self.inner.filler {
             Some(filler) if may_fill && filler.asks_others(&owner_key) => filler,
             // This node owns it: Docker Hub, each request charged as always.
-            _ => {
-                return (
-                    self.inner.upstream.get(image, client).await,
-                    Duration::ZERO,
-                    None,
-                );
-            }
+            _ => return Got::hub(self.inner.upstream.get(image, client).await),
         };
         // A fill answers a cold miss the client caused: it pays from the client's share here
         // as a request to the hub would, so no client spends this node's fills (and its
@@ -664,28 +789,161 @@ impl<U: Resource> ResourceCache<U> {
         if let Some(client) = client
             && let Err(err) = self.inner.upstream.charge(client)
         {
-            return (Err(err), Duration::ZERO, None);
+            return Got::hub(Err(err));
         }
         let ask = FillAsk {
             kind: U::KIND,
             owner_key: &owner_key,
             key,
+            max_answer_bytes: U::MAX_FILL_BYTES,
         };
-        if let Some(filled) = filler.fill(ask).await {
-            match fill::outcome_of(filled.supplied, |json| U::read_value(image, json)) {
-                Ok(result) if filled.age < self.servable_for(&result) => {
-                    return (result, filled.age, Some(filled.supplier));
-                }
-                Ok(_) => filler.refused(filled.supplier, "an answer older than its lifetime"),
-                Err(reason) => filler.refused(filled.supplier, &reason),
-            }
+        if let Some(filled) = filler.fill(ask).await
+            && let Some(got) = self.use_fill(filler, ask, image, filled, known).await
+        {
+            return got;
         }
         // Already charged above.
-        (
-            self.inner.upstream.get(image, None).await,
-            Duration::ZERO,
-            None,
-        )
+        Got::hub(self.inner.upstream.get(image, None).await)
+    }
+
+    /// What one fill is worth, by everything this node can tell without asking the hub, and
+    /// by the supplier's check schedule; `None` when the hub is to be asked instead.
+    async fn use_fill(
+        &self,
+        filler: &Arc<dyn Filler>,
+        ask: FillAsk<'_>,
+        image: &U::Key,
+        filled: Filled,
+        known: Option<&Known<U::Value>>,
+    ) -> Option<Got<U::Value>> {
+        let (supplier, age) = (filled.supplier, filled.age);
+        let result = match fill::outcome_of(filled.supplied, |json| U::read_value(image, json)) {
+            Ok(result) => result,
+            Err(reason) => {
+                filler.refused(supplier, &reason);
+                return None;
+            }
+        };
+        if age >= self.servable_for(&result) {
+            filler.refused(supplier, "an answer older than its lifetime");
+            return None;
+        }
+        if let Ok(value) = &result
+            && let Some(pushed) = U::pushed(value)
+            && fill::fetched_at(age) + verify::SLACK < pushed
+        {
+            filler.refused(supplier, "a copy older than the push it shows");
+            return None;
+        }
+        // A copy already stale says the owner's hub refuses it. The hub is asked here too,
+        // and the copy used only when it refuses this node as well: so no claimed age makes
+        // a check excuse more than one lifetime of change.
+        if age >= self.ttl_of_result(&result) {
+            let hub = self.inner.upstream.get(image, None).await;
+            if answered(&hub) {
+                return Some(Got::hub(hub));
+            }
+        }
+        let unexplained = known.is_some_and(|known| {
+            let before = known.answer.to_result();
+            before != result
+                && U::explains(&before, &result, self.wall_time(known.fetched_ms)).is_err()
+        });
+        let news = match known {
+            Some(known) if !unexplained && known.answer.to_result() != result => News::Changed,
+            _ => News::Nothing,
+        };
+        match filler.take(supplier, news) {
+            Use::Wait => None,
+            // A change time does not explain (fewer pulls than this node saw, another status,
+            // another image under the same push): checked before it is used, and the hub's
+            // answer served.
+            Use::Take(check) if unexplained => Some(
+                self.check_now(
+                    filler,
+                    ask,
+                    image,
+                    result,
+                    age,
+                    supplier,
+                    check.unwrap_or(CheckKind::Extra),
+                )
+                .await,
+            ),
+            Use::Take(check) => Some(Got {
+                result,
+                age,
+                supplier: Some(supplier),
+                check,
+            }),
+        }
+    }
+
+    /// Checks a fill before it is used, and answers with what the hub said (or, without room
+    /// for the check, asks the hub as any miss would).
+    #[allow(clippy::too_many_arguments)]
+    async fn check_now(
+        &self,
+        filler: &Arc<dyn Filler>,
+        ask: FillAsk<'_>,
+        image: &U::Key,
+        filled: Fetched<U::Value>,
+        age: Duration,
+        supplier: SupplierId,
+        check: CheckKind,
+    ) -> Got<U::Value> {
+        if !self.inner.upstream.has_room() {
+            filler.judged(supplier, ask, check, Judged::NotMade);
+            return Got::hub(self.inner.upstream.get(image, None).await);
+        }
+        let hub = crate::hub::budget::as_check(self.inner.upstream.get(image, None)).await;
+        self.judge(filler, ask, &filled, &hub, age, supplier, check);
+        Got::hub(hub)
+    }
+
+    /// Judges a fill by the hub's answer `hub`, counts and reports it; true when they
+    /// disagree.
+    #[allow(clippy::too_many_arguments)]
+    fn judge(
+        &self,
+        filler: &Arc<dyn Filler>,
+        ask: FillAsk<'_>,
+        filled: &Fetched<U::Value>,
+        hub: &Fetched<U::Value>,
+        age: Duration,
+        supplier: SupplierId,
+        check: CheckKind,
+    ) -> bool {
+        if !answered(hub) {
+            self.inner.metrics.fill_verification("failed");
+            filler.judged(supplier, ask, check, Judged::NotMade);
+            return false;
+        }
+        match U::explains(filled, hub, fill::fetched_at(age)) {
+            Ok(()) => {
+                self.inner.metrics.fill_verification("agreed");
+                filler.judged(supplier, ask, check, Judged::Agreed);
+                false
+            }
+            Err(evidence) => {
+                self.inner.metrics.fill_verification("disagreed");
+                filler.judged(supplier, ask, check, Judged::Disagreed(evidence));
+                true
+            }
+        }
+    }
+
+    /// The wall-clock time of a moment in this cache's milliseconds.
+    fn wall_time(&self, ms: u64) -> std::time::SystemTime {
+        fill::fetched_at(Duration::from_millis(self.now_ms().saturating_sub(ms)))
+    }
+
+    /// How long a result stays fresh.
+    fn ttl_of_result(&self, result: &Fetched<U::Value>) -> Duration {
+        match result {
+            Ok(_) => self.inner.settings.ttl,
+            Err(_) => self.ttl_of(&Answer::NotFound),
+        }
     }
 
     /// How long an answer may be served at most, stale included.
@@ -700,9 +958,11 @@ impl<U: Resource> ResourceCache<U> {
         }
     }
 
-    /// Checks a fill against upstream when the filler samples it and the budget has room;
-    /// on a disagreement the supplier loses every entry it supplied, and upstream's answer
-    /// takes this one's place.
+    /// Checks a fill against upstream in the background, after it was stored and served.
+    /// The check a supplier's schedule owes waits for room in the budget's reserve (its
+    /// supplier is not asked meanwhile); another is made only when there is room now. On a
+    /// disagreement the supplier loses every entry it supplied, and upstream's answer takes
+    /// this one's place.
     async fn check_fill(
         &self,
         key: Box<str>,
@@ -710,47 +970,51 @@ impl<U: Resource> ResourceCache<U> {
         filled: Fetched<U::Value>,
         age: Duration,
         supplier: SupplierId,
+        check: CheckKind,
     ) {
         let Some(filler) = &self.inner.filler else {
             return;
         };
-        if !self.inner.upstream.has_room() || !filler.sample(supplier) {
-            return;
-        }
-        let filled_at = fill::fetched_at(age);
-        let hub = self.inner.upstream.get(&image, None).await;
-        if matches!(&hub, Err(e) if !matches!(e, HubError::NotFound | HubError::RepositoryNotFound))
-        {
-            self.inner.metrics.fill_verification("failed");
-            return;
-        }
         let owner_key = U::owner_key(&image);
         let ask = FillAsk {
             kind: U::KIND,
             owner_key: &owner_key,
             key: &key,
+            max_answer_bytes: U::MAX_FILL_BYTES,
         };
-        let verdict = U::explains(&filled, &hub, filled_at);
-        let disagreed = verdict.is_err();
-        self.inner
-            .metrics
-            .fill_verification(if disagreed { "disagreed" } else { "agreed" });
-        filler.judged(supplier, ask, verdict);
-        if disagreed {
+        let give_up = Instant::now()
+            + match check {
+                CheckKind::Scheduled => CHECK_WAIT,
+                CheckKind::Extra => Duration::ZERO,
+            };
+        while !self.inner.upstream.has_room() {
+            if Instant::now() >= give_up {
+                if check == CheckKind::Scheduled {
+                    self.inner.metrics.fill_verification("failed");
+                }
+                filler.judged(supplier, ask, check, Judged::NotMade);
+                return;
+            }
+            tokio::time::sleep(CHECK_POLL).await;
+        }
+        let hub = crate::hub::budget::as_check(self.inner.upstream.get(&image, None)).await;
+        if self.judge(filler, ask, &filled, &hub, age, supplier, check) {
             self.complete(key, &hub, Duration::ZERO, None);
         }
     }
 
     /// Stores a fetch's outcome: a status or a not-found replaces the entry; an error keeps
     /// a servable stale status (stale-if-error) and drops anything else. `age` is how old
-    /// the answer already was (a fill's), `supplier` who supplied it.
+    /// the answer already was (a fill's), `supplier` who supplied it. Returns how long the
+    /// stored answer stays fresh from when it was fetched (zero when nothing was stored): the
+    /// resource's lifetime, shortened by the supplier's share ([`Filler::life_share`]).
     fn complete(
         &self,
         key: Box<str>,
         result: &Fetched<U::Value>,
         age: Duration,
         supplier: Option<SupplierId>,
-    ) {
+    ) -> Duration {
         let now = self.now_ms();
         let answer = match result {
             Ok(status) => Some(Answer::Found(status.clone())),
@@ -759,18 +1023,26 @@ impl<U: Resource> ResourceCache<U> {
             Err(_) => None,
         };
         let retry_later = now.saturating_add(millis(REFRESH_RETRY));
+        let mut stored = Duration::ZERO;
         match answer {
             Some(answer) => {
+                let ttl = self.ttl_of(&answer);
+                let life = match (supplier, &self.inner.filler) {
+                    (Some(supplier), Some(filler)) => {
+                        let (part, whole) = filler.life_share(supplier);
+                        let left = ttl.saturating_sub(age);
+                        ttl - left + left * part / whole.max(1)
+                    }
+                    _ => ttl,
+                };
+                stored = life;
                 // A copy already stale when it arrived (an owner that could not refresh)
                 // waits before the next refresh, as after a failed one.
-                let retry_at_ms = if age >= self.ttl_of(&answer) {
-                    retry_later
-                } else {
-                    0
-                };
+                let retry_at_ms = if age >= life { retry_later } else { 0 };
                 let ready = Ready {
                     answer,
                     fetched_ms: now.saturating_sub(millis(age)),
+                    life_ms: millis(life),
                     refreshing: false,
                     supplier,
                     retry_at_ms,
@@ -805,6 +1077,7 @@ impl<U: Resource> ResourceCache<U> {
         if self.inner.reports_entries {
             self.inner.metrics.set_cache_entries(self.inner.map.len());
         }
+        stored
     }
 
     /// Keeps the map within capacity: evicts the least recently used entries among a sample,
@@ -860,5 +1133,7 @@ fn seconds(ms: u64) -> u32 {
     u32::try_from(ms / 1000).unwrap_or(u32::MAX)
 }
 
+#[cfg(test)]
+mod fill_tests;
 #[cfg(test)]
 mod tests;

@@ -6,11 +6,15 @@
 //! Docker Hub. Otherwise the owner is asked, and if it has not answered within
 //! [`HEDGE_DELAY`] the next node in order too; the first good answer wins, and when neither
 //! gives one within [`FILL_TIMEOUT`] the cache asks Docker Hub itself. Nodes whose answers
-//! were unusable are passed over for a while; a node whose fills disagreed with Docker Hub
-//! is not asked for [`DISTRUST_FOR`], and every entry it supplied is dropped.
+//! were unusable are passed over for a while; fills are checked against Docker Hub on each
+//! supplier's schedule ([`super::trust`]), a supplier whose owed check is not made yet is not
+//! asked, and a node whose fills disagreed with Docker Hub is not asked for
+//! [`DISTRUST_FOR`], and every entry it supplied is dropped.
 //!
-//! Answering: only for nodes this node lists, once per signed request, each asker within its
-//! share of requests and of this node's Docker Hub budget, a bounded number at once.
+//! Answering: only for nodes this node lists, once per signed request naming this node, each
+//! asking node and each source network within its share of requests, each source network
+//! within its share of this node's Docker Hub budget (as a client's requests would be), a
+//! bounded number at once.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -19,18 +23,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use rand::Rng as _;
-use rand::RngExt as _;
+use rand::rngs::StdRng;
+use rand::{Rng as _, RngExt as _, SeedableRng as _};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::fill::{FillAsk, FillFuture, Filled, Filler, Supplied, SupplierId};
+use super::fill::{
+    CheckKind, FillAsk, FillFuture, Filled, Filler, Judged, News, Supplied, SupplierId, Use,
+};
+use super::trust::{Schedule, Take};
 use crate::driver::Driver;
 use crate::driver::transport::TransportError;
+use crate::federation::address::rate_limit_key;
 use crate::federation::fill::{
-    FillAnswer, FillError, FillOutcome, FillRequest, MAX_FILL_ANSWER_BYTES, MAX_FILL_REQUEST_BYTES,
-    NONCE_LEN, NonceCache,
+    FillAnswer, FillError, FillOutcome, FillRequest, MAX_FILL_REQUEST_BYTES, NONCE_LEN, NonceCache,
 };
 use crate::federation::{PeerUrl, PublicKey, rendezvous};
 use crate::hub::{ClientKey, ClientShares};
@@ -48,21 +55,25 @@ pub const DISTRUST_FOR: Duration = Duration::from_secs(6 * 3600);
 /// How long a node whose answer was unusable (malformed, unsigned, for another request,
 /// too old), or that did not answer, is passed over.
 pub const PASS_OVER_FOR: Duration = Duration::from_secs(60);
-/// One fill in this many is checked against Docker Hub, besides the first of each node (and
-/// only when the budget, and Docker Hub's own count for this address, have half their room
-/// left). The first check catches a node that lies in every fill at once; this one, a node
-/// that lies now and then, within a few hundred of its fills. Measured by the network
-/// benchmark: with five nodes and each badge asked five times, a resource is filled about
-/// 2.7 times, so checks add 2.7 / 100 = 0.03 hub requests per resource to the one fetch
-/// (with one in 64 a run drew 5 checks for 50 resources, 0.10, right at the goal of 1.1).
-pub const CHECK_ONE_IN: u32 = 100;
+/// Of the fills whose answer changed from what this node knew (in a way time explains: more
+/// pulls, a later push), one in this many is checked besides the schedule's. Changes are
+/// where a supplier that was honest so far would begin to lie; one that time does not
+/// explain is always checked, before it is used.
+pub const CHANGED_CHECK_ONE_IN: u32 = 8;
 /// Fill requests one asking node may make of this one a minute, hits included: each costs a
 /// signature check and a signature.
 pub const REQUESTS_PER_ASKER: u32 = 1200;
-/// Fill requests one source network may send a minute before any check; a refused one
-/// costs [`REFUSED_COST`] of it.
-pub const REQUESTS_PER_SOURCE: u32 = 2400;
-const REFUSED_COST: u32 = 20;
+/// Valid fill requests one source network (an IPv4 /24, an IPv6 network as
+/// [`crate::federation::address::subnet_of`] groups it) may send a minute, whichever listed
+/// nodes it holds.
+pub const REQUESTS_PER_NETWORK: u32 = 2400;
+/// Fill requests one source address (IPv6: /64) may send a minute before any check; a
+/// refused one costs [`REFUSED_COST`] of it. Per address and not per network, so that what
+/// others in a listed node's network send cannot spend that node's own requests: forgeries
+/// from a whole /24 still cost at most 256 × 2,400 / 20 signature checks a minute.
+pub const REQUESTS_PER_ADDRESS: u32 = 2400;
+/// What a refused fill request costs its source address, in requests.
+pub const REFUSED_COST: u32 = 20;
 /// Fills answered at once; more get a 503 and the asker goes on.
 pub const FILL_SLOTS: usize = 64;
 /// Nodes remembered as suppliers (an index each); beyond this, new nodes are not asked.
@@ -119,8 +130,8 @@ struct Supplier {
     supplied: u64,
     /// Fill requests of its that this node admitted.
     served: u64,
-    /// Whether the next fill it supplies is checked (the first after trust began).
-    check_next: bool,
+    /// Which of its fills are checked, and what the checks found.
+    schedule: Schedule,
     passed_over_until: Option<Instant>,
 }
 
@@ -135,10 +146,14 @@ pub struct Fills {
     distrusted_until: Box<[AtomicU64]>,
     purgers: Mutex<Vec<Purger>>,
     nonces: Mutex<NonceCache>,
+    per_address: ClientShares,
     per_asker: ClientShares,
-    per_source: ClientShares,
+    per_network: ClientShares,
     slots: Arc<Semaphore>,
     warned: WarnThrottle,
+    /// Draws which fills are checked: a generator of this node's own, seeded from the
+    /// operating system, so no supplier can work out the draws.
+    rng: Mutex<StdRng>,
 }
 
 type Purger = Box<dyn Fn(SupplierId) + Send + Sync>;
@@ -175,7 +190,7 @@ impl Suppliers {
             url: url.to_owned(),
             supplied: 0,
             served: 0,
-            check_next: true,
+            schedule: Schedule::new(),
             passed_over_until: None,
         });
         self.ids.insert(key, id);
@@ -225,11 +240,19 @@ impl Fills {
             distrusted_until: (0..MAX_SUPPLIERS).map(|_| AtomicU64::new(0)).collect(),
             purgers: Mutex::new(Vec::new()),
             nonces: Mutex::new(NonceCache::new(NONCES)),
+            per_address: ClientShares::new(REQUESTS_PER_ADDRESS, Duration::from_secs(60), 16_384),
             per_asker: ClientShares::new(REQUESTS_PER_ASKER, Duration::from_secs(60), 16_384),
-            per_source: ClientShares::new(REQUESTS_PER_SOURCE, Duration::from_secs(60), 16_384),
+            per_network: ClientShares::new(REQUESTS_PER_NETWORK, Duration::from_secs(60), 16_384),
             slots: Arc::new(Semaphore::new(FILL_SLOTS)),
             warned: WarnThrottle::default(),
+            rng: Mutex::new(StdRng::from_rng(&mut rand::rng())),
         }
+    }
+
+    /// Draws the checks from a generator seeded with `seed`, so that a test can repeat a run.
+    #[cfg(any(test, feature = "testkit"))]
+    pub fn seed_checks(&self, seed: u64) {
+        *self.rng.lock() = StdRng::seed_from_u64(seed);
     }
 
     /// Whether `--fill` is on.
@@ -285,7 +308,8 @@ impl Fills {
                 continue;
             }
             if let Some(node) = suppliers.get(id)
-                && node.passed_over_until.is_some_and(|until| now < until)
+                && (node.passed_over_until.is_some_and(|until| now < until)
+                    || node.schedule.waiting())
             {
                 continue;
             }
@@ -360,6 +384,7 @@ impl Fills {
         rand::rng().fill_bytes(&mut nonce);
         let request = FillRequest::new(
             self.driver.identity(),
+            to.key,
             ask.kind,
             ask.key,
             crate::driver::now(),
@@ -369,7 +394,7 @@ impl Fills {
         let outcome = match self
             .driver
             .peer_client()
-            .fill(&to.url, body, MAX_FILL_ANSWER_BYTES, FILL_TIMEOUT)
+            .fill(&to.url, body, ask.max_answer_bytes, FILL_TIMEOUT)
             .await
         {
             Ok(bytes) => match serde_json::from_slice::<FillAnswer>(&bytes) {
@@ -418,8 +443,10 @@ impl Fills {
     }
 
     /// The owner's checks of one `POST /fill` body from `from`, in order of cost: the
-    /// source network's rate, the body, whether the asker is listed, its signature, its
-    /// nonce, the asker's own rate. A refused request costs its source more of its rate.
+    /// source address's rate, the body, whether the asker is listed, the time, that it names
+    /// this node, its signature, its nonce, then the asking node's and the source network's
+    /// rates. A refused request costs its source address more of its rate, and only that
+    /// address: what others in a listed node's network send never spends the node's own.
     pub fn admit(
         &self,
         body: &[u8],
@@ -431,8 +458,8 @@ impl Fills {
             Err(FillRefusal::RateLimited(_) | FillRefusal::Busy | FillRefusal::Off) => {}
             Err(_) => {
                 // What no honest node sends costs its source twenty requests' worth.
-                let _ = self.per_source.spend(
-                    ClientKey::of(from),
+                let _ = self.per_address.spend(
+                    ClientKey::Network(rate_limit_key(from)),
                     REFUSED_COST,
                     std::time::Instant::now(),
                 );
@@ -453,8 +480,8 @@ impl Fills {
             return Err(FillRefusal::Off);
         }
         let now = Instant::now();
-        self.per_source
-            .spend(ClientKey::of(from), 1, now)
+        self.per_address
+            .spend(ClientKey::Network(rate_limit_key(from)), 1, now)
             .map_err(FillRefusal::RateLimited)?;
         if body.len() > MAX_FILL_REQUEST_BYTES {
             return Err(FillRefusal::Malformed(format!(
@@ -473,12 +500,16 @@ impl Fills {
         else {
             return Err(FillRefusal::Unlisted);
         };
-        let nonce = request.verify(crate::driver::now())?;
+        let me = self.driver.identity().public_key();
+        let nonce = request.verify(&me, crate::driver::now())?;
         if !self.nonces.lock().first_use(nonce, crate::driver::now()) {
             return Err(FillError::Replayed.into());
         }
         self.per_asker
             .spend(ClientKey::node(*request.from.as_bytes()), 1, now)
+            .map_err(FillRefusal::RateLimited)?;
+        self.per_network
+            .spend(ClientKey::of(from), 1, now)
             .map_err(FillRefusal::RateLimited)?;
         let permit = Arc::clone(&self.slots)
             .try_acquire_owned()
@@ -511,22 +542,22 @@ impl Fills {
         FillAnswer::sign(self.driver.identity(), request, age, outcome, value)
     }
 
-    /// Counts a fill the owner could not answer (its budget or share is spent, the hub
-    /// failed): the asker goes on to the next node or to Docker Hub.
+    /// Counts a fill the owner could not answer (its budget is spent, the hub failed): the
+    /// asker goes on to the next node or to Docker Hub.
     pub fn unavailable(&self) {
         self.metrics.fill("served", "unavailable");
+    }
+
+    /// Counts a fill refused because the asking network's share of this node's Docker Hub
+    /// budget is spent: the asker is told when to come back.
+    pub fn share_spent(&self) {
+        self.metrics.fill("served", "rate_limited");
     }
 }
 
 impl Filler for Fills {
     fn fill<'a>(&'a self, ask: FillAsk<'a>) -> FillFuture<'a> {
-        Box::pin(async move {
-            let filled = self.ask_owners(ask).await?;
-            if let Some(node) = self.suppliers.lock().get(filled.supplier) {
-                node.supplied += 1;
-            }
-            Some(filled)
-        })
+        Box::pin(self.ask_owners(ask))
     }
 
     fn asks_others(&self, owner_key: &str) -> bool {
@@ -541,15 +572,27 @@ impl Filler for Fills {
         until == 0 || unix_ms() >= until
     }
 
-    fn sample(&self, supplier: SupplierId) -> bool {
+    fn take(&self, supplier: SupplierId, news: News) -> Use {
         let mut suppliers = self.suppliers.lock();
         let Some(node) = suppliers.get(supplier) else {
-            return false;
+            return Use::Wait;
         };
-        if std::mem::take(&mut node.check_next) {
-            return true;
-        }
-        rand::rng().random_ratio(1, CHECK_ONE_IN)
+        let mut rng = self.rng.lock();
+        let check = match node.schedule.take(&mut *rng) {
+            Take::Wait => return Use::Wait,
+            Take::Check => Some(CheckKind::Scheduled),
+            Take::Use => (news == News::Changed && rng.random_ratio(1, CHANGED_CHECK_ONE_IN))
+                .then_some(CheckKind::Extra),
+        };
+        node.supplied += 1;
+        Use::Take(check)
+    }
+
+    fn life_share(&self, supplier: SupplierId) -> (u32, u32) {
+        self.suppliers
+            .lock()
+            .get(supplier)
+            .map_or((1, 4), |node| node.schedule.life_share())
     }
 
     fn refused(&self, supplier: SupplierId, reason: &str) {
@@ -563,9 +606,22 @@ impl Filler for Fills {
         }
     }
 
-    fn judged(&self, supplier: SupplierId, ask: FillAsk<'_>, verdict: Result<(), String>) {
-        let Err(evidence) = verdict else {
-            return;
+    fn judged(&self, supplier: SupplierId, ask: FillAsk<'_>, check: CheckKind, judged: Judged) {
+        let scheduled = check == CheckKind::Scheduled;
+        let evidence = match judged {
+            Judged::Agreed => {
+                if let Some(node) = self.suppliers.lock().get(supplier) {
+                    node.schedule.agreed_with(scheduled);
+                }
+                return;
+            }
+            Judged::NotMade => {
+                if scheduled && let Some(node) = self.suppliers.lock().get(supplier) {
+                    node.schedule.not_made();
+                }
+                return;
+            }
+            Judged::Disagreed(evidence) => evidence,
         };
         let Some(slot) = self.distrusted_until.get(usize::from(supplier.0)) else {
             return;
@@ -577,8 +633,8 @@ impl Filler for Fills {
             let mut suppliers = self.suppliers.lock();
             match suppliers.get(supplier) {
                 Some(node) => {
-                    // When trust returns, its first fill is checked again.
-                    node.check_next = true;
+                    // When trust returns, it starts afresh: its first fill is checked.
+                    node.schedule.reset();
                     node.url.clone()
                 }
                 None => String::new(),

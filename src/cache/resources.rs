@@ -18,11 +18,12 @@ use super::fill::{Filler, SupplierId};
 use super::verify::{self, Verdict};
 use super::{CacheSettings, Resource, ResourceCache, parse_image_key};
 use super::{ClientKey, Upstream};
+use crate::federation::fill::{ANSWER_ENVELOPE_BYTES, MAX_FILL_ANSWER_BYTES};
 use crate::hub::names::ImageRef;
 use crate::hub::repository::{RepoName, RepositoryInfo};
 use crate::hub::tag::TagInfo;
 use crate::hub::tag_list::{MAX_TAG_PAGES, TagList};
-use crate::hub::{HubClient, HubError, HubStatus};
+use crate::hub::{HubClient, HubError, HubStatus, parse_time};
 use crate::metrics::Metrics;
 
 /// How long a repository (pulls, stars, automated) stays fresh: these change slowly, and
@@ -56,23 +57,63 @@ fn read<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
     serde_json::from_str(json).map_err(|e| e.to_string().chars().take(160).collect())
 }
 
-/// A tag's images as another node supplied them: as many as a real tag has at most.
-const MAX_IMAGES: usize = 256;
+/// A tag's images as another node supplied them: as many as a real tag has at most. A
+/// multi-platform official image has about ten platforms and as many attestation entries
+/// (`unknown/unknown`); a few dozen is the most Docker Hub shows. The answers recorded in
+/// `tests/fixtures/hub/` have at most 12 images, platform names of at most 7 characters and
+/// sha256 digests (71): each bound below leaves at least twice the room, the image count
+/// five times.
+const MAX_IMAGES: usize = 64;
+/// Longest architecture, OS and variant names (`riscv64`, `windows`, `v8` are the real ones).
+const MAX_PLATFORM_NAME: usize = 32;
+/// Longest digest: `sha256:` and 64 hex digits, with room for a longer hash.
+const MAX_DIGEST: usize = 160;
+/// Longest tag name Docker Hub allows, and longest time it writes.
+const MAX_TAG_NAME: usize = 128;
+const MAX_TIME: usize = 40;
+/// One image as the caches write it, at the longest the checks above allow.
+const MAX_IMAGE_BYTES: usize = 3 * MAX_PLATFORM_NAME + MAX_DIGEST + MAX_TIME + 160;
+/// One tag as the caches write it, at the longest the checks above allow: about 29 KB,
+/// where a real tag of a dozen platforms is 2–4 KB.
+const MAX_TAG_BYTES: usize = MAX_TAG_NAME + 2 * MAX_TIME + 160 + MAX_IMAGES * MAX_IMAGE_BYTES;
 
 fn check_tag(info: &TagInfo, tag: Option<&str>) -> Result<(), String> {
     if tag.is_some_and(|tag| info.name != tag) {
         return Err("the tag object names another tag".into());
     }
+    let long = |text: &Option<String>, max: usize| text.as_ref().is_some_and(|t| t.len() > max);
+    if info.name.len() > MAX_TAG_NAME
+        || long(&info.last_updated, MAX_TIME)
+        || long(&info.tag_last_pushed, MAX_TIME)
+    {
+        return Err("a tag name or time longer than Docker Hub writes".into());
+    }
     if info.images.len() > MAX_IMAGES {
         return Err("more images than a tag has".into());
     }
+    if info.images.iter().any(|image| {
+        image.architecture.len() > MAX_PLATFORM_NAME
+            || long(&image.os, MAX_PLATFORM_NAME)
+            || long(&image.variant, MAX_PLATFORM_NAME)
+            || long(&image.digest, MAX_DIGEST)
+            || long(&image.last_pushed, MAX_TIME)
+    }) {
+        return Err("an image with a platform or digest longer than Docker Hub writes".into());
+    }
     Ok(())
+}
+
+/// When a tag was pushed, as it says.
+fn pushed_at(info: &TagInfo) -> Option<SystemTime> {
+    info.pushed_at().and_then(parse_time)
 }
 
 impl Resource for RepositoryResource {
     type Key = RepoName;
     type Value = RepositoryInfo;
     const KIND: &'static str = "repository";
+    /// Four numbers and a time.
+    const MAX_FILL_BYTES: usize = ANSWER_ENVELOPE_BYTES + 512;
     fn key_of(key: &RepoName) -> Box<str> {
         key.key()
     }
@@ -99,7 +140,18 @@ impl Resource for RepositoryResource {
         serde_json::to_string(value).unwrap_or_default()
     }
     fn read_value(_key: &RepoName, json: &str) -> Result<RepositoryInfo, String> {
-        read(json)
+        let info: RepositoryInfo = read(json)?;
+        if info
+            .last_updated
+            .as_ref()
+            .is_some_and(|t| t.len() > MAX_TIME)
+        {
+            return Err("a time longer than Docker Hub writes".into());
+        }
+        Ok(info)
+    }
+    fn pushed(value: &RepositoryInfo) -> Option<SystemTime> {
+        value.last_updated.as_deref().and_then(parse_time)
     }
     fn explains(
         filled: &Result<RepositoryInfo, HubError>,
@@ -114,6 +166,9 @@ impl Resource for TagListResource {
     type Key = RepoName;
     type Value = Arc<TagList>;
     const KIND: &'static str = "tag_list";
+    /// Up to 1,000 tags: real lists of that length with their images reach a megabyte
+    /// (larger ones are read from Docker Hub, ten pages at most).
+    const MAX_FILL_BYTES: usize = MAX_FILL_ANSWER_BYTES;
     fn key_of(key: &RepoName) -> Box<str> {
         key.key()
     }
@@ -149,6 +204,9 @@ impl Resource for TagListResource {
         }
         Ok(Arc::new(list))
     }
+    fn pushed(value: &Arc<TagList>) -> Option<SystemTime> {
+        value.tags.iter().filter_map(pushed_at).max()
+    }
     fn explains(
         filled: &Result<Arc<TagList>, HubError>,
         hub: &Result<Arc<TagList>, HubError>,
@@ -162,6 +220,8 @@ impl Resource for TagResource {
     type Key = ImageRef;
     type Value = Arc<TagInfo>;
     const KIND: &'static str = "tag";
+    /// A tag with a few dozen images is kilobytes.
+    const MAX_FILL_BYTES: usize = ANSWER_ENVELOPE_BYTES + MAX_TAG_BYTES;
     fn key_of(key: &ImageRef) -> Box<str> {
         super::key_of(key)
     }
@@ -194,6 +254,9 @@ impl Resource for TagResource {
         let info: TagInfo = read(json)?;
         check_tag(&info, Some(key.tag.as_str()))?;
         Ok(Arc::new(info))
+    }
+    fn pushed(value: &Arc<TagInfo>) -> Option<SystemTime> {
+        pushed_at(value)
     }
     fn explains(
         filled: &Result<Arc<TagInfo>, HubError>,
@@ -307,5 +370,55 @@ impl DockerCaches {
             Box::new(self.tag_list.purger()),
             Box::new(self.tag.purger()),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::federation::fill::ANSWER_ENVELOPE_BYTES;
+
+    #[derive(serde::Deserialize)]
+    struct Page {
+        results: Vec<TagInfo>,
+    }
+
+    /// Every tag of Docker Hub's recorded tag lists travels in a fill, well within its bound.
+    #[test]
+    fn recorded_answers_fit_the_fill_bounds() {
+        for (name, page) in [
+            (
+                "tags-crazymax-diun-2023.json",
+                include_str!("../../tests/fixtures/hub/tags-crazymax-diun-2023.json"),
+            ),
+            (
+                "tags-library-debian-page1-2019.json",
+                include_str!("../../tests/fixtures/hub/tags-library-debian-page1-2019.json"),
+            ),
+        ] {
+            let page: Page = serde_json::from_str(page).expect(name);
+            let mut largest = 0;
+            for tag in &page.results {
+                let image = ImageRef::parse("library", "x", &tag.name).expect("a tag name");
+                let json = TagResource::write_value(&Arc::new(tag.clone()));
+                largest = largest.max(json.len());
+                assert_eq!(
+                    TagResource::read_value(&image, &json).as_deref(),
+                    Ok(tag),
+                    "{name}: {}",
+                    tag.name
+                );
+            }
+            assert!(largest * 8 < TagResource::MAX_FILL_BYTES - ANSWER_ENVELOPE_BYTES);
+            let list = Arc::new(TagList {
+                count: page.results.len() as u64,
+                tags: page.results,
+                truncated: false,
+            });
+            let repo = RepoName::parse("library", "x").expect("a name");
+            let json = TagListResource::write_value(&list);
+            assert!(json.len() < TagListResource::MAX_FILL_BYTES, "{name}");
+            assert!(TagListResource::read_value(&repo, &json).is_ok(), "{name}");
+        }
     }
 }

@@ -2,13 +2,16 @@
 //! `age` ago, per resource. Anything else is a disagreement, and its text is the evidence
 //! written to the log. The rules (docs/DESIGN.md, "The network as one cache"):
 //!
-//! - a build status is exact, except one that was queued or building (0–9), which may have
-//!   finished since;
-//! - a repository's pull count only grows, and by at most a tenth plus 10,000 within one
-//!   lifetime; its star count moves by at most 10 plus a hundredth; `is_automated` is exact;
-//!   its last update only moves forward, and only to a time after the fill was fetched;
+//! - a build status and the endpoint that gave it are exact, except a status from build
+//!   history that was queued or building (0–9), which may have finished since (the tag
+//!   endpoint only ever says 10);
+//! - a repository's pull count only grows, and by at most a tenth plus 1,000 an hour since
+//!   the fill was fetched (at least an hour's worth); its star count moves by at most 10 plus
+//!   a hundredth; `is_automated` is exact; its last update only moves forward, and only to a
+//!   time after the fill was fetched;
 //! - a tag (alone or in the list) that the hub shows pushed no later than the fill was
-//!   fetched must be exact: size, images, digests; one pushed since may differ;
+//!   fetched, or pushed when the fill says it was, must be exact: size, images, digests; one
+//!   pushed since may differ, and a fill never names a push later than the hub's;
 //! - a tag list must not name a tag the hub's complete list lacks, nor leave out one the hub
 //!   shows pushed before the fill was fetched (when the fill's list was complete);
 //! - "not found" must still be not found, unless the hub shows it pushed since.
@@ -20,10 +23,13 @@ use std::time::{Duration, SystemTime};
 use crate::hub::repository::RepositoryInfo;
 use crate::hub::tag::TagInfo;
 use crate::hub::tag_list::TagList;
-use crate::hub::{HubError, HubStatus, parse_time};
+use crate::hub::{HubError, HubStatus, StatusSource, parse_time};
 
 /// Clock and transit slack allowed on every time comparison.
-const SLACK: Duration = Duration::from_secs(60);
+pub(crate) const SLACK: Duration = Duration::from_secs(60);
+
+/// Pulls a repository may gain in an hour beyond a tenth of its count.
+const PULLS_AN_HOUR: u64 = 1_000;
 
 /// `Ok` when `hub` explains `filled` (fetched at `filled_at`), `Err(evidence)` otherwise.
 pub type Verdict = Result<(), String>;
@@ -77,7 +83,15 @@ pub fn status(
         filled,
         hub,
         |f, h| {
-            if f.status == h.status || (0..=9).contains(&f.status) {
+            if f.source != h.source {
+                return Err(format!(
+                    "supplied a status from {:?}, Docker Hub answers from {:?}",
+                    f.source, h.source
+                ));
+            }
+            let was_building =
+                f.source == StatusSource::BuildHistory && (0..=9).contains(&f.status);
+            if f.status == h.status || was_building {
                 Ok(())
             } else {
                 Err(format!(
@@ -107,7 +121,14 @@ pub fn repository(
                     f.pull_count, h.pull_count
                 ));
             }
-            if h.pull_count - f.pull_count > f.pull_count / 10 + 10_000 {
+            let hours = SystemTime::now()
+                .duration_since(filled_at)
+                .unwrap_or_default()
+                .as_secs()
+                .div_ceil(3600)
+                .max(1);
+            if h.pull_count - f.pull_count > f.pull_count / 10 + PULLS_AN_HOUR.saturating_mul(hours)
+            {
                 return Err(format!(
                     "supplied {} pulls, Docker Hub says {}",
                     f.pull_count, h.pull_count
@@ -158,7 +179,30 @@ fn agree(f: &TagInfo, h: &TagInfo) -> bool {
 
 /// One tag, alone or in a list.
 fn same_tag(f: &TagInfo, h: &TagInfo, filled_at: SystemTime) -> Verdict {
-    if agree(f, h) || after(h.pushed_at(), filled_at) {
+    if agree(f, h) {
+        return Ok(());
+    }
+    let pushed = |t: &TagInfo| t.pushed_at().and_then(parse_time);
+    match (pushed(f), pushed(h)) {
+        // The same push holds the same images, whatever age the fill claims.
+        (Some(mine), Some(theirs)) if mine == theirs => {
+            return Err(format!(
+                "supplied tag {} unlike Docker Hub's of the same push {:?}",
+                f.name,
+                h.pushed_at()
+            ));
+        }
+        (Some(mine), Some(theirs)) if mine > theirs => {
+            return Err(format!(
+                "supplied tag {} pushed {:?}, later than Docker Hub's last push {:?}",
+                f.name,
+                f.pushed_at(),
+                h.pushed_at()
+            ));
+        }
+        _ => {}
+    }
+    if after(h.pushed_at(), filled_at) {
         return Ok(());
     }
     Err(format!(

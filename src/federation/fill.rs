@@ -1,11 +1,12 @@
 //! Fills: one node asking another, the owner of a Docker Hub resource, for its cached copy,
 //! in signed messages that verify the same way on every node.
 //!
-//! The asker signs what it asks for, when, and a fresh nonce; the owner serves only nodes it
-//! lists, once per nonce, and signs its answer together with the asker's key and nonce, the
-//! resource, its age and its bytes. So an answer cannot be replayed to another request, moved
-//! to another resource, aged or altered on the way, and the owner cannot deny what it said:
-//! the asker can show it when it checks the answer against Docker Hub.
+//! The asker signs which node it asks, what for, when, and a fresh nonce; the owner serves
+//! only nodes it lists, only requests naming it, once per nonce, and signs its answer
+//! together with the asker's key and nonce, the resource, its age and its bytes. So a
+//! request cannot be replayed to another node, an answer cannot be replayed to another
+//! request, moved to another resource, aged or altered on the way, and the owner cannot deny
+//! what it said: the asker can show it when it checks the answer against Docker Hub.
 //!
 //! What the resources are and what their bytes mean is the cache's business; this module
 //! only sees names and JSON.
@@ -25,9 +26,13 @@ use super::time::Timestamp;
 
 /// Largest fill request read: a key of a few hundred bytes and three base64 fields.
 pub const MAX_FILL_REQUEST_BYTES: usize = 2048;
-/// Largest fill answer read. The largest resource is a tag list of 1,000 tags with their
-/// images, about 400 KB of JSON for a repository with many platforms per tag.
+/// Largest fill answer read of any resource (each kind has a bound of its own, at most
+/// this). The largest resource is a tag list of 1,000 tags with their images, about 400 KB
+/// of JSON for a repository with many platforms per tag.
 pub const MAX_FILL_ANSWER_BYTES: usize = 1024 * 1024;
+/// What a fill answer adds to the resource's bytes: keys, nonce, signature and the longest
+/// cache key, in JSON.
+pub const ANSWER_ENVELOPE_BYTES: usize = 1536;
 /// How far a request's time may be from the owner's clock: gossip keeps clocks within this
 /// of each other for descriptors too, and a request older than this is a replay.
 pub const REQUEST_WINDOW: Duration = Duration::from_secs(120);
@@ -38,7 +43,9 @@ const MAX_KEY_LEN: usize = 512;
 pub const NONCE_LEN: usize = 16;
 
 /// Domain separation: a fill signature can never pass for a descriptor's, or the other way.
-const REQUEST_DOMAIN: &[u8] = b"dockerhub-build-status/fill-request/v1\n";
+/// A request of the first version named no owner; one of the second names it.
+const REQUEST_DOMAIN_V1: &[u8] = b"dockerhub-build-status/fill-request/v1\n";
+const REQUEST_DOMAIN: &[u8] = b"dockerhub-build-status/fill-request/v2\n";
 const ANSWER_DOMAIN: &[u8] = b"dockerhub-build-status/fill-answer/v1\n";
 
 /// Why a fill message was refused. Nothing it carried was used.
@@ -54,6 +61,8 @@ pub enum FillError {
     Replayed,
     #[error("the answer is not for this request: {0}")]
     Unsolicited(&'static str),
+    #[error("the request names another node")]
+    Misdirected,
 }
 
 impl FillError {
@@ -61,7 +70,7 @@ impl FillError {
     pub fn outcome(&self) -> &'static str {
         match self {
             FillError::Malformed(_) => "malformed",
-            FillError::Stale | FillError::Replayed => "replayed",
+            FillError::Stale | FillError::Replayed | FillError::Misdirected => "replayed",
             FillError::BadSignature => "bad_signature",
             FillError::Unsolicited(_) => "unsolicited",
         }
@@ -74,6 +83,10 @@ impl FillError {
 pub struct FillRequest {
     /// The asking node's key; the owner serves only nodes it lists.
     pub from: PublicKey,
+    /// The key of the node asked; a request of the first version, which has none, is still
+    /// read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<PublicKey>,
     /// Which resource (`status`, `repository`, `tag_list`, `tag`).
     pub resource: String,
     /// The resource's cache key (`organization/repository[:tag]`).
@@ -87,9 +100,10 @@ pub struct FillRequest {
 }
 
 impl FillRequest {
-    /// A signed request for `resource` `key`.
+    /// A signed request to the node holding `to` for `resource` `key`.
     pub fn new(
         identity: &Identity,
+        to: PublicKey,
         resource: &str,
         key: &str,
         now: Timestamp,
@@ -97,6 +111,7 @@ impl FillRequest {
     ) -> FillRequest {
         let mut request = FillRequest {
             from: identity.public_key(),
+            to: Some(to),
             resource: resource.to_owned(),
             key: key.to_owned(),
             issued_at: now.as_unix_ms(),
@@ -108,9 +123,18 @@ impl FillRequest {
     }
 
     fn signed_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(REQUEST_DOMAIN.len() + 32 + 8 + 64 + self.key.len());
-        out.extend_from_slice(REQUEST_DOMAIN);
-        out.extend_from_slice(self.from.as_bytes());
+        let mut out = Vec::with_capacity(REQUEST_DOMAIN.len() + 64 + 8 + 64 + self.key.len());
+        match &self.to {
+            Some(to) => {
+                out.extend_from_slice(REQUEST_DOMAIN);
+                out.extend_from_slice(self.from.as_bytes());
+                out.extend_from_slice(to.as_bytes());
+            }
+            None => {
+                out.extend_from_slice(REQUEST_DOMAIN_V1);
+                out.extend_from_slice(self.from.as_bytes());
+            }
+        }
         push_text(&mut out, &self.resource);
         push_text(&mut out, &self.key);
         out.extend_from_slice(&self.issued_at.to_be_bytes());
@@ -118,9 +142,9 @@ impl FillRequest {
         out
     }
 
-    /// Checks sizes, the time against `now` and the signature (cheapest first); the nonce's
-    /// freshness is the caller's [`NonceCache`].
-    pub fn verify(&self, now: Timestamp) -> Result<[u8; NONCE_LEN], FillError> {
+    /// Checks sizes, the time against `now`, that it names `me` (when it names a node) and
+    /// the signature (cheapest first); the nonce's freshness is the caller's [`NonceCache`].
+    pub fn verify(&self, me: &PublicKey, now: Timestamp) -> Result<[u8; NONCE_LEN], FillError> {
         if self.resource.is_empty() || self.resource.len() > MAX_RESOURCE_LEN {
             return Err(FillError::Malformed("resource"));
         }
@@ -131,6 +155,9 @@ impl FillRequest {
         let at = Timestamp::from_unix_ms(self.issued_at);
         if now.duration_since(at) > REQUEST_WINDOW || at.duration_since(now) > REQUEST_WINDOW {
             return Err(FillError::Stale);
+        }
+        if self.to.as_ref().is_some_and(|to| to != me) {
+            return Err(FillError::Misdirected);
         }
         verify_signature(&self.from, &self.signed_bytes(), &self.signature)?;
         Ok(nonce)
@@ -335,6 +362,11 @@ mod tests {
         Timestamp::from_unix_ms(ms)
     }
 
+    /// The key of the node every test request is sent to.
+    fn to() -> PublicKey {
+        Identity::from_seed([2; 32]).public_key()
+    }
+
     fn raw(json: &str) -> Option<Box<RawValue>> {
         Some(RawValue::from_string(json.to_owned()).expect("valid JSON"))
     }
@@ -344,54 +376,110 @@ mod tests {
         let asker = Identity::from_seed([1; 32]);
         let request = FillRequest::new(
             &asker,
+            to(),
             "repository",
             "library/alpine",
             t(1_000_000),
             [7; 16],
         );
-        assert_eq!(request.verify(t(1_000_500)), Ok([7; 16]));
+        assert_eq!(request.verify(&to(), t(1_000_500)), Ok([7; 16]));
         let mut other = request.clone();
         other.key = "library/ubuntu".into();
-        assert_eq!(other.verify(t(1_000_500)), Err(FillError::BadSignature));
+        assert_eq!(
+            other.verify(&to(), t(1_000_500)),
+            Err(FillError::BadSignature)
+        );
         let mut other = request.clone();
         other.from = Identity::from_seed([2; 32]).public_key();
-        assert_eq!(other.verify(t(1_000_500)), Err(FillError::BadSignature));
+        assert_eq!(
+            other.verify(&to(), t(1_000_500)),
+            Err(FillError::BadSignature)
+        );
         let mut other = request.clone();
         other.nonce = STANDARD.encode([8u8; 16]);
-        assert_eq!(other.verify(t(1_000_500)), Err(FillError::BadSignature));
+        assert_eq!(
+            other.verify(&to(), t(1_000_500)),
+            Err(FillError::BadSignature)
+        );
         let mut other = request.clone();
         other.nonce = "short".into();
         assert_eq!(
-            other.verify(t(1_000_500)),
+            other.verify(&to(), t(1_000_500)),
             Err(FillError::Malformed("nonce"))
         );
         let mut other = request.clone();
         other.signature = "not base64!".into();
         assert_eq!(
-            other.verify(t(1_000_500)),
+            other.verify(&to(), t(1_000_500)),
             Err(FillError::Malformed("signature"))
         );
         let mut other = request;
         other.key = "x".repeat(MAX_KEY_LEN + 1);
-        assert_eq!(other.verify(t(1_000_500)), Err(FillError::Malformed("key")));
+        assert_eq!(
+            other.verify(&to(), t(1_000_500)),
+            Err(FillError::Malformed("key"))
+        );
+    }
+
+    #[test]
+    fn a_request_names_its_owner_and_no_other_node_serves_it() {
+        let asker = Identity::from_seed([1; 32]);
+        let other = Identity::from_seed([3; 32]).public_key();
+        let request = FillRequest::new(&asker, to(), "tag", "a/b:c", t(5_000), [1; 16]);
+        assert!(request.verify(&to(), t(5_000)).is_ok());
+        // Replayed to another node.
+        assert_eq!(
+            request.verify(&other, t(5_000)),
+            Err(FillError::Misdirected)
+        );
+        // Renamed for that node, or stripped of its owner: the signature no longer holds.
+        let mut renamed = request.clone();
+        renamed.to = Some(other);
+        assert_eq!(
+            renamed.verify(&other, t(5_000)),
+            Err(FillError::BadSignature)
+        );
+        let mut stripped = request.clone();
+        stripped.to = None;
+        assert_eq!(
+            stripped.verify(&other, t(5_000)),
+            Err(FillError::BadSignature)
+        );
+        // The first version's request, which names no node, is still read.
+        let mut first = FillRequest {
+            to: None,
+            signature: String::new(),
+            ..request
+        };
+        first.signature = STANDARD.encode(asker.sign(&first.signed_bytes()));
+        let json = serde_json::to_string(&first).expect("serializes");
+        assert!(!json.contains("\"to\""), "{json}");
+        let first: FillRequest = serde_json::from_str(&json).expect("parses");
+        assert!(first.verify(&other, t(5_000)).is_ok());
     }
 
     #[test]
     fn a_request_outside_the_window_is_refused_both_ways() {
         let asker = Identity::from_seed([1; 32]);
         let at = 10_000_000;
-        let request = FillRequest::new(&asker, "tag", "a/b:c", t(at), [1; 16]);
+        let request = FillRequest::new(&asker, to(), "tag", "a/b:c", t(at), [1; 16]);
         let window = REQUEST_WINDOW.as_millis() as u64;
-        assert!(request.verify(t(at + window)).is_ok());
-        assert_eq!(request.verify(t(at + window + 1)), Err(FillError::Stale));
-        assert_eq!(request.verify(t(at - window - 1)), Err(FillError::Stale));
+        assert!(request.verify(&to(), t(at + window)).is_ok());
+        assert_eq!(
+            request.verify(&to(), t(at + window + 1)),
+            Err(FillError::Stale)
+        );
+        assert_eq!(
+            request.verify(&to(), t(at - window - 1)),
+            Err(FillError::Stale)
+        );
     }
 
     #[test]
     fn an_answer_belongs_to_its_request_owner_and_bytes() {
         let asker = Identity::from_seed([1; 32]);
         let owner = Identity::from_seed([2; 32]);
-        let request = FillRequest::new(&asker, "repository", "a/b", t(5_000), [3; 16]);
+        let request = FillRequest::new(&asker, to(), "repository", "a/b", t(5_000), [3; 16]);
         let answer = FillAnswer::sign(
             &owner,
             &request,
@@ -409,12 +497,12 @@ mod tests {
             answer.check(&request, &asker.public_key()),
             Err(FillError::Unsolicited(_))
         ));
-        let again = FillRequest::new(&asker, "repository", "a/b", t(5_000), [4; 16]);
+        let again = FillRequest::new(&asker, to(), "repository", "a/b", t(5_000), [4; 16]);
         assert!(matches!(
             answer.check(&again, &owner.public_key()),
             Err(FillError::Unsolicited(_))
         ));
-        let other_resource = FillRequest::new(&asker, "repository", "a/c", t(5_000), [3; 16]);
+        let other_resource = FillRequest::new(&asker, to(), "repository", "a/c", t(5_000), [3; 16]);
         assert!(matches!(
             answer.check(&other_resource, &owner.public_key()),
             Err(FillError::Unsolicited(_))
@@ -441,7 +529,7 @@ mod tests {
     fn a_found_answer_needs_a_value_and_a_not_found_none() {
         let asker = Identity::from_seed([1; 32]);
         let owner = Identity::from_seed([2; 32]);
-        let request = FillRequest::new(&asker, "tag", "a/b:c", t(5_000), [3; 16]);
+        let request = FillRequest::new(&asker, to(), "tag", "a/b:c", t(5_000), [3; 16]);
         let empty = FillAnswer::sign(&owner, &request, Duration::ZERO, FillOutcome::Found, None);
         assert_eq!(
             empty.check(&request, &owner.public_key()),
@@ -460,7 +548,7 @@ mod tests {
     #[test]
     fn unknown_fields_are_refused() {
         let asker = Identity::from_seed([1; 32]);
-        let request = FillRequest::new(&asker, "tag", "a/b:c", t(5_000), [3; 16]);
+        let request = FillRequest::new(&asker, to(), "tag", "a/b:c", t(5_000), [3; 16]);
         let mut json = serde_json::to_value(&request).expect("serializes");
         json["forward"] = serde_json::Value::Bool(true);
         assert!(serde_json::from_value::<FillRequest>(json).is_err());

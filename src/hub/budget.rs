@@ -88,6 +88,45 @@ fn delay_in(value: &str, now: SystemTime) -> Option<Duration> {
 /// The window of `--hub-rate`.
 pub const RATE_WINDOW: Duration = Duration::from_secs(60);
 
+/// The part of a window's requests kept for checking other nodes' fills: a tenth (at least
+/// one, and none of a budget of one request). A node that checks only while its budget is
+/// idle lets anyone who keeps the budget busy (a few client networks, or the liar's own
+/// fill requests) lie unchecked.
+///
+/// The reserve is lent while no check waits, as the client shares are work-conserving
+/// (`super::fair`): a client alone may spend the whole budget. A check that finds no room
+/// says so ([`Budget::has_room`]), and from then until it goes out, no client, refresh or
+/// fill served may take the reserve, here or in Docker Hub's own count: the first room that
+/// comes back in the window is the check's, within a minute at worst, and the supplier it
+/// checks is not asked meanwhile.
+fn check_reserve(rate: usize) -> usize {
+    (rate / 10).max(1).min(rate.saturating_sub(1))
+}
+
+/// How long a check that found no room is taken to be waiting: the waiting check asks again
+/// every second.
+const CHECK_WAITS_FOR: Duration = Duration::from_secs(3);
+
+tokio::task_local! {
+    /// Set while a request checks another node's fill: the budget then admits it from the
+    /// reserve. A task-local and not a parameter because the very same resource requests
+    /// serve clients, refreshes and checks; threading a purpose through every resource's
+    /// fetch would change each signature the cache and the hub client share, for one bit
+    /// that only the budget reads.
+    static CHECKING: ();
+}
+
+/// Runs `request` (requests to the hub that check another node's fill) with the budget's
+/// reserve for checks.
+pub async fn as_check<F: std::future::Future>(request: F) -> F::Output {
+    CHECKING.scope((), request).await
+}
+
+/// Whether the running task is checking a fill ([`as_check`]).
+pub(crate) fn checking() -> bool {
+    CHECKING.try_with(|()| ()).is_ok()
+}
+
 /// The upstream budget: what keeps a node (and so the network) polite to Docker Hub.
 #[derive(Debug)]
 pub(crate) struct Budget {
@@ -98,10 +137,17 @@ pub(crate) struct Budget {
 #[derive(Debug)]
 struct BudgetState {
     rate_per_minute: usize,
+    /// Requests of the window only checks may use ([`check_reserve`]); none on a node that
+    /// checks no fills.
+    reserve: usize,
     /// When the requests of the last minute went out, oldest first: at most
     /// `rate_per_minute` of them, so no 60 s window ever holds more (a token bucket that
     /// starts full lets up to twice the rate through in the first minute).
     sent: VecDeque<Instant>,
+    /// When those of them that checked a fill went out, oldest first.
+    checks: VecDeque<Instant>,
+    /// Until when a check that found no room is waiting: meanwhile the reserve is kept.
+    check_waits_until: Option<Instant>,
     /// Nothing goes out before this instant; `muted_by` says why.
     muted_until: Option<Instant>,
     muted_by_rate_limit: bool,
@@ -117,13 +163,18 @@ struct BudgetState {
 }
 
 impl Budget {
-    pub(crate) fn new(concurrency: u32, rate_per_minute: u32) -> Budget {
+    /// A budget of `rate_per_minute` requests, `concurrency` at once; `checks` keeps its
+    /// reserve for checking other nodes' fills (a node with fills off makes no checks).
+    pub(crate) fn new(concurrency: u32, rate_per_minute: u32, checks: bool) -> Budget {
         let rate = rate_per_minute.max(1) as usize;
         Budget {
             in_flight: Semaphore::new(concurrency.max(1) as usize),
             state: parking_lot::Mutex::new(BudgetState {
                 rate_per_minute: rate,
+                reserve: if checks { check_reserve(rate) } else { 0 },
                 sent: VecDeque::with_capacity(rate.min(4096)),
+                checks: VecDeque::new(),
+                check_waits_until: None,
                 muted_until: None,
                 muted_by_rate_limit: false,
                 failures_in_a_row: 0,
@@ -138,8 +189,21 @@ impl Budget {
         self.state.lock()
     }
 
-    /// Takes one request's worth of budget, or says why not and for how long.
+    /// Takes one request's worth of budget for a client's miss, a refresh or a fill served
+    /// to another node, or says why not and for how long: never the part reserved for
+    /// checks while a check waits, in this node's window or in what Docker Hub last said is
+    /// left for its address.
     pub(crate) fn admit(&self, now: Instant) -> Result<(), HubError> {
+        self.admit_as(now, false)
+    }
+
+    /// Takes one request's worth of budget for checking another node's fill: from the
+    /// reserve, or beyond it while the budget is half idle ([`Budget::has_room`]).
+    pub(crate) fn admit_check(&self, now: Instant) -> Result<(), HubError> {
+        self.admit_as(now, true)
+    }
+
+    fn admit_as(&self, now: Instant, check: bool) -> Result<(), HubError> {
         let mut state = self.lock();
         if let Some(until) = state.muted_until {
             if now < until {
@@ -160,20 +224,23 @@ impl Budget {
                 retry_in: Duration::from_secs(1),
             });
         }
-        while state
-            .sent
-            .front()
-            .is_some_and(|&sent| now.saturating_duration_since(sent) >= RATE_WINDOW)
-        {
-            state.sent.pop_front();
-        }
-        if state.sent.len() >= state.rate_per_minute {
-            // The oldest request of the window leaves it first.
-            let oldest = state.sent.front().copied().unwrap_or(now);
-            let retry_in = RATE_WINDOW.saturating_sub(now.saturating_duration_since(oldest));
+        state.forget_before(now);
+        let room = if check {
+            state.room_for_check(now)
+        } else {
+            state.room_for_ordinary(now)
+        };
+        if let Err(retry_in) = room {
+            if check {
+                state.check_waits_until = Some(now + CHECK_WAITS_FOR);
+            }
             return Err(HubError::Budget { retry_in });
         }
         state.sent.push_back(now);
+        if check {
+            state.checks.push_back(now);
+            state.check_waits_until = None;
+        }
         state.trial_in_flight = backing_off;
         Ok(())
     }
@@ -201,48 +268,41 @@ impl Budget {
         self.lock().hub_limit = Some((remaining, limit, now + reset_in));
     }
 
-    /// Whether at most half of the minute's budget is spent, at least half of what Docker Hub
-    /// last said it allows this address is left, and nothing silences us: then a request the
-    /// node makes for itself (checking another node's fill) takes nothing the clients' cold
-    /// misses would need.
+    /// Whether a check of another node's fill may go now: nothing silences us, and the
+    /// window has room for it, from the reserve ([`check_reserve`], here and in what Docker
+    /// Hub last said is left for this address) or, beyond it, while at most half of the
+    /// window is spent and Docker Hub's count is at least half left (then a check takes
+    /// nothing the clients' cold misses would need). When it has none, the check waits, and
+    /// the reserve is kept for it from then on.
     pub(crate) fn has_room(&self, now: Instant) -> bool {
-        let state = self.lock();
+        let mut state = self.lock();
         if state.muted_until.is_some_and(|until| now < until)
             || state.failures_in_a_row >= FAILURES_BEFORE_BACKOFF
         {
             return false;
         }
-        if let Some((remaining, limit, until)) = state.hub_limit
-            && now < until
-            && remaining.saturating_mul(2) < limit
-        {
-            return false;
+        state.forget_before(now);
+        let room = state.room_for_check(now).is_ok();
+        if !room {
+            state.check_waits_until = Some(now + CHECK_WAITS_FOR);
         }
-        let recent = state
-            .sent
-            .iter()
-            .rev()
-            .take_while(|&&sent| now.saturating_duration_since(sent) < RATE_WINDOW)
-            .count();
-        recent * 2 < state.rate_per_minute
+        room
     }
 
-    /// Requests the window has room for now, and how long until its oldest leaves it.
+    /// Requests the window has room for now, besides what checks may still take of their
+    /// reserve, and how long until its oldest leaves it.
     pub(crate) fn room(&self, now: Instant) -> (usize, Duration) {
-        let state = self.lock();
-        let within = |sent: &&Instant| now.saturating_duration_since(**sent) < RATE_WINDOW;
-        let recent = state.sent.iter().rev().take_while(within).count();
-        let free_in = state
-            .sent
-            .iter()
-            .find(within)
-            .map_or(Duration::ZERO, |oldest| {
-                RATE_WINDOW.saturating_sub(now.saturating_duration_since(*oldest))
-            });
-        (state.rate_per_minute.saturating_sub(recent), free_in)
+        let mut state = self.lock();
+        state.forget_before(now);
+        let ordinary = state.sent.len().saturating_sub(state.checks.len());
+        let room = state
+            .rate_per_minute
+            .saturating_sub(ordinary + state.kept_for_checks(now));
+        (room, state.oldest_leaves_in(now))
     }
 
     /// Gives back the request [`Budget::admit`] just took: it did not go out after all.
+    /// (A check is never given back: nothing stops one after it was admitted.)
     pub(crate) fn refund(&self) {
         let mut state = self.lock();
         state.sent.pop_back();
@@ -286,6 +346,94 @@ impl Budget {
     }
 }
 
+impl BudgetState {
+    /// Forgets the requests that left the window.
+    fn forget_before(&mut self, now: Instant) {
+        let gone = |sent: &Instant| now.saturating_duration_since(*sent) >= RATE_WINDOW;
+        while self.sent.front().is_some_and(gone) {
+            self.sent.pop_front();
+        }
+        while self.checks.front().is_some_and(gone) {
+            self.checks.pop_front();
+        }
+    }
+
+    /// When the oldest request of the window leaves it (at once when it holds none).
+    fn oldest_leaves_in(&self, now: Instant) -> Duration {
+        self.sent.front().map_or(Duration::ZERO, |oldest| {
+            RATE_WINDOW.saturating_sub(now.saturating_duration_since(*oldest))
+        })
+    }
+
+    /// What Docker Hub last said is left for this address, and of how many, while that
+    /// still holds.
+    fn hub_left(&self, now: Instant) -> Option<(u64, u64, Duration)> {
+        self.hub_limit
+            .filter(|&(_, _, until)| now < until)
+            .map(|(remaining, limit, until)| (remaining, limit, until - now))
+    }
+
+    /// Whether a check that found no room is waiting.
+    fn check_waits(&self, now: Instant) -> bool {
+        self.reserve > 0 && self.check_waits_until.is_some_and(|until| now < until)
+    }
+
+    /// The window's requests checks have taken, or may still take while one waits.
+    fn kept_for_checks(&self, now: Instant) -> usize {
+        let checks = self.checks.len();
+        if self.check_waits(now) {
+            self.reserve.max(checks)
+        } else {
+            checks
+        }
+    }
+
+    /// Room for a client's miss, a refresh or a fill served: the window less what checks
+    /// took, and while a check waits, less what is left of their reserve, here and in
+    /// Docker Hub's count.
+    fn room_for_ordinary(&self, now: Instant) -> Result<(), Duration> {
+        let checks = self.checks.len();
+        let ordinary = self.sent.len().saturating_sub(checks);
+        if ordinary + self.kept_for_checks(now) >= self.rate_per_minute {
+            return Err(self.oldest_leaves_in(now));
+        }
+        if let Some((remaining, limit, reset_in)) = self.hub_left(now)
+            && self.check_waits(now)
+        {
+            let kept = hub_reserve(limit).saturating_sub(checks as u64);
+            if remaining <= kept {
+                return Err(reset_in);
+            }
+        }
+        Ok(())
+    }
+
+    /// Room for a check: from the reserve, or beyond it while half the window is idle.
+    fn room_for_check(&self, now: Instant) -> Result<(), Duration> {
+        let checks = self.checks.len();
+        let total = self.sent.len();
+        let mine = total < self.rate_per_minute
+            && (checks < self.reserve || total * 2 < self.rate_per_minute);
+        if !mine {
+            return Err(self.oldest_leaves_in(now));
+        }
+        if let Some((remaining, limit, reset_in)) = self.hub_left(now) {
+            let hubs = remaining > 0
+                && (checks < hub_reserve(limit) as usize || remaining.saturating_mul(2) >= limit);
+            if !hubs {
+                return Err(reset_in);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The part of Docker Hub's own count for this address kept for checks, as
+/// [`check_reserve`] keeps it of this node's window.
+fn hub_reserve(limit: u64) -> u64 {
+    (limit / 10).max(1).min(limit.saturating_sub(1))
+}
+
 /// Who a share of a budget belongs to: a client's network, an IPv4 /24 or IPv6 /56
 /// ([`subnet_of`]).
 ///
@@ -296,10 +444,10 @@ impl Budget {
 /// in the same minute from the same network while others wait for the budget: they share
 /// one share; warm badges are never charged.
 ///
-/// Another node asking this one to fill its cache is a client too, keyed by its node key:
-/// the owner serves only nodes it lists, and listing is capped per address and per /24, so
-/// keys cost an attacker as much as addresses, and two honest nodes of one hosting network
-/// do not share one share.
+/// Another node asking this one to fill its cache is a client of its network like any other:
+/// the misses its fills cause share that network's share, however many listed nodes the
+/// network holds (four keys on one network once spent four quarters). A node key
+/// ([`ClientKey::Node`]) keys only how many fill requests one node may make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientKey {
     Network(IpAddr),
@@ -383,32 +531,133 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     #[test]
-    fn room_for_checks_follows_the_hubs_own_count_until_its_reset() {
-        let budget = Budget::new(8, 1000);
+    fn a_waiting_check_gets_the_first_room_that_comes_back() {
+        let budget = Budget::new(8, 100, true);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // While no check waits, clients may spend the whole window, reserve and all.
+        for i in 0..100 {
+            assert!(budget.admit(at(i * 100)).is_ok(), "request {i}");
+        }
+        // A check finds no room and waits, asking again every second.
+        assert!(!budget.has_room(at(10_000)));
+        for second in 11..60 {
+            assert!(!budget.has_room(at(second * 1000)));
+        }
+        // The first request leaves the window: its room is the check's, not a client's.
+        assert!(budget.admit(at(60_050)).is_err());
+        assert!(budget.has_room(at(60_050)));
+        assert!(budget.admit_check(at(60_050)).is_ok());
+        // The check went out: the reserve is lent again.
+        assert!(budget.admit(at(60_150)).is_ok());
+    }
+
+    #[test]
+    fn while_a_check_waits_no_client_takes_the_reserve() {
+        let budget = Budget::new(8, 100, true);
+        let t0 = Instant::now();
+        // Clients spend 80; a check made at once is the reserve's first.
+        assert_eq!((0..80).filter(|_| budget.admit(t0).is_ok()).count(), 80);
+        assert!(budget.admit_check(t0).is_ok());
+        // Over half spent: a second check may take only the reserve, which it does.
+        assert!(budget.has_room(t0));
+        // A check that waited keeps the reserve: clients stop at 90 of the window.
+        let waiting = Budget::new(8, 100, true);
+        assert_eq!((0..100).filter(|_| waiting.admit(t0).is_ok()).count(), 100);
+        let later = t0 + RATE_WINDOW;
+        // (It asks again every second, the last time just before the window frees.)
+        assert!(!waiting.has_room(later - Duration::from_secs(1)));
+        assert_eq!(
+            (0..200).filter(|_| waiting.admit(later).is_ok()).count(),
+            90
+        );
+        assert_eq!(
+            (0..200)
+                .filter(|_| waiting.admit_check(later).is_ok())
+                .count(),
+            10
+        );
+        assert!(!waiting.has_room(later));
+    }
+
+    #[test]
+    fn beyond_the_reserve_checks_take_only_an_idle_half() {
+        let budget = Budget::new(8, 100, true);
+        let t0 = Instant::now();
+        let checks = (0..200).filter(|_| budget.admit_check(t0).is_ok()).count();
+        assert_eq!(checks, 50, "the reserve and then up to half the window");
+        // The other half stays for everything else.
+        let ordinary = (0..200).filter(|_| budget.admit(t0).is_ok()).count();
+        assert_eq!(ordinary, 50);
+        // A budget of one request keeps no reserve, nor one of a node that checks no fills.
+        let tiny = Budget::new(1, 1, true);
+        assert!(tiny.admit(t0).is_ok());
+        let unchecking = Budget::new(8, 100, false);
+        let ordinary = (0..200).filter(|_| unchecking.admit(t0).is_ok()).count();
+        assert_eq!(ordinary, 100);
+    }
+
+    fn hub_headers(remaining: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-limit", HeaderValue::from_static("60"));
+        h.insert(
+            "x-ratelimit-remaining",
+            HeaderValue::from_str(remaining).expect("ascii"),
+        );
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1800000030"));
+        h
+    }
+
+    #[test]
+    fn beyond_their_reserve_checks_need_half_of_the_hubs_own_count() {
+        let budget = Budget::new(8, 1000, true);
         let t0 = Instant::now();
         let wall = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         assert!(budget.has_room(t0));
-        let headers = |remaining: &str| {
-            let mut h = HeaderMap::new();
-            h.insert("x-ratelimit-limit", HeaderValue::from_static("60"));
-            h.insert(
-                "x-ratelimit-remaining",
-                HeaderValue::from_str(remaining).expect("ascii"),
-            );
-            h.insert("x-ratelimit-reset", HeaderValue::from_static("1800000030"));
-            h
-        };
-        budget.learn_hub_limit(&headers("40"), t0, wall);
+        budget.learn_hub_limit(&hub_headers("40"), t0, wall);
         assert!(budget.has_room(t0), "40 of 60 left");
-        budget.learn_hub_limit(&headers("29"), t0, wall);
-        assert!(!budget.has_room(t0), "29 of 60 left");
+        // Below half, checks take only the hub's reserve (6 of its 60).
+        budget.learn_hub_limit(&hub_headers("29"), t0, wall);
+        for _ in 0..6 {
+            assert!(budget.admit_check(t0).is_ok());
+        }
+        assert!(!budget.has_room(t0), "six checks made, 29 of 60 left");
+        // The checks took their reserve: clients are not held back.
+        assert!(budget.admit(t0).is_ok());
         assert!(
             budget.has_room(t0 + Duration::from_secs(31)),
             "after the reset"
         );
+        // Nothing left: not even a check goes.
+        budget.learn_hub_limit(&hub_headers("0"), t0, wall);
+        assert!(!budget.has_room(t0));
         // An answer without the headers says nothing new.
         budget.learn_hub_limit(&HeaderMap::new(), t0, wall);
         assert!(!budget.has_room(t0));
+    }
+
+    #[test]
+    fn while_a_check_waits_the_hubs_own_count_keeps_its_reserve() {
+        let budget = Budget::new(8, 20, true);
+        let t0 = Instant::now();
+        let wall = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        // This node's window is full: a check waits.
+        assert_eq!((0..20).filter(|_| budget.admit(t0).is_ok()).count(), 20);
+        let later = t0 + RATE_WINDOW;
+        assert!(!budget.has_room(later - Duration::from_secs(1)));
+        // The window is free again, but Docker Hub says 4 of its 60 are left: kept for the
+        // check, which goes first.
+        budget.learn_hub_limit(&hub_headers("4"), later, wall);
+        assert!(matches!(budget.admit(later), Err(HubError::Budget { .. })));
+        assert!(budget.admit_check(later).is_ok());
+        assert!(budget.admit(later).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_check_is_marked_for_the_budget_only_inside_as_check() {
+        assert!(!checking());
+        assert!(as_check(async { checking() }).await);
+        assert!(!checking());
     }
 
     #[test]
@@ -576,7 +825,7 @@ mod tests {
     /// the node asks again within two minutes, not an hour later.
     #[test]
     fn a_429_with_a_unix_time_mutes_for_what_the_reset_says() {
-        let budget = Budget::new(1, 600);
+        let budget = Budget::new(1, 600, true);
         let reset = 1_746_136_938u64;
         let wall = UNIX_EPOCH + Duration::from_secs(reset - 60);
         let unix = reset.to_string();
@@ -601,7 +850,7 @@ mod tests {
 
     #[test]
     fn budget_spends_and_comes_back_a_minute_later() {
-        let budget = Budget::new(1, 60);
+        let budget = Budget::new(1, 60, true);
         let start = Instant::now();
         for i in 0..60 {
             assert!(budget.admit(start + Duration::from_millis(i * 10)).is_ok());
@@ -624,7 +873,7 @@ mod tests {
     #[test]
     fn no_minute_ever_holds_more_than_the_rate() {
         let rate = 120;
-        let budget = Budget::new(1, rate);
+        let budget = Budget::new(1, rate, true);
         let start = Instant::now();
         // Asks in uneven bursts for five minutes, as a busy node would.
         let mut sent = Vec::new();
@@ -654,7 +903,7 @@ mod tests {
 
     #[test]
     fn a_429_mutes_until_it_elapses() {
-        let budget = Budget::new(1, 600);
+        let budget = Budget::new(1, 600, true);
         let now = Instant::now();
         budget.record::<()>(
             &Err(HubError::RateLimited {
@@ -672,7 +921,7 @@ mod tests {
 
     #[test]
     fn repeated_failures_back_off_and_success_resets() {
-        let budget = Budget::new(1, 600);
+        let budget = Budget::new(1, 600, true);
         let now = Instant::now();
         for _ in 0..FAILURES_BEFORE_BACKOFF - 1 {
             budget.record::<()>(&Err(HubError::Timeout), now, now);
@@ -696,7 +945,7 @@ mod tests {
     /// request, which never make the node stop asking about every other image.
     #[test]
     fn answers_about_the_request_never_back_off() {
-        let budget = Budget::new(1, 600);
+        let budget = Budget::new(1, 600, true);
         let now = Instant::now();
         for status in [405, 401, 410, 400, 405, 405] {
             budget.record::<()>(&Err(HubError::Status { status }), now, now);
@@ -716,7 +965,7 @@ mod tests {
 
     #[test]
     fn requests_in_flight_do_not_lengthen_a_pause_and_one_trial_tests_recovery() {
-        let budget = Budget::new(8, 600);
+        let budget = Budget::new(8, 600, true);
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         // Eight requests were on their way when the hub began to fail.

@@ -39,6 +39,8 @@ pub struct HubSettings {
     pub credentials: Option<(String, String)>,
     /// The address requests go out from; `None` lets the system choose.
     pub source_address: Option<std::net::IpAddr>,
+    /// Whether part of the budget is kept for checking other nodes' fills (`--fill on`).
+    pub check_reserve: bool,
 }
 
 /// The Docker Hub client. Cheap to share behind the node's `Arc`.
@@ -103,7 +105,11 @@ impl HubClient {
         Ok(HubClient {
             http,
             base,
-            budget: Budget::new(settings.concurrency, settings.rate_per_minute),
+            budget: Budget::new(
+                settings.concurrency,
+                settings.rate_per_minute,
+                settings.check_reserve,
+            ),
             shares: FairShares::of_budget(settings.rate_per_minute),
             fill_shares: FairShares::with_window(settings.rate_per_minute),
             no_history: NoHistory::default(),
@@ -175,8 +181,9 @@ impl HubClient {
         tag_verdict(tag, image.tag.as_str())
     }
 
-    /// Whether the budget has room for a request the node makes for itself
-    /// ([`Budget::has_room`]).
+    /// Whether the budget has room for checking another node's fill now
+    /// ([`Budget::has_room`]); the requests of a check go out inside
+    /// [`super::budget::as_check`].
     pub fn has_room(&self) -> bool {
         self.budget.has_room(Instant::now())
     }
@@ -365,7 +372,12 @@ impl HubClient {
         let started = Instant::now();
         // What reqwest said when no answer came (refused, DNS, TLS): for the log only.
         let mut reason = None;
-        if let Err(err) = self.budget.admit(started) {
+        let admitted = if super::budget::checking() {
+            self.budget.admit_check(started)
+        } else {
+            self.budget.admit(started)
+        };
+        if let Err(err) = admitted {
             // Held back by our own budget: nothing went out, so nothing to learn from. A
             // client that found the window spent waits: the others are no longer alone.
             if let (Some(client), HubError::Budget { .. }) = (client, &err) {

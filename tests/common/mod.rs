@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod harness;
+pub mod liar;
 pub mod process;
 pub mod proxy;
 

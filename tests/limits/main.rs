@@ -3,7 +3,8 @@
 //! timeout, while a kept-alive connection lives as long as its requests keep coming; an
 //! oversize request head gets 431 and an oversize `/gossip` body 413; a flood of
 //! forged and validly signed fake descriptors leaves the node's memory bounded and the real
-//! nodes listed. Loopback only; every test ends by itself (within a minute at the default
+//! nodes listed; 1,000 fills at the largest a tag's answer may be leave the asking node's
+//! memory bounded. Loopback only; every test ends by itself (within a minute at the default
 //! sizes).
 //!
 //! The flood is 10,000 descriptors by default; `LIMITS_FLOOD=100000` runs the full size
@@ -12,6 +13,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod fills;
 mod flood;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

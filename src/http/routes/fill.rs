@@ -1,6 +1,7 @@
 //! `POST /fill`: another node asking this one for its copy of a resource. The request is
 //! checked by [`crate::cache::network::Fills::admit`]; the answer comes from this node's own
-//! cache, which on a miss asks Docker Hub within the asker's share and never a third node.
+//! cache, which on a miss asks Docker Hub within the share of the network the request came
+//! from (as a client's request from there would be) and never a third node.
 
 use std::net::IpAddr;
 
@@ -37,11 +38,13 @@ where
         }
     };
     let docker = node.docker();
+    // Every fill from one network shares that network's share, whichever nodes it holds.
+    let asker = ClientKey::of(peer);
     match request.resource.as_str() {
-        "status" => serve(node, node.cache(), &request).await,
-        "repository" => serve(node, &docker.repository, &request).await,
-        "tag_list" => serve(node, &docker.tag_list, &request).await,
-        "tag" => serve(node, &docker.tag, &request).await,
+        "status" => serve(node, node.cache(), &request, asker).await,
+        "repository" => serve(node, &docker.repository, &request, asker).await,
+        "tag_list" => serve(node, &docker.tag_list, &request, asker).await,
+        "tag" => serve(node, &docker.tag, &request, asker).await,
         _ => {
             node.metrics().fill("served", "malformed");
             api_error(StatusCode::BAD_REQUEST, "no such resource")
@@ -49,17 +52,17 @@ where
     }
 }
 
-/// Answers `request` from `cache`, charging a miss to the asking node's share.
+/// Answers `request` from `cache`, charging a miss to the asking network's share.
 async fn serve<U: Resource>(
     node: &Node,
     cache: &ResourceCache<U>,
     request: &FillRequest,
+    asker: ClientKey,
 ) -> Response<Body> {
     let Some(key) = U::parse_key(&request.key) else {
         node.metrics().fill("served", "malformed");
         return api_error(StatusCode::BAD_REQUEST, "not a valid Docker Hub name");
     };
-    let asker = ClientKey::node(*request.from.as_bytes());
     let lookup = cache.get_local(&key, Some(asker)).await;
     let (outcome, value) = match &lookup.result {
         Ok(value) => match RawValue::from_string(U::write_value(value)) {
@@ -71,6 +74,14 @@ async fn serve<U: Resource>(
         },
         Err(HubError::NotFound) => (FillOutcome::NotFound, None),
         Err(HubError::RepositoryNotFound) => (FillOutcome::RepositoryNotFound, None),
+        // The asking network's share is spent: it is told when to come back, as a client
+        // would be.
+        Err(err @ HubError::ClientShare { .. }) => {
+            node.fills().share_spent();
+            let mut response = api_error(StatusCode::TOO_MANY_REQUESTS, &err.to_string());
+            super::status::retry_after(&mut response, err);
+            return response;
+        }
         Err(err) => {
             // Nothing cached and the hub refused or failed: the asker goes on.
             node.fills().unavailable();
