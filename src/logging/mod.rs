@@ -22,7 +22,7 @@ use std::fmt::{self, Write as _};
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::dispatcher::WeakDispatch;
 use tracing::field::{Field, Visit};
@@ -35,6 +35,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFi
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::LogFormat;
+use crate::tools::clock::{self, Instant};
 
 /// Lines the queue holds while the output is slower than the node: about 2.5 MB of request
 /// lines, 0.1 s of `--access-log all` at 150,000 requests a second. Past that a stall costs
@@ -315,7 +316,7 @@ impl WarnThrottle {
     /// Whether a warning about `cause` may be logged now (and if so, the next one about it
     /// waits a full period).
     pub fn allow(&self, cause: &str) -> bool {
-        self.allow_at(cause, Instant::now())
+        self.allow_at(cause, clock::now())
     }
 
     fn allow_at(&self, cause: &str, now: Instant) -> bool {

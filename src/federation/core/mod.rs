@@ -10,7 +10,7 @@
 //! - [`Core::on_probe_result`] with what each probe found;
 //! - [`Core::servers`] / [`Core::members`] for `/servers`, and [`Core::leave`] on SIGTERM.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,7 @@ use std::time::Duration;
 use rand::{Rng, RngExt as _};
 use serde::{Deserialize, Serialize};
 
-use super::address::{canonical_ip, is_forbidden_probe_target, subnet_of};
+use super::address::{canonical_ip, is_forbidden_probe_target, rate_limit_key, subnet_of};
 use super::descriptor::{
     Descriptor, DescriptorError, Freshness, SignatureCache, SignedDescriptor, VerifiedDescriptor,
     check_freshness,
@@ -32,10 +32,10 @@ use super::message::{
 };
 use super::peer_url::PeerUrl;
 use super::peers::{MAX_POOL_ADDRESSES_ASKED, Peer, PoolSeed};
-use super::ratelimit::RateLimiter;
 use super::score::{self, Score};
 use super::settings::{Settings, SettingsError};
 use super::time::Timestamp;
+use crate::tools::limiter::{KeyedLimiter, Rate};
 
 /// Version of the persisted [`State`] format.
 pub const STATE_FORMAT: u32 = 1;
@@ -589,7 +589,8 @@ pub struct Core {
     evicted: Forgotten,
     buckets: [[u8; BUCKET_HASH_LEN]; BUCKETS],
     dirty_buckets: u16,
-    limiter: RateLimiter,
+    /// `POST /gossip` requests per source address (IPv6: per /64).
+    limiter: KeyedLimiter<IpAddr, Timestamp>,
     next_gossip_at: Timestamp,
     next_prune_at: Timestamp,
     signature_cache: Option<Arc<SignatureCache>>,
@@ -659,10 +660,13 @@ impl Core {
             .filter(|peer| peer.url != settings.public_url)
             .map(|peer| (peer.url.clone(), peer))
             .collect();
-        let limiter = RateLimiter::new(
-            settings.gossip_burst,
-            settings.gossip_requests_per_interval,
-            settings.gossip_interval,
+        let forgotten_cap = settings.max_members.saturating_mul(FORGOTTEN_PER_MEMBER);
+        let limiter = KeyedLimiter::new(
+            Rate::new(
+                settings.gossip_burst,
+                settings.gossip_requests_per_interval,
+                settings.gossip_interval,
+            ),
             settings.max_rate_limited_sources,
         );
         Ok(Self {
@@ -673,8 +677,8 @@ impl Core {
             members: BTreeMap::new(),
             by_url: BTreeMap::new(),
             seeds,
-            forgotten: Forgotten::default(),
-            evicted: Forgotten::default(),
+            forgotten: Forgotten::new(forgotten_cap),
+            evicted: Forgotten::new(forgotten_cap),
             buckets: [[0; BUCKET_HASH_LEN]; BUCKETS],
             dirty_buckets: u16::MAX,
             limiter,
