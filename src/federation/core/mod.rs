@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand::seq::SliceRandom as _;
 use rand::{Rng, RngExt as _};
 use serde::{Deserialize, Serialize};
 
@@ -839,14 +840,9 @@ fn bucket_mask(buckets: &[u8]) -> [bool; BUCKETS] {
     mask
 }
 
-/// Up to `k` items chosen uniformly without replacement (a partial Fisher–Yates shuffle).
+/// Up to `k` items chosen uniformly without replacement, in random order.
 fn sample<R: Rng + ?Sized, T: Clone>(rng: &mut R, items: &mut [T], k: usize) -> Vec<T> {
-    let k = k.min(items.len());
-    for i in 0..k {
-        let j = rng.random_range(i..items.len());
-        items.swap(i, j);
-    }
-    items[..k].to_vec()
+    items.partial_shuffle(rng, k).0.to_vec()
 }
 
 fn duration_ms(d: Duration) -> u64 {
