@@ -20,12 +20,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response};
 
+use super::error::{NoSuchRoute, error_response};
 use super::memo::ResponseMemo;
 use super::response::{
-    Body, Cacheable, add_common_headers, api_error, html, method_not_allowed, preflight, shorten,
-    static_file, typed,
+    Body, Cacheable, add_common_headers, html, method_not_allowed, preflight, static_file, typed,
 };
 use super::router::{self, Route};
 use super::{App, pages, source};
@@ -190,10 +190,7 @@ where
         Route::Index => html(pages::index(node)),
         Route::Gossip => network::gossip(node, body, client).await,
         Route::Fill => fill::fill(node, body, client).await,
-        Route::NotFound => api_error(
-            StatusCode::NOT_FOUND,
-            &format!("no such route: {}", shorten(path, 100)),
-        ),
+        Route::NotFound => error_response(&NoSuchRoute(path)),
     };
     (name, response)
 }
