@@ -29,7 +29,9 @@ use super::clock::Moment;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {
     burst: f64,
-    per_second: f64,
+    /// Seconds per token: time divided by this counts whole periods exactly (a period's
+    /// worth of time is exactly its tokens, where multiplying by a rate may fall short).
+    seconds_per_token: f64,
 }
 
 impl Rate {
@@ -38,8 +40,8 @@ impl Rate {
     pub fn new(burst: u32, per_period: u32, period: Duration) -> Rate {
         Rate {
             burst: f64::from(burst.max(1)),
-            per_second: f64::from(per_period.max(1))
-                / period.max(Duration::from_millis(1)).as_secs_f64(),
+            seconds_per_token: period.max(Duration::from_millis(1)).as_secs_f64()
+                / f64::from(per_period.max(1)),
         }
     }
 
@@ -50,7 +52,7 @@ impl Rate {
 
     /// How long until `missing` more tokens are there, in whole milliseconds rounded up.
     fn wait_for(&self, missing: f64) -> Duration {
-        let ms = (missing.max(0.0) * 1000.0 / self.per_second).ceil();
+        let ms = (missing.max(0.0) * self.seconds_per_token * 1000.0).ceil();
         Duration::from_millis(ms.min(u64::MAX as f64) as u64)
     }
 }
@@ -87,7 +89,7 @@ impl<T: Moment> Bucket<T> {
     /// clock stepping back must not mint tokens later.
     fn refill(&mut self, now: T, rate: Rate) {
         let elapsed = now.since(self.updated).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * rate.per_second).min(rate.burst);
+        self.tokens = (self.tokens + elapsed / rate.seconds_per_token).min(rate.burst);
         self.updated = self.updated.max(now);
     }
 }
