@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use tokio::time::Instant;
 
 /// The monotonic clock now (paused and moved by tokio's test clock in tests).
+#[inline]
 pub fn now() -> Instant {
     Instant::now()
 }
@@ -32,6 +33,7 @@ pub fn wall() -> Timestamp {
 }
 
 /// A duration in whole milliseconds, saturating instead of overflowing.
+#[inline]
 pub fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -35,7 +35,7 @@ use super::peer_url::PeerUrl;
 use super::peers::{MAX_POOL_ADDRESSES_ASKED, Peer, PoolSeed};
 use super::score::{self, Score};
 use super::settings::{Settings, SettingsError};
-use super::time::Timestamp;
+use super::time::{Timestamp, millis};
 use crate::tools::limiter::{KeyedLimiter, Rate};
 
 /// Version of the persisted [`State`] format.
@@ -843,10 +843,6 @@ fn bucket_mask(buckets: &[u8]) -> [bool; BUCKETS] {
 /// Up to `k` items chosen uniformly without replacement, in random order.
 fn sample<R: Rng + ?Sized, T: Clone>(rng: &mut R, items: &mut [T], k: usize) -> Vec<T> {
     items.partial_shuffle(rng, k).0.to_vec()
-}
-
-fn duration_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn round2(x: f64) -> f64 {
