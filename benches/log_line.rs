@@ -7,12 +7,17 @@
 //! thread once per request. `cargo bench --bench log_line`; without `--bench` (as `cargo
 //! test --benches` runs it) it logs one line through each and exits.
 
+#[path = "support/rounds.rs"]
+mod rounds;
+
 use std::hint::black_box;
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dockerhub_build_status::logging::TextLines;
 use tracing::Dispatch;
+
+use self::rounds::{median, time};
 
 /// Rounds per formatter; the median is reported, so one noisy round on a shared machine
 /// does not move the figure.
@@ -47,37 +52,26 @@ fn request_line() {
 }
 
 /// Nanoseconds per line through `dispatch`, over `lines` lines.
-fn time(dispatch: &Dispatch, lines: u64) -> f64 {
-    tracing::dispatcher::with_default(dispatch, || {
-        let start = Instant::now();
-        for _ in 0..lines {
-            request_line();
-        }
-        start.elapsed().as_nanos() as f64 / lines as f64
-    })
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+fn per_line(dispatch: &Dispatch, lines: u64) -> f64 {
+    tracing::dispatcher::with_default(dispatch, || time(lines, request_line))
 }
 
 fn main() {
     let (ours, default) = subscribers();
     let full = std::env::args().any(|arg| arg == "--bench");
     if !full {
-        time(&ours, 1);
-        time(&default, 1);
+        per_line(&ours, 1);
+        per_line(&default, 1);
         println!("log_line: smoke run only; `cargo bench --bench log_line` measures");
         return;
     }
-    let probe = time(&default, 10_000);
+    let probe = per_line(&default, 10_000);
     let lines = (ROUND_TIME.as_nanos() as f64 / probe).max(1.0) as u64;
     // Alternate the two so drift on the machine hits both alike.
     let (mut node, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        node.push(time(&ours, lines));
-        theirs.push(time(&default, lines));
+        node.push(per_line(&ours, lines));
+        theirs.push(per_line(&default, lines));
     }
     let (node, theirs) = (median(node), median(theirs));
     println!("one request log line into io::sink, median of {ROUNDS} rounds of {lines} lines");
