@@ -4,11 +4,16 @@
 //! so the ratio means something on a shared machine. `cargo bench --bench badge_render`; without `--bench`
 //! (as `cargo test --benches` runs it) it renders each case once and exits.
 
+#[path = "support/rounds.rs"]
+mod rounds;
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dockerhub_build_status::badge::{self, Badge, Color, Logo, Style};
 use shields::{BadgeParams, BadgeStyle, RenderOptions};
+
+use self::rounds::{median, time};
 
 /// Rounds per contender; the median is reported, so one noisy round on a
 /// shared machine does not move the figure.
@@ -67,20 +72,6 @@ fn bare(badge: &Badge<'_>, out: &mut String) {
         ..BadgeParams::new(badge.label, badge.message)
     };
     shields::render_badge_svg_into(&params, &RenderOptions::default(), out);
-}
-
-/// Nanoseconds per call of `f`, timed over `iterations` calls.
-fn time(iterations: u64, mut f: impl FnMut()) -> f64 {
-    let start = Instant::now();
-    for _ in 0..iterations {
-        f();
-    }
-    start.elapsed().as_nanos() as f64 / iterations as f64
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
 
 fn main() {

@@ -25,6 +25,8 @@
 //! - [`descriptors`]: the file descriptor limit, its shares (DNS over TCP, HTTP, a reserve),
 //!   and the pause of every accept loop when descriptors run out.
 //! - [`metrics`], [`logging`]: the node's Prometheus registry and its log lines.
+//! - [`tools`]: the basic tools every folder above uses, each written once: the clock, the
+//!   keyed rate limiter, the bounded map.
 //! - [`demo`]: the one-command demo network and its sample Docker Hub.
 //! - `testkit` (feature `testkit`, for tests and benchmarks): the federation simulator.
 
@@ -46,3 +48,4 @@ pub mod metrics;
 pub mod node;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod tools;

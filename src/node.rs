@@ -2,7 +2,6 @@
 //! `Arc`, so tasks share it by cloning a pointer.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use thiserror::Error;
 use url::Url;
@@ -15,6 +14,7 @@ use crate::config::{Config, Fill};
 use crate::driver::{Driver, DriverError};
 use crate::hub::{HubClient, HubSettings};
 use crate::metrics::Metrics;
+use crate::tools::clock::{self, Instant};
 
 /// Why a node could not be set up. Each names the problem in one line for `main`.
 #[derive(Debug, Error)]
@@ -104,7 +104,7 @@ impl Node {
                 cache,
                 docker,
                 metrics,
-                started: Instant::now(),
+                started: clock::now(),
             }),
         })
     }

@@ -17,7 +17,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use common::process::NodeProcess;
 use common::{start_node, wait_until};
@@ -372,7 +374,7 @@ async fn node_chaos() {
         )));
         round += 1;
         let next_kill = chaos_start + EVERY * round;
-        tokio::time::sleep_until(next_kill.into()).await;
+        tokio::time::sleep_until(next_kill).await;
     }
     let chaos_took = chaos_start.elapsed();
     stop.store(true, Ordering::Relaxed);
@@ -541,13 +543,13 @@ async fn upstream_chaos() {
     }
 
     for phase in 1..phases {
-        tokio::time::sleep_until((chaos_start + EVERY * phase as u32).into()).await;
+        tokio::time::sleep_until(chaos_start + EVERY * phase as u32).await;
         let (fault, _) = fault_of(phase);
         hub.set_fault(fault.clone());
         switches.push((Instant::now(), fault));
         phase_now.store(phase as u64, Ordering::Relaxed);
     }
-    tokio::time::sleep_until((chaos_start + CHAOS).into()).await;
+    tokio::time::sleep_until(chaos_start + CHAOS).await;
     stop.store(true, Ordering::Relaxed);
     let chaos_end = Instant::now();
     for client in clients {

@@ -26,7 +26,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -38,6 +38,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+use crate::tools::clock::{self, Instant};
 
 /// What the hub knows about one repository.
 #[derive(Debug, Clone, Default)]
@@ -618,7 +620,7 @@ async fn answer_limited(
     };
     let (fault, verdict) = {
         let mut state = lock(state);
-        let now = Instant::now();
+        let now = clock::now();
         let verdict = state
             .source_limit
             .as_mut()

@@ -2,7 +2,6 @@
 //! pure [`Zone`], after the per-network rate limit, and counts what it did.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
@@ -19,6 +18,7 @@ use super::ratelimit::{ResponseLimiter, Verdict};
 use super::zone::Zone;
 use crate::federation::PoolNode;
 use crate::metrics::Metrics;
+use crate::tools::clock;
 
 /// The largest UDP answer this server sends whatever the client offers: the size the DNS
 /// flag day of 2020 settled on, below which no path fragments.
@@ -49,7 +49,6 @@ pub struct PoolHandler {
     zone: Arc<Zone>,
     view: Arc<RwLock<Arc<PoolView>>>,
     limiter: Arc<Mutex<ResponseLimiter>>,
-    started: Instant,
     metrics: Metrics,
 }
 
@@ -64,7 +63,6 @@ impl PoolHandler {
             zone: Arc::new(zone),
             view,
             limiter: Arc::new(Mutex::new(limiter)),
-            started: Instant::now(),
             metrics,
         }
     }
@@ -82,10 +80,7 @@ impl RequestHandler for PoolHandler {
         if request.protocol() == Protocol::Udp {
             // TCP needs a handshake, so its source is real and it reflects nothing; its
             // queries are limited where its connections are accepted (`super::tcp`).
-            let verdict = self
-                .limiter
-                .lock()
-                .check(request.src().ip(), self.started.elapsed());
+            let verdict = self.limiter.lock().check(request.src().ip(), clock::now());
             match verdict {
                 Verdict::Answer => {}
                 Verdict::Drop => {

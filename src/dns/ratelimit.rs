@@ -13,11 +13,11 @@
 //! Besides the per-network buckets one bucket holds all answers together, so forged
 //! sources spread over many networks cannot add up to more than the node's global rate.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::Duration;
 
 use crate::federation::address::subnet_of;
+use crate::tools::clock::Instant;
+use crate::tools::limiter::{KeyedLimiter, Limited, Rate};
 
 /// What to do with one query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,28 +30,16 @@ pub enum Verdict {
     Drop,
 }
 
-/// Token buckets per source network.
+/// Token buckets per source network, and optionally one for all answers together.
 #[derive(Debug)]
 pub struct ResponseLimiter {
-    buckets: HashMap<IpAddr, Bucket>,
-    /// Responses per second per network, in the long run.
-    rate: f64,
-    /// Responses a quiet network may get at once.
-    burst: f64,
+    networks: KeyedLimiter<IpAddr, Instant>,
+    /// All answers together, whatever the network.
+    global: Option<KeyedLimiter<(), Instant>>,
     /// Every `slip`-th limited query gets a truncated answer (0: none does).
     slip: u32,
-    max_networks: usize,
-    /// All answers together, whatever the network.
-    global: Bucket,
-    global_rate: f64,
-    global_burst: f64,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    updated: Duration,
-    limited: u32,
+    /// Answers refused by the global limit alone.
+    globally_limited: u32,
 }
 
 impl ResponseLimiter {
@@ -60,18 +48,10 @@ impl ResponseLimiter {
     /// [`ResponseLimiter::with_global`] sets one.
     pub fn new(rate: u32, burst: u32, slip: u32, max_networks: usize) -> Self {
         Self {
-            buckets: HashMap::new(),
-            rate: f64::from(rate.max(1)),
-            burst: f64::from(burst.max(1)),
+            networks: KeyedLimiter::new(Rate::per_second(rate, burst), max_networks),
+            global: None,
             slip,
-            max_networks: max_networks.max(1),
-            global: Bucket {
-                tokens: f64::INFINITY,
-                updated: Duration::ZERO,
-                limited: 0,
-            },
-            global_rate: f64::INFINITY,
-            global_burst: f64::INFINITY,
+            globally_limited: 0,
         }
     }
 
@@ -79,89 +59,65 @@ impl ResponseLimiter {
     /// A query within its network's limit but over the global one is limited as if its
     /// network were over (dropped, or every `slip`-th truncated).
     pub fn with_global(mut self, rate: u32, burst: u32) -> Self {
-        self.global_rate = f64::from(rate.max(1));
-        self.global_burst = f64::from(burst.max(1));
-        self.global.tokens = self.global_burst;
+        self.global = Some(KeyedLimiter::new(Rate::per_second(rate, burst), 1));
         self
     }
 
-    /// Decides for a query from `ip` at `now` (any monotonic clock's reading).
-    pub fn check(&mut self, ip: IpAddr, now: Duration) -> Verdict {
-        let key = subnet_of(ip);
-        if !self.buckets.contains_key(&key) && self.buckets.len() >= self.max_networks {
-            self.prune(now);
-            if self.buckets.len() >= self.max_networks {
-                // Every tracked network is still over its limit: a flood from forged
-                // sources all over the address space. Newcomers get only the truncated
-                // answer, which amplifies nothing and sends a real resolver to TCP.
-                return Verdict::Slip;
+    /// Decides for a query from `ip` at `now`.
+    pub fn check(&mut self, ip: IpAddr, now: Instant) -> Verdict {
+        let global = &mut self.global;
+        let mut by_global = false;
+        let taken = self.networks.take_if(subnet_of(ip), 1, now, || {
+            by_global = global
+                .as_mut()
+                .is_some_and(|global| global.take((), 1, now).is_err());
+            !by_global
+        });
+        match taken {
+            Ok(()) => Verdict::Answer,
+            // Every tracked network is still over its limit: a flood from forged sources
+            // all over the address space. Newcomers get only the truncated answer, which
+            // amplifies nothing and sends a real resolver to TCP.
+            Err(Limited::Full { .. }) => Verdict::Slip,
+            Err(Limited::Over { refusals, .. }) => {
+                if by_global {
+                    self.globally_limited = self.globally_limited.wrapping_add(1);
+                }
+                if self.slip > 0 && refusals.is_multiple_of(self.slip) {
+                    Verdict::Slip
+                } else {
+                    Verdict::Drop
+                }
             }
         }
-        let (rate, burst, slip) = (self.rate, self.burst, self.slip);
-        let bucket = self.buckets.entry(key).or_insert(Bucket {
-            tokens: burst,
-            updated: now,
-            limited: 0,
-        });
-        bucket.refill(now, rate, burst);
-        if bucket.tokens >= 1.0 {
-            let global = &mut self.global;
-            global.refill(now, self.global_rate, self.global_burst);
-            if global.tokens >= 1.0 {
-                global.tokens -= 1.0;
-                bucket.tokens -= 1.0;
-                return Verdict::Answer;
-            }
-            global.limited = global.limited.wrapping_add(1);
-        }
-        bucket.limited = bucket.limited.wrapping_add(1);
-        if slip > 0 && bucket.limited.is_multiple_of(slip) {
-            Verdict::Slip
-        } else {
-            Verdict::Drop
-        }
-    }
-
-    /// Forgets full buckets: they hold no information.
-    fn prune(&mut self, now: Duration) {
-        let (rate, burst) = (self.rate, self.burst);
-        self.buckets.retain(|_, bucket| {
-            let elapsed = now.saturating_sub(bucket.updated).as_secs_f64();
-            bucket.tokens + elapsed * rate < burst
-        });
     }
 
     /// Answers refused by the global limit alone so far.
     pub fn globally_limited(&self) -> u32 {
-        self.global.limited
+        self.globally_limited
     }
 
     /// Networks tracked now.
     pub fn len(&self) -> usize {
-        self.buckets.len()
+        self.networks.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.buckets.is_empty()
-    }
-}
-
-impl Bucket {
-    fn refill(&mut self, now: Duration, rate: f64, burst: f64) {
-        if self.tokens.is_finite() {
-            let elapsed = now.saturating_sub(self.updated).as_secs_f64();
-            self.tokens = (self.tokens + elapsed * rate).min(burst);
-        }
-        self.updated = now;
+        self.networks.is_empty()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::LazyLock;
+    use std::time::Duration;
 
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
+    /// One start for every reading of a test.
+    static T0: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+    fn ms(n: u64) -> Instant {
+        *T0 + Duration::from_millis(n)
     }
 
     #[test]

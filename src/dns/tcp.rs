@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use hickory_server::net::runtime::TokioTime;
@@ -31,6 +31,7 @@ use super::ratelimit::{ResponseLimiter, Verdict};
 use crate::federation::address::subnet_of;
 use crate::logging::WarnThrottle;
 use crate::metrics::Metrics;
+use crate::tools::clock;
 
 /// Responses queued per connection before the handler waits for the client to read.
 const RESPONSE_BUFFER: usize = 64;
@@ -158,7 +159,6 @@ async fn accept_loop(
     limiter: Arc<Mutex<ResponseLimiter>>,
     metrics: Metrics,
 ) {
-    let started = Instant::now();
     let warned = WarnThrottle::new(Duration::from_secs(60));
     // Dropped with this task (when it is aborted), and so are the connections.
     let mut connections = JoinSet::new();
@@ -188,7 +188,6 @@ async fn accept_loop(
             peer,
             handler.clone(),
             Arc::clone(&limiter),
-            started,
             place,
             metrics.clone(),
         ));
@@ -202,7 +201,6 @@ async fn serve(
     peer: SocketAddr,
     handler: PoolHandler,
     limiter: Arc<Mutex<ResponseLimiter>>,
-    started: Instant,
     place: Place,
     metrics: Metrics,
 ) {
@@ -214,7 +212,7 @@ async fn serve(
         let Ok(message) = message else {
             return;
         };
-        if limiter.lock().check(peer.ip(), started.elapsed()) != Verdict::Answer {
+        if limiter.lock().check(peer.ip(), clock::now()) != Verdict::Answer {
             metrics.dns_rate_limited("tcp_closed");
             return;
         }

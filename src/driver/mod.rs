@@ -20,16 +20,6 @@ pub mod transport;
 
 pub use self::loops::{Driver, DriverError};
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use crate::federation::Timestamp;
-
-/// The system clock as the core's [`Timestamp`]: the core reads no clock itself, its
-/// drivers pass this in. A clock set before 1970 reads as the epoch.
-pub fn now() -> Timestamp {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    Timestamp::from_unix_ms(ms)
-}
+/// The system clock as the core's [`Timestamp`](crate::federation::Timestamp): the core
+/// reads no clock itself, its drivers pass this in.
+pub use crate::tools::clock::wall as now;

@@ -16,8 +16,8 @@
 //!   (the `/gossip` messages and the set digest), [`key`], [`peer_url`], [`peers`]
 //!   (`peers.toml`'s text), [`identity`] (the node's key pair), [`fill`] (the signed
 //!   requests and answers by which nodes fill each other's caches).
-//! - Policy: [`score`] (NTP-pool scores), [`ratelimit`] (per-source token buckets),
-//!   [`address`] (which IPs may be probed, how addresses group), [`settings`].
+//! - Policy: [`score`] (NTP-pool scores), [`address`] (which IPs may be probed, how
+//!   addresses group, per address or network for rate limits), [`settings`].
 //! - [`rendezvous`]: the weighted rendezvous hashing that status.js uses to pick nodes.
 //! - [`time`]: timestamps, passed in by the caller.
 
@@ -32,7 +32,6 @@ pub mod key;
 pub mod message;
 pub mod peer_url;
 pub mod peers;
-pub mod ratelimit;
 pub mod rendezvous;
 pub mod score;
 pub mod settings;

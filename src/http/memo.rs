@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use quick_cache::sync::Cache;
 use quick_cache::{Equivalent, OptionsBuilder, Weighter};
-use tokio::time::Instant;
+
+use crate::tools::clock::Instant;
 
 /// The longest request target kept; badge URLs are far shorter.
 pub const MAX_KEY_BYTES: usize = 512;
@@ -188,6 +189,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::tools::clock;
 
     /// A test answer of a given size.
     #[derive(Debug, Clone, PartialEq)]
@@ -202,7 +204,7 @@ mod tests {
     #[test]
     fn answers_only_until_their_deadline() {
         let memo = ResponseMemo::new(64 * 1024, 1024);
-        let now = Instant::now();
+        let now = clock::now();
         memo.insert("/a", Answer(1), now + Duration::from_millis(500), now);
         assert_eq!(memo.get("/a", now), Some(Answer(1)));
         assert_eq!(
@@ -225,7 +227,7 @@ mod tests {
     #[test]
     fn long_targets_are_never_kept() {
         let memo = ResponseMemo::new(64 * 1024, 1024);
-        let now = Instant::now();
+        let now = clock::now();
         let long = format!("/status.svg?text={}", "x".repeat(MAX_KEY_BYTES));
         memo.insert(&long, Answer(1), now + Duration::from_secs(1), now);
         assert!(memo.is_empty());
@@ -236,7 +238,7 @@ mod tests {
     {
         let budget = 256 * 1024;
         let memo = ResponseMemo::new(budget, 1024);
-        let now = Instant::now();
+        let now = clock::now();
         let until = now + Duration::from_secs(60);
         memo.insert("/popular", Answer(1300), until, now);
         for _ in 0..3 {

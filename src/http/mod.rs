@@ -3,7 +3,8 @@
 //! - [`server`]: the accept loop, connection limits, header timeout, graceful drain.
 //! - [`client_addr`]: who a request comes from, behind `--trusted-proxies` too.
 //! - [`router`]: the one request parser: method, path and query to a [`router::Route`].
-//! - [`routes`]: the handlers, one per route family, and how errors become answers.
+//! - [`routes`]: the handlers, one per route family.
+//! - [`error`]: how errors become answers, the same for every route family.
 //! - [`response`]: what every answer carries (ETag, `Cache-Control`, CORS).
 //! - [`memo`]: the one memo of rendered answers, bounded by bytes: finished answers by
 //!   request target, while they stay the same, and ([`badge_memo`]) rendered badges.
@@ -12,6 +13,7 @@
 
 pub mod badge_memo;
 pub mod client_addr;
+pub mod error;
 pub mod memo;
 pub mod pages;
 pub mod response;

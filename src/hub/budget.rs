@@ -1,15 +1,17 @@
 //! The upstream budget, what keeps a node (and so the network) polite to Docker Hub, how
 //! long a 429 silences us, and each client's share of it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{DATE, HeaderMap};
 use tokio::sync::Semaphore;
 
 use super::HubError;
 use crate::federation::address::subnet_of;
+use crate::tools::clock::Instant;
+use crate::tools::limiter::{KeyedLimiter, Limited, Rate};
 
 /// Longest silence a hub may ask of us; a hostile or broken answer cannot mute a node for
 /// longer than this.
@@ -472,56 +474,32 @@ impl ClientKey {
 /// ([`super::fair`]).
 #[derive(Debug)]
 pub struct ClientShares {
-    share: f64,
-    per_second: f64,
-    max_clients: usize,
-    buckets: parking_lot::Mutex<HashMap<ClientKey, (f64, Instant)>>,
+    buckets: parking_lot::Mutex<KeyedLimiter<ClientKey, Instant>>,
 }
 
 impl ClientShares {
     /// `share` units per `window` for each client, tracking at most `max_clients` clients
     /// that have spent something (full buckets are forgotten when room is needed).
     pub fn new(share: u32, window: Duration, max_clients: usize) -> ClientShares {
-        let share = f64::from(share.max(1));
         ClientShares {
-            share,
-            per_second: share / window.as_secs_f64().max(0.001),
-            max_clients: max_clients.max(1),
-            buckets: parking_lot::Mutex::new(HashMap::new()),
+            buckets: parking_lot::Mutex::new(KeyedLimiter::new(
+                Rate::new(share, share, window),
+                max_clients,
+            )),
         }
     }
 
     /// Spends `units` of `client`'s share, or says how long until they are there.
-    pub fn spend(&self, client: ClientKey, units: u32, now: Instant) -> Result<(), Duration> {
-        let units = f64::from(units);
-        let (share, per_second) = (self.share, self.per_second);
-        let refill = |(tokens, at): &mut (f64, Instant)| {
-            *tokens = (*tokens + now.saturating_duration_since(*at).as_secs_f64() * per_second)
-                .min(share);
-            if now > *at {
-                *at = now;
-            }
-        };
-        let mut buckets = self.buckets.lock();
-        if !buckets.contains_key(&client) && buckets.len() >= self.max_clients {
-            buckets.retain(|_, bucket| {
-                refill(bucket);
-                bucket.0 < share
-            });
-            if buckets.len() >= self.max_clients {
-                // Every tracked client is still spending: taking on more would let one
-                // with many networks wipe the others' record.
-                return Err(Duration::from_secs_f64(1.0 / per_second));
-            }
-        }
-        let bucket = buckets.entry(client).or_insert((share, now));
-        refill(bucket);
-        if bucket.0 >= units {
-            bucket.0 -= units;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((units - bucket.0) / per_second))
-        }
+    pub fn spend(
+        &self,
+        client: ClientKey,
+        units: u32,
+        now: impl Into<Instant>,
+    ) -> Result<(), Duration> {
+        self.buckets
+            .lock()
+            .take(client, units, now.into())
+            .map_err(Limited::retry_in)
     }
 }
 

@@ -2,8 +2,7 @@
 //! fallback; the repository, tag list and tag resources; every request through the budget,
 //! a 401 answered by logging in once more.
 
-use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use reqwest::{StatusCode, redirect};
 use serde::Deserialize;
@@ -21,6 +20,8 @@ use super::tag_list::{Step, TagList, TagPage, add_page};
 use super::{HubError, HubStatus, decode_json};
 use crate::logging::{WarnThrottle, cause_chain};
 use crate::metrics::Metrics;
+use crate::tools::bounded::BoundedMap;
+use crate::tools::clock::{self, Instant};
 
 /// Pages of build history read at most before falling back to the tag endpoint.
 pub const MAX_PAGES: usize = 5;
@@ -141,7 +142,7 @@ impl HubClient {
         let first = self.endpoint(&format!(
             "v2/repositories/{repository}/buildhistory/?page_size=100"
         ))?;
-        let mut next = (!self.no_history.contains(&repository, Instant::now())).then_some(first);
+        let mut next = (!self.no_history.contains(&repository, clock::now())).then_some(first);
         let mut pages = 0;
         while let Some(url) = next.take() {
             if pages == MAX_PAGES {
@@ -158,7 +159,7 @@ impl HubClient {
                 // Build history is gone for most repositories: ask the tag itself, and for
                 // this repository's other tags ask it first.
                 Err(HubError::NotFound) => {
-                    self.no_history.insert(repository.clone(), Instant::now());
+                    self.no_history.insert(repository.clone(), clock::now());
                     break;
                 }
                 Err(err) => return Err(err),
@@ -185,7 +186,7 @@ impl HubClient {
     /// ([`Budget::has_room`]); the requests of a check go out inside
     /// [`super::budget::as_check`].
     pub fn has_room(&self) -> bool {
-        self.budget.has_room(Instant::now())
+        self.budget.has_room(clock::now())
     }
 
     /// Charges `client`'s share for one cold miss that goes elsewhere than Docker Hub (a fill
@@ -193,7 +194,7 @@ impl HubClient {
     /// as large as the hub's, shared as fairly.
     pub fn spend_share(&self, client: ClientKey) -> Result<(), HubError> {
         self.fill_shares
-            .admit(client, 0, Duration::ZERO, Instant::now())
+            .admit(client, 0, Duration::ZERO, clock::now())
             .map_err(refused)
     }
 
@@ -221,7 +222,7 @@ impl HubClient {
             repo.organization, repo.repository
         ))?;
         let read = |body: &[u8]| Ok((decode_json::<RepositoryInfo>(body)?, 0));
-        let (legacy_first, current_trusted) = self.repository_paths.order(Instant::now());
+        let (legacy_first, current_trusted) = self.repository_paths.order(clock::now());
         let (first, second) = if legacy_first {
             ((LEGACY, legacy), (CURRENT, current))
         } else {
@@ -229,7 +230,7 @@ impl HubClient {
         };
         let err = match self.get(first.0, first.1, client, read).await {
             Ok(info) => {
-                self.repository_paths.answered(first.0, Instant::now());
+                self.repository_paths.answered(first.0, clock::now());
                 return Ok(info);
             }
             Err(err) => err,
@@ -240,7 +241,7 @@ impl HubClient {
         }
         match self.get(second.0, second.1, client, read).await {
             Ok(info) => {
-                self.repository_paths.answered(second.0, Instant::now());
+                self.repository_paths.answered(second.0, clock::now());
                 Ok(info)
             }
             Err(second_err) if err == HubError::NotFound => {
@@ -369,7 +370,7 @@ impl HubClient {
         let Ok(_permit) = self.budget.in_flight.acquire().await else {
             return Err(HubError::Unreachable);
         };
-        let started = Instant::now();
+        let started = clock::now();
         // What reqwest said when no answer came (refused, DNS, TLS): for the log only.
         let mut reason = None;
         let admitted = if super::budget::checking() {
@@ -406,7 +407,7 @@ impl HubClient {
             })?;
             let status = response.status();
             self.budget
-                .learn_hub_limit(response.headers(), Instant::now(), SystemTime::now());
+                .learn_hub_limit(response.headers(), clock::now(), SystemTime::now());
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let asked = retry_after(response.headers(), SystemTime::now());
                 if asked.wait > LONG_RETRY_AFTER && self.warned.allow("long_retry_after") {
@@ -445,7 +446,7 @@ impl HubClient {
             decode(&read_limited(response).await?)
         }
         .await;
-        self.budget.record(&result, started, Instant::now());
+        self.budget.record(&result, started, clock::now());
         if let Err(err) = &result
             && !matches!(err, HubError::NotFound | HubError::RepositoryNotFound)
             && self.warned.allow(err.outcome())
@@ -493,7 +494,7 @@ impl HubClient {
                 HubError::NotFound => HubError::Status { status: 404 },
                 other => other,
             })?;
-        *slot = Some((token.access_token.clone(), Instant::now()));
+        *slot = Some((token.access_token.clone(), clock::now()));
         Ok(Some(token.access_token))
     }
 
@@ -571,43 +572,31 @@ const NO_HISTORY_CAPACITY: usize = 16_384;
 const NO_HISTORY_TTL: Duration = Duration::from_secs(3600);
 
 /// Repositories the hub said have no build history, oldest first, bounded in count and age.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct NoHistory {
-    state: parking_lot::Mutex<NoHistoryState>,
+    since: parking_lot::Mutex<BoundedMap<String, Instant>>,
 }
 
-#[derive(Debug, Default)]
-struct NoHistoryState {
-    since: HashMap<String, Instant>,
-    order: VecDeque<(String, Instant)>,
+impl Default for NoHistory {
+    fn default() -> Self {
+        NoHistory {
+            since: parking_lot::Mutex::new(BoundedMap::new(NO_HISTORY_CAPACITY)),
+        }
+    }
 }
 
 impl NoHistory {
     fn contains(&self, repository: &str, now: Instant) -> bool {
-        self.state
+        self.since
             .lock()
-            .since
             .get(repository)
             .is_some_and(|&at| now.saturating_duration_since(at) < NO_HISTORY_TTL)
     }
 
     fn insert(&self, repository: String, now: Instant) {
-        let mut state = self.state.lock();
-        state.since.insert(repository.clone(), now);
-        state.order.push_back((repository, now));
-        while state.order.len() > NO_HISTORY_CAPACITY
-            || state
-                .order
-                .front()
-                .is_some_and(|(_, at)| now.saturating_duration_since(*at) >= NO_HISTORY_TTL)
-        {
-            let Some((old, at)) = state.order.pop_front() else {
-                break;
-            };
-            if state.since.get(&old) == Some(&at) {
-                state.since.remove(&old);
-            }
-        }
+        let mut since = self.since.lock();
+        since.forget_oldest_while(|&at| now.saturating_duration_since(at) >= NO_HISTORY_TTL);
+        since.insert(repository, now);
     }
 }
 

@@ -50,9 +50,10 @@
 //! from the same entries.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::budget::{ClientKey, RATE_WINDOW};
+use crate::tools::clock::Instant;
 
 /// The reserve is this fraction of the window's budget: a fifth, 24 requests with the
 /// default `--hub-rate` of 120, what readers' pages of two dozen cold badges cost (build

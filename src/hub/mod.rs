@@ -124,6 +124,18 @@ impl HubError {
         }
     }
 
+    /// How long until asking again makes sense, for the errors that say so: a limit (Docker
+    /// Hub's, this node's budget, the client's share) or a backoff.
+    pub fn retry_in(&self) -> Option<Duration> {
+        match self {
+            HubError::RateLimited { retry_in }
+            | HubError::Budget { retry_in }
+            | HubError::ClientShare { retry_in }
+            | HubError::Backoff { retry_in } => Some(*retry_in),
+            _ => None,
+        }
+    }
+
     /// The label of this outcome in `dbs_upstream_requests_total`.
     pub fn outcome(&self) -> &'static str {
         match self {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom as _;
 use rand::{RngExt as _, SeedableRng};
 
 use crate::driver::transport::memory::MemoryNetwork;
@@ -206,10 +207,7 @@ impl Simulation {
         let mut order: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| self.nodes[i].up)
             .collect();
-        for i in 0..order.len() {
-            let j = self.rng.random_range(i..order.len());
-            order.swap(i, j);
-        }
+        order.shuffle(&mut self.rng);
         for i in order {
             let url = self.nodes[i].url.clone();
             let rng = &mut self.rng;

@@ -156,6 +156,17 @@ where
     }
 }
 
+/// Moves the clock that in-process nodes run on (tokio's) forward by `by` at once, then
+/// lets it run on in real time: what waits, expires or refills by it sees `by` pass without
+/// the test waiting for it. Call it with nothing in flight (no request awaited by another
+/// task), since timers that `by` passes fire at once. Needs the current-thread runtime of
+/// `#[tokio::test]`.
+pub async fn skip(by: Duration) {
+    tokio::time::pause();
+    tokio::time::advance(by).await;
+    tokio::time::resume();
+}
+
 /// The `aria-label` of a badge, `label: message`, with `&amp;` read back as `&`.
 pub fn said(svg: &str) -> String {
     let start = svg

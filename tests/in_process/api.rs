@@ -379,6 +379,33 @@ async fn markup_in_text_is_shown_as_text() {
     );
 }
 
+/// One cleaning of client text, whatever shows it: the endpoint JSON's label is the label
+/// the SVG badge draws (controls and bidi overrides removed, capped with an ellipsis).
+#[tokio::test]
+async fn the_endpoint_json_and_the_svg_clean_a_label_alike() {
+    let hub = hub_with_samples().await;
+    let node = start_node(&hub.url(), |_| {}).await;
+    let text = format!("build\u{202e}sta\u{7}tus {}", "x".repeat(80));
+    let encoded = percent_encoding::utf8_percent_encode(&text, percent_encoding::NON_ALPHANUMERIC);
+    let (code, body) = get_json(&format!("{}/shields/acme/app?text={encoded}", node.url)).await;
+    assert_eq!(code, 200);
+    let (code, _, svg) = get(&format!(
+        "{}/status.svg?organization=acme&repository=app&text={encoded}",
+        node.url
+    ))
+    .await;
+    assert_eq!(code, 200);
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let title = doc
+        .descendants()
+        .find(|n| n.has_tag_name("title"))
+        .and_then(|n| n.text())
+        .unwrap();
+    let expected = format!("buildstatus {}…", "x".repeat(51));
+    assert_eq!(body["label"], expected.as_str());
+    assert_eq!(title, format!("{expected}: ok"));
+}
+
 #[tokio::test]
 async fn shields_endpoint_json_has_exactly_the_schema_fields() {
     let hub = hub_with_samples().await;

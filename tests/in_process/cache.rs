@@ -2,7 +2,9 @@
 //! stampede, stale-while-revalidate, stale-if-error up to `--max-stale`, silence after a 429,
 //! and a bounded cache.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::common::{client, get_json, start_node, wait_until};
 use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo, Fault};

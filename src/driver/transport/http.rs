@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::ACCESS_CONTROL_ALLOW_ORIGIN;
@@ -20,6 +20,7 @@ use crate::federation::address::is_forbidden_probe_target;
 use crate::federation::message::{GossipRequest, GossipResponse, MAX_GOSSIP_BODY_BYTES};
 use crate::federation::{PeerUrl, ProbeOutcome, PublicKey, SignatureChecks, Timestamp};
 use crate::metrics::Metrics;
+use crate::tools::clock;
 
 /// Largest `/health` answer read.
 const MAX_HEALTH_BYTES: usize = 8 * 1024;
@@ -92,7 +93,7 @@ impl PeerClient {
 
     /// Probes `GET {url}/health`.
     pub async fn probe(&self, url: &PeerUrl) -> ProbeReport {
-        let started = Instant::now();
+        let started = clock::now();
         let mut report = ProbeReport {
             latency: Duration::ZERO,
             ip: None,

@@ -113,8 +113,10 @@ impl Core {
         now: Timestamp,
     ) -> Result<AdmittedGossip, GossipError> {
         self.limiter
-            .check(from_ip, now)
-            .map_err(|retry_after| GossipError::RateLimited { retry_after })?;
+            .take(rate_limit_key(from_ip), 1, now)
+            .map_err(|limited| GossipError::RateLimited {
+                retry_after: limited.retry_in(),
+            })?;
         match &request {
             GossipRequest::Digest { v, .. } => {
                 if *v != PROTOCOL_VERSION {
@@ -167,11 +169,15 @@ impl Core {
                     Err((index, err)) => {
                         // Every descriptor no honest node sends costs the same: the message
                         // stops there and the sender's bucket is emptied.
-                        self.limiter.penalize(from_ip, now);
+                        self.limiter.drain(&rate_limit_key(from_ip), u32::MAX, now);
                         return Err(GossipError::rejected(index, &err));
                     }
                     // Refusals an honest node may meet cost a request's token each.
-                    Ok(charged) => self.limiter.charge(from_ip, charged, now),
+                    Ok(charged) => self.limiter.drain(
+                        &rate_limit_key(from_ip),
+                        u32::try_from(charged).unwrap_or(u32::MAX),
+                        now,
+                    ),
                 }
                 let mut seen = HashSet::new();
                 let descriptors = want

@@ -224,7 +224,7 @@ impl Core {
                 key: m.desc.key().to_base64(),
                 weight: self.effective_weight(m, now),
                 score: round2(m.score.value()),
-                latency_ms: m.latency.map_or(0, duration_ms),
+                latency_ms: m.latency.map_or(0, millis),
                 version: m.desc.version().to_owned(),
             })
             .collect();
@@ -264,7 +264,7 @@ impl Core {
                 score: round2(m.score.value()),
                 weight: self.effective_weight(m, now),
                 version: m.desc.version().to_owned(),
-                latency_ms: m.latency.map(duration_ms),
+                latency_ms: m.latency.map(millis),
                 issued_at: m.desc.issued_at().as_unix_ms(),
                 last_probe: m.last_verdict,
                 last_probe_at: m.last_probe_at.map(Timestamp::as_unix_ms),

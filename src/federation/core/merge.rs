@@ -9,48 +9,35 @@
 //! own signed leave is what removes it.
 
 use super::*;
+use crate::tools::bounded::BoundedMap;
 
 /// Keys with an issue time, oldest first, bounded: refused descriptors (forgotten) and
 /// evicted ones (not fetched back while the list is full).
-#[derive(Clone, Debug, Default)]
-pub(super) struct Forgotten {
-    at: HashMap<PublicKey, Timestamp>,
-    order: VecDeque<(PublicKey, Timestamp)>,
-}
+#[derive(Clone, Debug)]
+pub(super) struct Forgotten(BoundedMap<PublicKey, Timestamp>);
 
 impl Forgotten {
-    pub(super) fn blocks(&self, key: &PublicKey, issued_at: Timestamp) -> bool {
-        self.at.get(key).is_some_and(|&t| issued_at <= t)
+    /// Room for `cap` keys.
+    pub(super) fn new(cap: usize) -> Self {
+        Forgotten(BoundedMap::new(cap))
     }
 
-    pub(super) fn insert(&mut self, key: PublicKey, issued_at: Timestamp, cap: usize) {
-        self.at.insert(key, issued_at);
-        self.order.push_back((key, issued_at));
-        while self.order.len() > cap.max(1) {
-            if let Some((old, t)) = self.order.pop_front()
-                && self.at.get(&old) == Some(&t)
-            {
-                self.at.remove(&old);
-            }
-        }
+    pub(super) fn blocks(&self, key: &PublicKey, issued_at: Timestamp) -> bool {
+        self.0.get(key).is_some_and(|&t| issued_at <= t)
+    }
+
+    pub(super) fn insert(&mut self, key: PublicKey, issued_at: Timestamp) {
+        self.0.insert(key, issued_at);
     }
 
     /// Drops the record of `key` (it is held again).
     pub(super) fn remove(&mut self, key: &PublicKey) {
-        self.at.remove(key);
+        self.0.remove(key);
     }
 
     /// Drops records of descriptors that have expired anyway.
     pub(super) fn prune(&mut self, oldest: Timestamp) {
-        while let Some(&(key, t)) = self.order.front() {
-            if t >= oldest {
-                break;
-            }
-            self.order.pop_front();
-            if self.at.get(&key) == Some(&t) {
-                self.at.remove(&key);
-            }
-        }
+        self.0.forget_oldest_while(|&t| t < oldest);
     }
 }
 
@@ -324,11 +311,7 @@ impl Core {
     /// Makes room: the member goes, but is not forgotten (see the module documentation).
     pub(super) fn evict(&mut self, key: &PublicKey) {
         if let Some(member) = self.remove(key) {
-            let cap = self
-                .settings
-                .max_members
-                .saturating_mul(FORGOTTEN_PER_MEMBER);
-            self.evicted.insert(*key, member.desc.issued_at(), cap);
+            self.evicted.insert(*key, member.desc.issued_at());
             self.stats.evictions += 1;
         }
     }
@@ -342,11 +325,7 @@ impl Core {
     }
 
     pub(super) fn forget(&mut self, key: PublicKey, issued_at: Timestamp) {
-        let cap = self
-            .settings
-            .max_members
-            .saturating_mul(FORGOTTEN_PER_MEMBER);
-        self.forgotten.insert(key, issued_at, cap);
+        self.forgotten.insert(key, issued_at);
     }
 
     pub(super) fn insert(&mut self, key: PublicKey, member: Member, now: Timestamp) {

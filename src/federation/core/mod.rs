@@ -10,15 +10,16 @@
 //! - [`Core::on_probe_result`] with what each probe found;
 //! - [`Core::servers`] / [`Core::members`] for `/servers`, and [`Core::leave`] on SIGTERM.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand::seq::SliceRandom as _;
 use rand::{Rng, RngExt as _};
 use serde::{Deserialize, Serialize};
 
-use super::address::{canonical_ip, is_forbidden_probe_target, subnet_of};
+use super::address::{canonical_ip, is_forbidden_probe_target, rate_limit_key, subnet_of};
 use super::descriptor::{
     Descriptor, DescriptorError, Freshness, SignatureCache, SignedDescriptor, VerifiedDescriptor,
     check_freshness,
@@ -32,10 +33,10 @@ use super::message::{
 };
 use super::peer_url::PeerUrl;
 use super::peers::{MAX_POOL_ADDRESSES_ASKED, Peer, PoolSeed};
-use super::ratelimit::RateLimiter;
 use super::score::{self, Score};
 use super::settings::{Settings, SettingsError};
-use super::time::Timestamp;
+use super::time::{Timestamp, millis};
+use crate::tools::limiter::{KeyedLimiter, Rate};
 
 /// Version of the persisted [`State`] format.
 pub const STATE_FORMAT: u32 = 1;
@@ -589,7 +590,8 @@ pub struct Core {
     evicted: Forgotten,
     buckets: [[u8; BUCKET_HASH_LEN]; BUCKETS],
     dirty_buckets: u16,
-    limiter: RateLimiter,
+    /// `POST /gossip` requests per source address (IPv6: per /64).
+    limiter: KeyedLimiter<IpAddr, Timestamp>,
     next_gossip_at: Timestamp,
     next_prune_at: Timestamp,
     signature_cache: Option<Arc<SignatureCache>>,
@@ -659,10 +661,13 @@ impl Core {
             .filter(|peer| peer.url != settings.public_url)
             .map(|peer| (peer.url.clone(), peer))
             .collect();
-        let limiter = RateLimiter::new(
-            settings.gossip_burst,
-            settings.gossip_requests_per_interval,
-            settings.gossip_interval,
+        let forgotten_cap = settings.max_members.saturating_mul(FORGOTTEN_PER_MEMBER);
+        let limiter = KeyedLimiter::new(
+            Rate::new(
+                settings.gossip_burst,
+                settings.gossip_requests_per_interval,
+                settings.gossip_interval,
+            ),
             settings.max_rate_limited_sources,
         );
         Ok(Self {
@@ -673,8 +678,8 @@ impl Core {
             members: BTreeMap::new(),
             by_url: BTreeMap::new(),
             seeds,
-            forgotten: Forgotten::default(),
-            evicted: Forgotten::default(),
+            forgotten: Forgotten::new(forgotten_cap),
+            evicted: Forgotten::new(forgotten_cap),
             buckets: [[0; BUCKET_HASH_LEN]; BUCKETS],
             dirty_buckets: u16::MAX,
             limiter,
@@ -835,18 +840,9 @@ fn bucket_mask(buckets: &[u8]) -> [bool; BUCKETS] {
     mask
 }
 
-/// Up to `k` items chosen uniformly without replacement (a partial Fisher–Yates shuffle).
+/// Up to `k` items chosen uniformly without replacement, in random order.
 fn sample<R: Rng + ?Sized, T: Clone>(rng: &mut R, items: &mut [T], k: usize) -> Vec<T> {
-    let k = k.min(items.len());
-    for i in 0..k {
-        let j = rng.random_range(i..items.len());
-        items.swap(i, j);
-    }
-    items[..k].to_vec()
-}
-
-fn duration_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    items.partial_shuffle(rng, k).0.to_vec()
 }
 
 fn round2(x: f64) -> f64 {

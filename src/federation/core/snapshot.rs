@@ -107,7 +107,7 @@ impl Core {
                     // Six decimals parse back exactly with any JSON reader.
                     score: (m.score.value() * 1e6).round() / 1e6,
                     consecutive_failures: m.consecutive_failures,
-                    latency_ms: m.latency.map(duration_ms),
+                    latency_ms: m.latency.map(millis),
                     resolved_ip: m.resolved_ip,
                     first_seen: m.first_seen,
                     standing: m.standing.map(|s| (s.value() * 1e6).round() / 1e6),

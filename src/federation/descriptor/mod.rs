@@ -2,7 +2,6 @@
 //! same way on every node.
 
 use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -18,6 +17,7 @@ use super::identity::Identity;
 use super::key::PublicKey;
 use super::peer_url::{MAX_URL_LEN, PeerUrl};
 use super::time::{Timestamp, millis};
+use crate::tools::bounded::BoundedMap;
 
 /// Longest accepted version string, in bytes.
 pub const MAX_VERSION_LEN: usize = 32;
@@ -506,18 +506,10 @@ impl VerifiedDescriptor {
 /// are the newest; an entry lost anyway only means the merge checks it again.
 #[derive(Debug)]
 pub struct SignatureCache {
-    seen: Mutex<Seen>,
-    capacity: usize,
+    seen: Mutex<BoundedMap<[u8; 32], VerifiedDescriptor>>,
     /// Signatures checked because the cache did not have them: what tests count to show
     /// where the work was done.
     checked: AtomicU64,
-}
-
-#[derive(Debug, Default)]
-struct Seen {
-    by_fingerprint: HashMap<[u8; 32], VerifiedDescriptor>,
-    /// Fingerprints in the order they came in, oldest first.
-    order: VecDeque<[u8; 32]>,
 }
 
 const SIGNATURE_CACHE_CAPACITY: usize = 1 << 16;
@@ -537,8 +529,7 @@ impl SignatureCache {
     /// A cache holding at most `capacity` descriptors (at least one).
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            seen: Mutex::new(Seen::default()),
-            capacity: capacity.max(1),
+            seen: Mutex::new(BoundedMap::new(capacity)),
             checked: AtomicU64::new(0),
         }
     }
@@ -551,32 +542,23 @@ impl SignatureCache {
 
     /// Descriptors held now.
     pub fn len(&self) -> usize {
-        self.lock().by_fingerprint.len()
+        self.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn lock(&self) -> parking_lot::MutexGuard<'_, Seen> {
+    fn lock(&self) -> parking_lot::MutexGuard<'_, BoundedMap<[u8; 32], VerifiedDescriptor>> {
         self.seen.lock()
     }
 
     fn get(&self, fingerprint: &[u8; 32]) -> Option<VerifiedDescriptor> {
-        self.lock().by_fingerprint.get(fingerprint).cloned()
+        self.lock().get(fingerprint).cloned()
     }
 
     fn insert(&self, fingerprint: [u8; 32], verified: VerifiedDescriptor) {
-        let mut seen = self.lock();
-        if seen.by_fingerprint.insert(fingerprint, verified).is_some() {
-            return;
-        }
-        seen.order.push_back(fingerprint);
-        while seen.order.len() > self.capacity {
-            if let Some(oldest) = seen.order.pop_front() {
-                seen.by_fingerprint.remove(&oldest);
-            }
-        }
+        self.lock().insert(fingerprint, verified);
     }
 }
 

@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 
 use hyper::Response;
 use hyper::header::HeaderMap;
-use tokio::time::Instant;
 
 use super::formats::{addv, date_badge, dots, iec_bytes, metric, version_color};
 use super::status::name_the_error;
@@ -27,6 +26,7 @@ use crate::hub::repository::RepoName;
 use crate::hub::tag::{ImageInfo, TagInfo};
 use crate::hub::tag_list::TagList;
 use crate::hub::{ClientKey, HubError, HubStatus};
+use crate::tools::clock::{self, Instant};
 
 /// shields.io's Docker blue, for pulls, stars and automated builds.
 const DOCKER_BLUE: &str = "066da5";
@@ -601,7 +601,7 @@ fn respond(
         (target, freshness.as_ref().and_then(|f| f.unchanged_until))
     {
         app.memo()
-            .insert(target, Arc::clone(&answer), until, Instant::now());
+            .insert(target, Arc::clone(&answer), until, clock::now());
     }
     let mut response = answer.respond(request);
     if let Shown::Error {

@@ -20,17 +20,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response};
 
+use super::error::{NoSuchRoute, error_response};
 use super::memo::ResponseMemo;
 use super::response::{
-    Body, Cacheable, add_common_headers, api_error, html, method_not_allowed, preflight, shorten,
-    static_file, typed,
+    Body, Cacheable, add_common_headers, html, method_not_allowed, preflight, static_file, typed,
 };
 use super::router::{self, Route};
 use super::{App, pages, source};
 use crate::cache::Lookup;
 use crate::node::Node;
+use crate::tools::clock::{self, Instant};
 
 /// How long a badge waits for a fetch when nothing servable is cached, before it answers
 /// with a short-lived badge that says so (the fetch goes on, for the next request).
@@ -57,7 +58,7 @@ where
     B: hyper::body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let started = tokio::time::Instant::now();
+    let started = clock::now();
     match handle_remembered(app, &request, started) {
         Some(response) => response,
         None => handle_routed(app, request, peer, started).await,
@@ -71,7 +72,7 @@ where
 pub fn handle_remembered<B>(
     app: &App,
     request: &Request<B>,
-    started: tokio::time::Instant,
+    started: Instant,
 ) -> Option<Response<Body>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return None;
@@ -92,7 +93,7 @@ pub async fn handle_routed<B>(
     app: &App,
     request: Request<B>,
     peer: IpAddr,
-    started: tokio::time::Instant,
+    started: Instant,
 ) -> Response<Body>
 where
     B: hyper::body::Body,
@@ -112,7 +113,7 @@ fn finish(
     method: &Method,
     route: &'static str,
     response: &Response<Body>,
-    started: tokio::time::Instant,
+    started: Instant,
 ) {
     let took = started.elapsed();
     let status = response.status();
@@ -138,12 +139,7 @@ type Memo = ResponseMemo<Arc<Cacheable>>;
 /// the same to the second.
 fn remember(memo: &Memo, target: Option<&str>, answer: &Arc<Cacheable>, lookup: &Lookup) {
     if let (Some(target), Some(until)) = (target, lookup.unchanged_until) {
-        memo.insert(
-            target,
-            Arc::clone(answer),
-            until,
-            tokio::time::Instant::now(),
-        );
+        memo.insert(target, Arc::clone(answer), until, clock::now());
     }
 }
 
@@ -190,10 +186,7 @@ where
         Route::Index => html(pages::index(node)),
         Route::Gossip => network::gossip(node, body, client).await,
         Route::Fill => fill::fill(node, body, client).await,
-        Route::NotFound => api_error(
-            StatusCode::NOT_FOUND,
-            &format!("no such route: {}", shorten(path, 100)),
-        ),
+        Route::NotFound => error_response(&NoSuchRoute(path)),
     };
     (name, response)
 }

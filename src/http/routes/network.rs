@@ -9,9 +9,8 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
-use crate::driver::loops::GossipRefusal;
-use crate::federation::GossipError;
-use crate::http::response::{Body, api_error, json, typed};
+use crate::http::error::{BodyError, Busy, Internal, error_response};
+use crate::http::response::{Body, json, typed};
 use crate::node::Node;
 
 /// The longest a peer may take to send a gossip body.
@@ -63,11 +62,7 @@ where
         Err(response) => return response,
     };
     let Some(slot) = node.driver().try_gossip_slot() else {
-        let mut response = api_error(StatusCode::SERVICE_UNAVAILABLE, "busy; gossip again later");
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
+        return error_response(&Busy("busy; gossip again later"));
     };
     // Off the async workers: checking a message's signatures takes milliseconds of CPU, and
     // a flood of them must not hold up the badges served on the same threads.
@@ -79,8 +74,13 @@ where
     .await;
     let mut response = match handled {
         Ok(Ok(body)) => return typed(body, "application/json", "no-store"),
-        Ok(Err(refusal)) => api_error(gossip_refusal_status(&refusal), &refusal.to_string()),
-        Err(_) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, "gossip handling failed"),
+        Ok(Err(refusal)) => error_response(&refusal),
+        Err(err) => {
+            return error_response(&Internal {
+                what: "gossip handling failed",
+                error: err.to_string(),
+            });
+        }
     };
     response
         .headers_mut()
@@ -93,7 +93,7 @@ where
 pub(super) async fn read_body<B>(
     body: B,
     max: usize,
-    what: &str,
+    what: &'static str,
 ) -> Result<bytes::Bytes, Response<Body>>
 where
     B: hyper::body::Body,
@@ -102,41 +102,15 @@ where
     // A declared length over the cap is refused before reading: `Limited` only counts the
     // bytes that arrive, so it would wait for the sender (up to the body timeout) and then
     // answer 408 instead of saying what is wrong.
-    let too_large = || {
-        api_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("{what} body too large"),
-        )
-    };
     if hyper::body::Body::size_hint(&body).lower() > max as u64 {
-        return Err(too_large());
+        return Err(error_response(&BodyError::TooLarge(what)));
     }
     let limited = http_body_util::Limited::new(body, max);
-    match tokio::time::timeout(GOSSIP_BODY_TIMEOUT, limited.collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Ok(Err(_)) => Err(api_error(
-            StatusCode::BAD_REQUEST,
-            &format!("could not read the {what} body"),
-        )),
-        Err(_) => Err(api_error(
-            StatusCode::REQUEST_TIMEOUT,
-            &format!("{what} body took too long"),
-        )),
-    }
-}
-
-/// The HTTP status of a refused `POST /gossip`.
-fn gossip_refusal_status(refusal: &GossipRefusal) -> StatusCode {
-    match refusal {
-        GossipRefusal::Malformed(_) => StatusCode::BAD_REQUEST,
-        GossipRefusal::Refused(err) => match err {
-            GossipError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            GossipError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            GossipError::UnsupportedVersion(_)
-            | GossipError::BadBucket(_)
-            | GossipError::Forged { .. }
-            | GossipError::Invalid { .. } => StatusCode::BAD_REQUEST,
-        },
-    }
+    let refused = match tokio::time::timeout(GOSSIP_BODY_TIMEOUT, limited.collect()).await {
+        Ok(Ok(collected)) => return Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => BodyError::TooLarge(what),
+        Ok(Err(_)) => BodyError::Unreadable(what),
+        Err(_) => BodyError::TooSlow(what),
+    };
+    Err(error_response(&refused))
 }

@@ -15,8 +15,9 @@ use crate::badge::{self, Color};
 use crate::cache::Lookup;
 use crate::http::App;
 use crate::http::badge_memo::rendered_badge;
+use crate::http::error::{LookupError, error_response};
 use crate::http::response::{
-    Body, Cacheable, ERROR_MAX_AGE, api_error, etag_of, json, set_cache_control, set_retry_after,
+    Body, Cacheable, ERROR_MAX_AGE, etag_of, json, set_cache_control, set_retry_after,
 };
 use crate::http::router::Parsed;
 use crate::hub::names::{ImageRef, NameError};
@@ -46,7 +47,7 @@ pub(super) async fn build(
 ) -> Response<Body> {
     let image = match image_of(parsed) {
         Ok(image) => image,
-        Err(err) => return api_error(StatusCode::BAD_REQUEST, &err.to_string()),
+        Err(err) => return error_response(&err),
     };
     let lookup = app
         .node()
@@ -74,12 +75,7 @@ pub(super) async fn build(
             remember(app.memo(), target, &answer, &lookup);
             answer.respond(request)
         }
-        Err(err) => {
-            let (code, description) = hub_error(err, &image);
-            let mut response = api_error(code, &description);
-            retry_after(&mut response, err);
-            response
-        }
+        Err(err) => error_response(&LookupError { err, image: &image }),
     }
 }
 
@@ -92,38 +88,10 @@ struct BuildAnswer {
     age_seconds: u64,
 }
 
-/// The one mapping from an upstream error to an HTTP status and a description for clients.
-/// The description says what happened without internals (addresses, bodies).
-fn hub_error(err: &HubError, image: &ImageRef) -> (StatusCode, String) {
-    match err {
-        // The old server's words, kept for its clients.
-        HubError::NotFound => (
-            StatusCode::NOT_FOUND,
-            format!("tag {} not found", image.tag),
-        ),
-        HubError::RepositoryNotFound => (StatusCode::NOT_FOUND, "repository not found".into()),
-        HubError::RateLimited { .. }
-        | HubError::Budget { .. }
-        | HubError::ClientShare { .. }
-        | HubError::Backoff { .. } => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{err}; nothing cached for {image}"),
-        ),
-        _ => (
-            StatusCode::BAD_GATEWAY,
-            format!("{err}; nothing cached for {image}"),
-        ),
-    }
-}
-
 /// `Retry-After` for a hub error that says when asking again makes sense.
 pub(super) fn retry_after(response: &mut Response<Body>, err: &HubError) {
-    if let HubError::RateLimited { retry_in }
-    | HubError::Budget { retry_in }
-    | HubError::ClientShare { retry_in }
-    | HubError::Backoff { retry_in } = err
-    {
-        set_retry_after(response, *retry_in);
+    if let Some(wait) = err.retry_in() {
+        set_retry_after(response, wait);
     }
 }
 
@@ -232,12 +200,11 @@ struct ShieldsEndpoint<'a> {
 
 /// `GET /shields/<organization>/<repository>[?tag=]`: shields.io endpoint-badge JSON.
 pub(super) async fn shields(node: &Node, parsed: &Parsed<'_>, client: IpAddr) -> Response<Body> {
-    let label = parsed.label().unwrap_or(badge::DEFAULT_LABEL);
-    let label: String = label
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(badge::MAX_TEXT_CHARS)
-        .collect();
+    // Cleaned and capped as the SVG badge draws it (shields.io applies the style itself).
+    let label = badge::drawn_text(
+        parsed.label().unwrap_or(badge::DEFAULT_LABEL),
+        badge::Style::Flat,
+    );
     let (message, color, max_age) = match image_of(parsed) {
         Err(_) => ("invalid", Color::LightGrey, ERROR_MAX_AGE),
         Ok(image) => {
