@@ -13,6 +13,7 @@ use crate::cache::resources::{DockerCaches, StatusUpstream};
 use crate::cache::{CacheSettings, StatusCache};
 use crate::config::{Config, Fill};
 use crate::driver::{Driver, DriverError};
+use crate::hub::health::{HubHealth, HubHealthCollector};
 use crate::hub::{HubClient, HubSettings};
 use crate::metrics::Metrics;
 
@@ -47,6 +48,7 @@ struct Inner {
     cache: StatusCache<StatusUpstream>,
     docker: DockerCaches,
     metrics: Metrics,
+    hub_health: Arc<HubHealth>,
     started: Instant,
 }
 
@@ -73,6 +75,8 @@ impl Node {
             },
             metrics.clone(),
         )?);
+        metrics.register(Box::new(HubHealthCollector::new(Arc::clone(hub.health()))?))?;
+        let hub_health = Arc::clone(hub.health());
         let settings = CacheSettings {
             ttl: config.cache_ttl,
             max_stale: config.max_stale,
@@ -103,6 +107,7 @@ impl Node {
                 cache,
                 docker,
                 metrics,
+                hub_health,
                 started: Instant::now(),
             }),
         })
@@ -146,6 +151,11 @@ impl Node {
     /// The node's metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Whether Docker Hub answers this node.
+    pub fn hub_health(&self) -> &HubHealth {
+        &self.inner.hub_health
     }
 
     /// When the node started.
