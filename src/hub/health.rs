@@ -254,7 +254,6 @@ mod tests {
         // Held back by the node's own backoff: nothing learned.
         health.record(
             &Err::<(), _>(HubError::Backoff { retry_in: S }),
-            None,
             t0 + 311 * S,
         );
         assert_eq!(health.view(t0 + 312 * S).state, HubState::Failing);
@@ -282,7 +281,6 @@ mod tests {
         assert_eq!(health.view(t0).state, HubState::Failing);
         health.record(
             &Err::<(), _>(HubError::BadAnswer { reason: "x".into() }),
-            None,
             t0,
         );
         assert_eq!(health.view(t0).state, HubState::Ok);
@@ -294,7 +292,6 @@ mod tests {
         let health = HubHealth::new(t0);
         health.record(
             &Err::<(), _>(HubError::RateLimited { retry_in: 60 * S }),
-            None,
             t0,
         );
         let view = health.view(t0 + 20 * S);
