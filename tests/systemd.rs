@@ -117,21 +117,23 @@ fn the_unit_binds_ports_53_and_80_with_one_capability() {
         "--pool-port=80",
         &format!("--dns-listen={IP}:53"),
     ]);
-    let started = command.output().expect("run systemd-run");
-    assert!(
-        started.status.success(),
-        "systemd-run: {}",
-        String::from_utf8_lossy(&started.stderr)
-    );
-
     let journal = || {
-        let output = Command::new("journalctl")
+        Command::new("journalctl")
             .args(["--no-pager", "-o", "cat", "-u", &unit])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        output
+            .unwrap_or_default()
     };
+    let started = command.output().expect("run systemd-run");
+    assert!(
+        started.status.success(),
+        "systemd-run: {}
+the journal:
+{}",
+        String::from_utf8_lossy(&started.stderr),
+        journal()
+    );
+
     let deadline = Instant::now() + Duration::from_secs(30);
     let http: SocketAddr = format!("{IP}:80").parse().expect("address");
     let dns: SocketAddr = format!("{IP}:53").parse().expect("address");
