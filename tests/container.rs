@@ -277,8 +277,7 @@ fn mount_options(pid: &str, point: &str) -> Vec<String> {
     // The last mount at a point is the one in effect.
     mounts
         .lines()
-        .filter(|l| l.split_whitespace().nth(4) == Some(point))
-        .last()
+        .rfind(|l| l.split_whitespace().nth(4) == Some(point))
         .and_then(|l| l.split_whitespace().nth(5))
         .map(|o| o.split(',').map(str::to_owned).collect())
         .unwrap_or_else(|| panic!("no mount at {point} in\n{mounts}"))

@@ -308,7 +308,10 @@ async fn the_example_alert_rules_check_and_fire_when_they_should() {
         .collect();
     assert!(read.contains(&"dbs_upstream_state"), "{read:?}");
     for name in &read {
-        assert!(exported.contains(name), "the rules read {name}, which a node does not export");
+        assert!(
+            exported.contains(name),
+            "the rules read {name}, which a node does not export"
+        );
     }
 
     // Minute by minute: node a's Docker Hub fails from minute 2 (its state's duration starts
