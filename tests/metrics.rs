@@ -283,17 +283,7 @@ async fn prometheus_scrapes_three_nodes_and_sees_a_counter_grow() {
 /// trouble shows, and not before nor for a node without it.
 async fn the_example_alert_rules_check_and_fire_when_they_should() {
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/prometheus-alerts.yml");
-    let output = Command::new("promtool")
-        .args(["check", "rules"])
-        .arg(&rules)
-        .output()
-        .expect("run promtool check rules");
-    assert!(
-        output.status.success(),
-        "promtool check rules: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    promtool_passes("check", &rules);
 
     let hub = hub_with_samples().await;
     let node = start_node(&hub.url(), |_| {}).await;
@@ -388,14 +378,19 @@ tests:
             rules = rules.display(),
         ),
     );
+    promtool_passes("test", &tests);
+}
+
+/// Runs `promtool <verb> rules <file>` and fails with what it said unless it passed.
+fn promtool_passes(verb: &str, file: &Path) {
     let output = Command::new("promtool")
-        .args(["test", "rules"])
-        .arg(&tests)
+        .args([verb, "rules"])
+        .arg(file)
         .output()
-        .expect("run promtool test rules");
+        .expect("run promtool");
     assert!(
         output.status.success(),
-        "promtool test rules: {}{}",
+        "promtool {verb} rules: {}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
