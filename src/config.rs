@@ -116,7 +116,7 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// The URL other nodes and browsers reach this node at [default: http://<listen>].
-    #[arg(long, env = "DBS_PUBLIC_URL", value_parser = parse_http_url)]
+    #[arg(long, env = "DBS_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<Url>,
 
     /// The peers file: nodes to join at start [default: peers.toml in the working directory,
@@ -433,7 +433,12 @@ pub fn parse_u32<const MIN: u32, const MAX: u32>(text: &str) -> Result<u32, Stri
 
 /// Parses an absolute `http` or `https` URL without credentials.
 pub fn parse_http_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text.trim()).map_err(|e| format!("{e}"))?;
+    let url = Url::parse(text.trim()).map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => {
+            crate::federation::peer_url::UrlError::NoScheme(text.trim().to_owned()).to_string()
+        }
+        other => other.to_string(),
+    })?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(format!(
             "only http and https URLs are allowed, not {}:",
@@ -447,6 +452,13 @@ pub fn parse_http_url(text: &str) -> Result<Url, String> {
         return Err("the URL must not carry a user name or password".into());
     }
     Ok(url)
+}
+
+/// Parses `--public-url` by the rules other nodes hold a node's URL to (no query, no
+/// fragment, http or https), so a URL the network would refuse is a bad flag like any other.
+pub fn parse_public_url(text: &str) -> Result<Url, String> {
+    crate::federation::PeerUrl::parse(text).map_err(|e| e.to_string())?;
+    parse_http_url(text)
 }
 
 #[cfg(test)]

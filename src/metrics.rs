@@ -388,6 +388,12 @@ impl Metrics {
         }
     }
 
+    /// Adds metrics worked out when scraped by a part of the node that owns their source
+    /// (Docker Hub's state, `hub::health`).
+    pub fn register(&self, collector: Box<dyn Collector>) -> Result<(), prometheus::Error> {
+        self.registry.register(collector)
+    }
+
     /// The text exposition of every metric.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 * 1024);

@@ -12,6 +12,7 @@ use crate::cache::resources::{DockerCaches, StatusUpstream};
 use crate::cache::{CacheSettings, StatusCache};
 use crate::config::{Config, Fill};
 use crate::driver::{Driver, DriverError};
+use crate::hub::health::{HubHealth, HubHealthCollector};
 use crate::hub::{HubClient, HubSettings};
 use crate::metrics::Metrics;
 use crate::tools::clock::{self, Instant};
@@ -47,6 +48,7 @@ struct Inner {
     cache: StatusCache<StatusUpstream>,
     docker: DockerCaches,
     metrics: Metrics,
+    hub_health: Arc<HubHealth>,
     started: Instant,
 }
 
@@ -74,6 +76,8 @@ impl Node {
             },
             metrics.clone(),
         )?);
+        metrics.register(Box::new(HubHealthCollector::new(Arc::clone(hub.health()))?))?;
+        let hub_health = Arc::clone(hub.health());
         let settings = CacheSettings {
             ttl: config.cache_ttl,
             max_stale: config.max_stale,
@@ -104,6 +108,7 @@ impl Node {
                 cache,
                 docker,
                 metrics,
+                hub_health,
                 started: clock::now(),
             }),
         })
@@ -147,6 +152,11 @@ impl Node {
     /// The node's metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Whether Docker Hub answers this node.
+    pub fn hub_health(&self) -> &HubHealth {
+        &self.inner.hub_health
     }
 
     /// When the node started.

@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ const DESIGN_METRICS: &[&str] = &[
     "dbs_upstream_requests_total",
     "dbs_upstream_request_duration_seconds",
     "dbs_upstream_rate_limited_total",
+    "dbs_upstream_state",
+    "dbs_upstream_state_seconds",
     "dbs_peers",
     "dbs_gossip_exchanges_total",
     "dbs_gossip_bytes_total",
@@ -275,6 +278,124 @@ async fn prometheus_scrapes_three_nodes_and_sees_a_counter_grow() {
     assert_eq!(up, at(1.0), "every target up");
 }
 
+/// The example alert rules: `promtool check rules` accepts them, every metric they read is
+/// one a node exports, and `promtool test rules` fires each on the series a node in that
+/// trouble shows, and not before nor for a node without it.
+async fn the_example_alert_rules_check_and_fire_when_they_should() {
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/prometheus-alerts.yml");
+    promtool_passes("check", &rules);
+
+    let hub = hub_with_samples().await;
+    let node = start_node(&hub.url(), |_| {}).await;
+    let (_, _, exposition) = get(&format!("{}/metrics", node.url)).await;
+    let exported = families(&exposition);
+    let text = std::fs::read_to_string(&rules).expect("read the rules");
+    let read: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("expr:"))
+        .flat_map(|expr| expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .filter(|word| word.starts_with("dbs_"))
+        .collect();
+    assert!(read.contains(&"dbs_upstream_state"), "{read:?}");
+    for name in &read {
+        assert!(
+            exported.contains(name),
+            "the rules read {name}, which a node does not export"
+        );
+    }
+
+    // Minute by minute: node a's Docker Hub fails from minute 2 (its state's duration starts
+    // over then); b's answers all along; c is rate limited from minute 0; d lists nobody.
+    let job = "job=\"dockerhub-build-status\"";
+    let dir = TempDir::new("alert-rules");
+    let tests = dir.write(
+        "alerts.test.yml",
+        &format!(
+            r#"rule_files:
+  - {rules}
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'dbs_upstream_state{{{job},instance="a",state="failing"}}'
+        values: '0 0 1x20'
+      - series: 'dbs_upstream_state_seconds{{{job},instance="a"}}'
+        values: '120 180 0+60x20'
+      - series: 'dbs_upstream_state{{{job},instance="b",state="failing"}}'
+        values: '0x22'
+      - series: 'dbs_upstream_state_seconds{{{job},instance="b"}}'
+        values: '0+60x22'
+      - series: 'dbs_upstream_state{{{job},instance="c",state="rate_limited"}}'
+        values: '1x22'
+      - series: 'dbs_upstream_state_seconds{{{job},instance="c"}}'
+        values: '0+60x22'
+      - series: 'dbs_peers{{{job},instance="d",state="listed"}}'
+        values: '0x40'
+      - series: 'up{{{job},instance="e"}}'
+        values: '1 1 0x10'
+    alert_rule_test:
+      - eval_time: 6m
+        alertname: DockerHubUnreachable
+        exp_alerts: []
+      - eval_time: 8m
+        alertname: DockerHubUnreachable
+        exp_alerts:
+          - exp_labels: {{severity: warning, job: dockerhub-build-status, instance: a}}
+            exp_annotations:
+              summary: "Docker Hub has not answered a for 6m 0s"
+              description: "/health says the error. If only this node sees it, check its DNS and outbound HTTPS to hub.docker.com."
+      - eval_time: 10m
+        alertname: DockerHubRateLimited
+        exp_alerts: []
+      - eval_time: 11m
+        alertname: DockerHubRateLimited
+        exp_alerts:
+          - exp_labels: {{severity: warning, job: dockerhub-build-status, instance: c}}
+            exp_annotations:
+              summary: "Docker Hub has rate-limited c for 11m 0s"
+              description: "Set DBS_HUB_USERNAME and DBS_HUB_TOKEN for a higher limit, or lower --hub-rate."
+      - eval_time: 29m
+        alertname: BadgeNodeAlone
+        exp_alerts: []
+      - eval_time: 31m
+        alertname: BadgeNodeAlone
+        exp_alerts:
+          - exp_labels: {{severity: warning, job: dockerhub-build-status, instance: d, state: listed}}
+            exp_annotations:
+              summary: "d lists no other node"
+              description: "See /servers?all=true on the node for each known node's state and last probe."
+      - eval_time: 6m
+        alertname: BadgeNodeDown
+        exp_alerts: []
+      - eval_time: 7m
+        alertname: BadgeNodeDown
+        exp_alerts:
+          - exp_labels: {{severity: page, job: dockerhub-build-status, instance: e}}
+            exp_annotations:
+              summary: "e does not answer Prometheus"
+              description: "Check the process (systemctl status, docker ps) and its log. Other nodes stop listing it after two failed probes."
+"#,
+            rules = rules.display(),
+        ),
+    );
+    promtool_passes("test", &tests);
+}
+
+/// Runs `promtool <verb> rules <file>` and fails with what it said unless it passed.
+fn promtool_passes(verb: &str, file: &Path) {
+    let output = Command::new("promtool")
+        .args([verb, "rules"])
+        .arg(file)
+        .output()
+        .expect("run promtool");
+    assert!(
+        output.status.success(),
+        "promtool {verb} rules: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn families_are_read_from_type_lines() {
     let text = "# HELP a_total x\n# TYPE a_total counter\na_total 1\n# TYPE b gauge\nb 2\n";
     assert_eq!(families(text), ["a_total", "b"]);
@@ -291,6 +412,11 @@ fn main() {
             "prometheus_scrapes_three_nodes_and_sees_a_counter_grow",
             &["prometheus"],
             || harness::block_on(prometheus_scrapes_three_nodes_and_sees_a_counter_grow()),
+        ),
+        harness::needs(
+            "the_example_alert_rules_check_and_fire_when_they_should",
+            &["promtool"],
+            || harness::block_on(the_example_alert_rules_check_and_fire_when_they_should()),
         ),
         harness::plain(
             "families_are_read_from_type_lines",

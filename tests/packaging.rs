@@ -14,6 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use clap::Parser;
+use common::compose;
 use common::process::{ChildGuard, NODE_BIN, TempDir};
 use dockerhub_build_status::config::Config;
 use dockerhub_build_status::http::server::DRAIN_TIMEOUT;
@@ -281,69 +282,18 @@ fn the_dockerignore_keeps_what_the_build_reads() {
     }
 }
 
-/// One service of a compose file: the parts these tests read.
-#[derive(Debug, Default)]
-struct Service {
-    name: String,
-    lists: BTreeMap<String, Vec<String>>,
-}
-
-/// Reads the `services:` of a compose file. Compose files are YAML; this reads only the
-/// plain block style docker-compose.yml is written in (block lists and `[a, b]` lists under
-/// each service) and fails loudly on anything else, so a change of style cannot make the
-/// test pass by reading nothing.
-fn compose_services(text: &str) -> Vec<Service> {
-    let unquote = |s: &str| s.trim().trim_matches('"').trim_matches('\'').to_owned();
-    let mut services: Vec<Service> = Vec::new();
-    let mut in_services = false;
-    let mut key = String::new();
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let indent = line.len() - line.trim_start().len();
-        if indent == 0 {
-            in_services = trimmed == "services:";
-            continue;
-        }
-        if !in_services {
-            continue;
-        }
-        if indent == 2 {
-            let name = trimmed.strip_suffix(':').expect("a service name");
-            services.push(Service {
-                name: name.to_owned(),
-                ..Service::default()
-            });
-            continue;
-        }
-        let service = services.last_mut().expect("inside a service");
-        if indent == 4 {
-            let (k, value) = trimmed.split_once(':').expect("a service key");
-            key = k.to_owned();
-            let value = value.trim();
-            let list = service.lists.entry(key.clone()).or_default();
-            if let Some(inner) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
-                list.extend(inner.split(',').map(unquote));
-            } else if !value.is_empty() && !value.starts_with('*') {
-                list.push(unquote(value));
-            }
-        } else if let Some(item) = trimmed.strip_prefix("- ") {
-            service
-                .lists
-                .entry(key.clone())
-                .or_default()
-                .push(unquote(item));
-        } else if let Some((k, v)) = trimmed.split_once(": ") {
-            // `environment:` as a mapping.
-            let entry = format!("{}={}", unquote(k), unquote(v));
-            service.lists.entry(key.clone()).or_default().push(entry);
-        } else {
-            panic!("docker-compose.yml: a line this test cannot read: {line}");
-        }
-    }
-    services
+#[test]
+fn merged_settings_nested_items_and_own_keys_first() {
+    let text = "x-node: &node\n  image: a\n  read_only: true\n  env_file:\n    - path: dbs.env\n      required: false\n\
+                services:\n  one:\n    <<: *node\n    image: b\n    command:\n      - --x=1\n    ports: [\"1:2\", '3:4']\n";
+    let services = compose::services(text);
+    assert_eq!(services.len(), 1);
+    let one = &services[0];
+    assert_eq!(one.scalar("image").as_deref(), Some("b"));
+    assert_eq!(one.scalar("read_only").as_deref(), Some("true"));
+    assert_eq!(one.list("env_file"), ["path=dbs.env", "required=false"]);
+    assert_eq!(one.list("command"), ["--x=1"]);
+    assert_eq!(one.list("ports"), ["1:2", "3:4"]);
 }
 
 #[test]
@@ -363,14 +313,14 @@ fn the_compose_network_names_only_what_the_binary_accepts() {
         .expect("the image's state folder")
         .1;
 
-    let services = compose_services(&read("docker-compose.yml"));
+    let services = compose::services(&read("docker-compose.yml"));
     let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["node1", "node2", "node3"], "three nodes");
     let mut state_volumes = BTreeSet::new();
     let mut peers_files = BTreeSet::new();
     for service in &services {
         let what = format!("docker-compose.yml {}", service.name);
-        let list = |key: &str| service.lists.get(key).cloned().unwrap_or_default();
+        let list = |key: &str| service.list(key);
         let command = list("command");
         let env: Vec<(String, String)> = image_env
             .iter()
@@ -484,6 +434,15 @@ fn the_systemd_unit_is_sandboxed_and_names_only_what_the_binary_accepts() {
         ("Restart", "on-failure"),
     ] {
         assert!(get(key).contains(&want), "{key}={want} in the unit");
+    }
+    // The capability has to hold in the host's user namespace, which owns the network the
+    // node binds port 53 and 80 in: a private user namespace (PrivateUsers=yes, or self or
+    // identity) would leave the service none there.
+    for value in get("PrivateUsers") {
+        assert!(
+            ["no", "false", "off", "0"].contains(&value),
+            "PrivateUsers={value} takes CAP_NET_BIND_SERVICE away from the host's ports"
+        );
     }
     assert_eq!(
         get("Environment")

@@ -112,6 +112,19 @@ async fn bad_flags_stop_the_node_with_one_line_and_exit_code_2() {
             ],
         ),
         ((&["--fill", "maybe"], &[]), &["--fill", "maybe"]),
+        // A public URL the network would refuse is a bad flag, not a failed start (exit 1).
+        (
+            (&["--public-url", "https://example.org/?x=1"], &[]),
+            &["--public-url", "must not contain a query"],
+        ),
+        (
+            (&["--public-url", "example.org"], &[]),
+            &["--public-url", "has no scheme: write `https://example.org`"],
+        ),
+        (
+            (&[], &[("DBS_PUBLIC_URL", "https://example.org/#top")]),
+            &["--public-url", "must not contain a fragment"],
+        ),
         // The environment is read like the flags, and as strictly.
         (
             (&[], &[("DBS_CACHE_TTL", "soon")]),
@@ -187,6 +200,20 @@ async fn a_start_up_error_names_its_cause_once() {
                 peers("url.toml", "[[peer]]\nurl = \"ftp://x\"\n"),
             ],
             "scheme `ftp` is not allowed",
+        ),
+        (
+            vec![
+                "--peers".into(),
+                peers("table.toml", "[peer]\nurl = \"https://a.example\"\n"),
+            ],
+            "line 1: `[peer]` is one table; write `[[peer]]`",
+        ),
+        (
+            vec![
+                "--peers".into(),
+                peers("scheme.toml", "[[peer]]\nurl = \"a.example\"\n"),
+            ],
+            "line 2: url: `a.example` has no scheme",
         ),
         (
             vec![

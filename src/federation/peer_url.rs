@@ -73,6 +73,9 @@ pub enum UrlError {
     TooLong,
     #[error("not a URL: {0}")]
     Parse(#[from] url::ParseError),
+    /// A host written without `https://` in front, the commonest slip.
+    #[error("`{0}` has no scheme: write `https://{0}` (or `http://{0}` for plain HTTP)")]
+    NoScheme(String),
     #[error("scheme `{0}` is not allowed (only http and https)")]
     Scheme(String),
     #[error("has no host")]
@@ -93,9 +96,15 @@ impl PeerUrl {
         if input.len() > MAX_URL_LEN {
             return Err(UrlError::TooLong);
         }
-        let url = Url::parse(input.trim())?;
+        let input = input.trim();
+        let url = Url::parse(input).map_err(|err| match err {
+            url::ParseError::RelativeUrlWithoutBase => UrlError::NoScheme(input.to_owned()),
+            other => UrlError::Parse(other),
+        })?;
         match url.scheme() {
             "http" | "https" => {}
+            // `a.example:8080` parses as the scheme `a.example`: a host and port.
+            _ if host_and_port(input) => return Err(UrlError::NoScheme(input.to_owned())),
             other => return Err(UrlError::Scheme(other.to_owned())),
         }
         if url.host().is_none() {
@@ -166,6 +175,14 @@ impl PeerUrl {
     pub fn is_localhost_name(&self) -> bool {
         self.inner.localhost_name
     }
+}
+
+/// Whether `input` is a host and port without a scheme (`a.example:8080`).
+fn host_and_port(input: &str) -> bool {
+    !input.contains("://")
+        && input
+            .split_once(':')
+            .is_some_and(|(_, rest)| rest.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -250,10 +267,20 @@ mod tests {
             PeerUrl::parse("https://a.example/#top"),
             Err(UrlError::Fragment)
         );
-        assert!(matches!(
+        assert_eq!(
             PeerUrl::parse("a.example"),
-            Err(UrlError::Parse(_))
-        ));
+            Err(UrlError::NoScheme("a.example".into()))
+        );
+        assert_eq!(
+            PeerUrl::parse("gopher://a.example"),
+            Err(UrlError::Scheme("gopher".into()))
+        );
+        let no_scheme = PeerUrl::parse(" a.example:8080 ").expect_err("no scheme");
+        assert_eq!(no_scheme, UrlError::NoScheme("a.example:8080".into()));
+        assert_eq!(
+            no_scheme.to_string(),
+            "`a.example:8080` has no scheme: write `https://a.example:8080` (or `http://a.example:8080` for plain HTTP)"
+        );
         assert!(matches!(
             PeerUrl::parse("https://"),
             Err(UrlError::Parse(_))

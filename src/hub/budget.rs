@@ -29,7 +29,7 @@ pub const LONG_RETRY_AFTER: Duration = Duration::from_secs(180);
 /// there in May 2025. Smaller numbers are seconds, capped at [`MAX_RETRY_AFTER`].
 const UNIX_TIME_FROM: u64 = 1_000_000_000;
 /// Failures in a row after which the client stops asking for a while.
-const FAILURES_BEFORE_BACKOFF: u32 = 3;
+pub(crate) const FAILURES_BEFORE_BACKOFF: u32 = 3;
 
 /// How long a 429 asks us to wait, and which header said so (for the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

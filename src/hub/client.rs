@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::budget::{Budget, ClientKey, LONG_RETRY_AFTER, retry_after};
 use super::build_history::{BuildHistoryPage, PageVerdict, page_verdict};
 use super::fair::{FairShares, Refusal};
+use super::health::HubHealth;
 use super::names::ImageRef;
 use super::repository::{RepoName, RepositoryInfo};
 use super::tag::{TagInfo, TagObject, decode_tag_info, tag_verdict};
@@ -66,6 +67,8 @@ pub struct HubClient {
     metrics: Metrics,
     /// Failures reach the log once a minute per kind, not once per request.
     warned: WarnThrottle,
+    /// Whether Docker Hub answers, for the operator.
+    health: Arc<HubHealth>,
 }
 
 #[derive(Deserialize)]
@@ -119,7 +122,13 @@ impl HubClient {
             token: tokio::sync::Mutex::new(None),
             metrics,
             warned: WarnThrottle::default(),
+            health: Arc::new(HubHealth::new(Instant::now())),
         })
+    }
+
+    /// Whether Docker Hub answers this node, from the outcomes of its requests.
+    pub fn health(&self) -> &Arc<HubHealth> {
+        &self.health
     }
 
     /// The status of one image tag: build history first (at most [`MAX_PAGES`] pages, `next`
@@ -446,7 +455,9 @@ impl HubClient {
             decode(&read_limited(response).await?)
         }
         .await;
-        self.budget.record(&result, started, clock::now());
+        let now = clock::now();
+        self.budget.record(&result, started, now);
+        self.health.record(&result, now);
         if let Err(err) = &result
             && !matches!(err, HubError::NotFound | HubError::RepositoryNotFound)
             && self.warned.allow(err.outcome())

@@ -12,6 +12,8 @@
 //! - [`budget`]: the upstream budget and how long a 429 silences us.
 //! - [`fair`]: each client's share of it, binding only while the budget is down to its
 //!   reserve.
+//! - [`health`]: whether Docker Hub answers this node, for `/health`, the front page and
+//!   the metrics.
 //! - One module per upstream resource, each reading its answer body:
 //!   [`build_history`] (`/v2/repositories/{org}/{repo}/buildhistory/`), [`tag`]
 //!   (`/v2/namespaces/{org}/repositories/{repo}/tags/{tag}` for the build status, and
@@ -31,6 +33,7 @@ pub mod build_history;
 pub mod client;
 pub mod entries;
 pub mod fair;
+pub mod health;
 pub mod names;
 pub mod repository;
 pub mod tag;

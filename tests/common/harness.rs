@@ -60,6 +60,28 @@ pub fn needs(
     })
 }
 
+/// A test that needs `programs` on PATH and something of the machine itself that CI cannot
+/// install (systemd as PID 1, say): `unavailable` names what is missing, and the test is then
+/// ignored with that reason, under CI too, instead of pretending.
+pub fn needs_machine(
+    name: &str,
+    programs: &'static [&'static str],
+    unavailable: impl FnOnce() -> Option<String> + Send + 'static,
+    test: impl FnOnce() + Send + 'static,
+) -> Trial {
+    Trial::ignorable_test(name, move || {
+        // The machine first: where it cannot run the test, its programs do not matter.
+        if let Some(reason) = unavailable() {
+            return Ok(Completion::ignored_with(reason));
+        }
+        if let Some(outcome) = missing(programs) {
+            return outcome;
+        }
+        test();
+        Ok(Completion::Completed)
+    })
+}
+
 /// A test that needs nothing from outside.
 pub fn plain(name: &str, test: impl FnOnce() + Send + 'static) -> Trial {
     Trial::test(name, move || {

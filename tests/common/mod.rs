@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod compose;
 pub mod harness;
 pub mod liar;
 pub mod process;

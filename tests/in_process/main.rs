@@ -13,6 +13,7 @@ mod connections;
 mod deadline;
 mod docker;
 mod fill;
+mod hub_down;
 mod rendezvous_vectors;
 mod replay;
 mod source_limit;

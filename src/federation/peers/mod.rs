@@ -187,9 +187,16 @@ struct RawPeer {
 /// Parses and validates the text of a `peers.toml`. An empty file, or one without
 /// `[[peer]]` entries, is valid: the node then starts alone (or from its saved state).
 pub fn parse_peers(text: &str) -> Result<PeersFile, PeersError> {
-    let raw: RawFile = toml::from_str(text).map_err(|err| PeersError::Syntax {
-        line: err.span().map_or(1, |span| line_of(text, span.start)),
-        message: err.message().to_owned(),
+    let raw: RawFile = toml::from_str(text).map_err(|err| match single_peer_table(text) {
+        Some(line) => PeersError::Syntax {
+            line,
+            message: "`[peer]` is one table; write `[[peer]]` (two brackets) above each peer"
+                .into(),
+        },
+        None => PeersError::Syntax {
+            line: err.span().map_or(1, |span| line_of(text, span.start)),
+            message: err.message().to_owned(),
+        },
     })?;
     let mut file = PeersFile::default();
     let mut seen: HashMap<PeerUrl, usize> = HashMap::new();
@@ -505,6 +512,19 @@ fn nameserver_addr(text: &str) -> Result<SocketAddr, String> {
     Err(format!(
         "{text:?} is not an address like 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53 (a name would need a resolver to find the resolver)"
     ))
+}
+
+/// The line of a `[peer]` header, if the file has one: serde's words for it ("invalid type:
+/// map, expected a sequence") name neither the mistake nor its line.
+fn single_peer_table(text: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            let code = line.split('#').next().unwrap_or_default().trim();
+            code.strip_prefix('[')
+                .and_then(|rest| rest.strip_suffix(']'))
+                .is_some_and(|name| !name.starts_with('[') && name.trim() == "peer")
+        })
+        .map(|index| index + 1)
 }
 
 /// 1-based line number of byte offset `at` in `text`.

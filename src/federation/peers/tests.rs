@@ -74,6 +74,19 @@ fn errors_name_the_line_and_reason() {
             "[[peer]]\nurl = \"https://a.example/?q=1\"\n",
             "line 2: url: must not contain a query",
         ),
+        // What a volunteer writes first: one bracket, and a host without its scheme.
+        (
+            "# my peers\n\n[peer]  # the seed\nurl = \"https://a.example\"\n",
+            "line 3: `[peer]` is one table; write `[[peer]]` (two brackets) above each peer",
+        ),
+        (
+            "[[peer]]\nurl = \"https://a.example\"\n\n[ peer ]\nurl = \"https://b.example\"\n",
+            "line 4: `[peer]` is one table",
+        ),
+        (
+            "[[peer]]\nurl = \"a.example\"\n",
+            "line 2: url: `a.example` has no scheme: write `https://a.example` (or `http://a.example` for plain HTTP)",
+        ),
     ];
     for (text, want) in cases {
         let err = parse_peers(text).expect_err(text).to_string();

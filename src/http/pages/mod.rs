@@ -7,7 +7,10 @@
 //! and states from `/servers`) goes through `textContent` or `setAttribute`, never through
 //! markup. Without JavaScript the page still shows a working example badge and its snippets.
 
+use std::time::Duration;
+
 use crate::badge::Style;
+use crate::hub::health::{HubState, HubView};
 use crate::node::Node;
 
 /// Escapes text for HTML element content and attribute values.
@@ -90,6 +93,8 @@ pub fn index(node: &Node) -> String {
     let markdown_html = escape_html(&markdown);
     let snippet_html = escape_html(&html_snippet);
     let preview_html = escape_html(&preview);
+    let hub = node.hub_health().view(crate::tools::clock::now());
+    let hub_html = escape_html(&hub_words(&hub));
     fill(
         INDEX_HTML,
         &[
@@ -103,9 +108,46 @@ pub fn index(node: &Node) -> String {
             ("preview_html", &preview_html),
             ("snippet_html", &snippet_html),
             ("styles", &styles),
+            ("hub_state", hub.state.as_str()),
+            ("hub_html", &hub_html),
             ("version", version),
         ],
     )
+}
+
+/// What the operator should know of Docker Hub as this node finds it, in words.
+fn hub_words(hub: &HubView) -> String {
+    const MEANWHILE: &str = "Meanwhile badges come from this node's cache and other nodes' \
+        caches, and images cached nowhere show \"unknown\". Other nodes keep listing this node: \
+        it still serves what it has.";
+    let error = hub.error.as_deref().unwrap_or("no answer");
+    match hub.state {
+        HubState::Unknown => {
+            "Docker Hub: not asked yet; the first badge of an image asks it.".into()
+        }
+        HubState::Ok => format!("Docker Hub answers this node (for {}).", span(hub.lasted)),
+        HubState::Failing => format!(
+            "Docker Hub has not answered this node for {} ({error}). {MEANWHILE}",
+            span(hub.lasted)
+        ),
+        HubState::RateLimited => format!(
+            "Docker Hub has rate-limited this node for {}; it is asked again in {}. {MEANWHILE}",
+            span(hub.lasted),
+            span(hub.retry_in.unwrap_or_default())
+        ),
+    }
+}
+
+/// A duration in the largest whole unit: `40 seconds`, `5 minutes`, `3 hours`, `2 days`.
+fn span(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    let (count, unit) = match seconds {
+        0..120 => (seconds, "second"),
+        120..7200 => (seconds / 60, "minute"),
+        7200..172_800 => (seconds / 3600, "hour"),
+        _ => (seconds / 86_400, "day"),
+    };
+    format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
 }
 
 const STYLE: &str = include_str!("style.css");
@@ -131,6 +173,23 @@ mod tests {
             "markdown_html",
         ] {
             assert!(INDEX_HTML.contains(&format!("{{{{{name}}}}}")), "{name}");
+        }
+    }
+
+    #[test]
+    fn spans_in_the_largest_whole_unit() {
+        use super::span;
+        use std::time::Duration;
+        for (seconds, words) in [
+            (0, "0 seconds"),
+            (1, "1 second"),
+            (119, "119 seconds"),
+            (300, "5 minutes"),
+            (7199, "119 minutes"),
+            (7200, "2 hours"),
+            (200_000, "2 days"),
+        ] {
+            assert_eq!(span(Duration::from_secs(seconds)), words);
         }
     }
 

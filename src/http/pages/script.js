@@ -126,6 +126,9 @@
   var section = document.getElementById("network");
   var list = document.getElementById("nodes");
   var summary = document.getElementById("network-summary");
+  // Docker Hub as this node finds it, written by the server into the page.
+  var hubLine = document.getElementById("hub");
+  var hubState = hubLine ? hubLine.getAttribute("data-hub") : "";
   var STATES = { listed: "listed", probation: "probation", failing: "failing", left: "left" };
   var ORDER = { listed: 0, probation: 1, failing: 2, left: 3 };
 
@@ -215,6 +218,9 @@
         if (isNumber(f.served) && f.served > 0) parts.push("asked this node for " + f.served);
         if (parts.length) facts.appendChild(el("span", "fills", parts.join(" · ")));
         if (f.trusted === false) facts.appendChild(el("span", "fills-distrusted", "fills not trusted"));
+      }
+      if ((r.isSelf || r.url === self) && (hubState === "failing" || hubState === "rate_limited")) {
+        facts.appendChild(el("span", "probe", "Docker Hub " + hubState.replace(/_/g, " ") + " (above)"));
       }
       if (r.lastProbe && r.lastProbe !== "good") {
         facts.appendChild(el("span", "probe", "last probe: " + r.lastProbe.replace(/_/g, " ")));

@@ -23,16 +23,38 @@ struct HealthAnswer<'a> {
     key: &'a str,
     version: &'static str,
     uptime_seconds: u64,
+    hub: HubAnswer,
 }
 
-/// `GET /health`: the node's identity, what other nodes probe.
+/// Docker Hub as this node finds it.
+#[derive(Serialize)]
+struct HubAnswer {
+    state: &'static str,
+    for_seconds: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_in_seconds: Option<u64>,
+}
+
+/// `GET /health`: the node's identity, what other nodes probe, and whether Docker Hub
+/// answers it. Always 200 with the key: a node whose Docker Hub is down still serves its
+/// cache and other nodes' fills, so the probes that decide listing must keep passing
+/// (docs/DESIGN.md section 2); `status` says `degraded` to the operator and their monitor.
 pub(super) fn health(node: &Node) -> Response<Body> {
+    let hub = node.hub_health().view(crate::tools::clock::now());
     let body = HealthAnswer {
-        status: "ok",
+        status: if hub.degraded() { "degraded" } else { "ok" },
         url: node.canonical_url(),
         key: node.driver().key(),
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: node.started().elapsed().as_secs(),
+        hub: HubAnswer {
+            state: hub.state.as_str(),
+            for_seconds: hub.lasted.as_secs(),
+            error: hub.error,
+            retry_in_seconds: hub.retry_in.map(|wait| wait.as_secs()),
+        },
     };
     let mut response = json(StatusCode::OK, &body);
     response
