@@ -41,6 +41,7 @@ pub mod descriptors;
 pub mod dns;
 pub mod driver;
 pub mod federation;
+pub mod fill;
 pub mod http;
 pub mod hub;
 pub mod logging;

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use thiserror::Error;
 use url::Url;
 
-use crate::cache::fill::Filler;
-use crate::cache::network::Fills;
 use crate::cache::resources::{DockerCaches, StatusUpstream};
 use crate::cache::{CacheSettings, StatusCache};
 use crate::config::{Config, Fill};
 use crate::driver::{Driver, DriverError};
+use crate::fill::{Filler, Fills};
 use crate::hub::health::{HubHealth, HubHealthCollector};
 use crate::hub::{HubClient, HubSettings};
 use crate::metrics::Metrics;

@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 
-use super::fill::{FillFuture, Supplied};
+use crate::fill::{FillFuture, Supplied};
 use super::*;
 use crate::hub::repository::{RepoName, RepositoryInfo};
 

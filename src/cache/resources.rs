@@ -14,11 +14,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::fill::{Filler, SupplierId};
-use super::verify::{self, Verdict};
+use crate::fill::verify::{self, Verdict};
+use crate::fill::{Filler, SupplierId};
 use super::{CacheSettings, Resource, ResourceCache, parse_image_key};
 use super::{ClientKey, Upstream};
-use crate::federation::fill::{ANSWER_ENVELOPE_BYTES, MAX_FILL_ANSWER_BYTES};
+use crate::fill::wire::{ANSWER_ENVELOPE_BYTES, MAX_FILL_ANSWER_BYTES};
 use crate::hub::names::ImageRef;
 use crate::hub::repository::{RepoName, RepositoryInfo};
 use crate::hub::tag::TagInfo;
@@ -376,7 +376,7 @@ impl DockerCaches {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::federation::fill::ANSWER_ENVELOPE_BYTES;
+    use crate::fill::wire::ANSWER_ENVELOPE_BYTES;
 
     #[derive(serde::Deserialize)]
     struct Page {

@@ -26,7 +26,6 @@ pub mod core;
 pub mod descriptor;
 pub mod digest;
 pub mod exchange;
-pub mod fill;
 pub mod identity;
 pub mod key;
 pub mod message;

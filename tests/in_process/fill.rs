@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use dockerhub_build_status::config::{Config, Fill};
 use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo};
-use dockerhub_build_status::federation::fill::FillRequest;
+use dockerhub_build_status::fill::wire::FillRequest;
 use dockerhub_build_status::federation::{Identity, Timestamp};
 use dockerhub_build_status::http::{App, server};
 use dockerhub_build_status::node::Node;
@@ -752,7 +752,7 @@ async fn a_claimed_age_excuses_no_change_to_a_tag() {
 /// so a false fill is one false badge); the figures are in docs/RELIABILITY.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_liar_honest_at_first_is_caught_within_the_bound() {
-    use dockerhub_build_status::cache::trust::MAX_UNCHECKED;
+    use dockerhub_build_status::fill::trust::MAX_UNCHECKED;
     const REPOS: usize = 1200;
     const RUNS: u64 = 10;
     let mut figures = Vec::new();

@@ -1,5 +1,5 @@
 //! `POST /fill`: another node asking this one for its copy of a resource. The request is
-//! checked by [`crate::cache::network::Fills::admit`]; the answer comes from this node's own
+//! checked by [`crate::fill::Fills::admit`]; the answer comes from this node's own
 //! cache, which on a miss asks Docker Hub within the share of the network the request came
 //! from (as a client's request from there would be) and never a third node.
 
@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use super::network::read_body;
 use crate::cache::{Resource, ResourceCache};
-use crate::federation::fill::{FillOutcome, FillRequest, MAX_FILL_REQUEST_BYTES};
+use crate::fill::wire::{FillOutcome, FillRequest, MAX_FILL_REQUEST_BYTES};
 use crate::http::response::{Body, api_error, set_retry_after, typed};
 use crate::hub::{ClientKey, HubError};
 use crate::node::Node;
@@ -31,7 +31,7 @@ where
             let status =
                 StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let mut response = api_error(status, &refusal.to_string());
-            if let crate::cache::network::FillRefusal::RateLimited(retry) = &refusal {
+            if let crate::fill::FillRefusal::RateLimited(retry) = &refusal {
                 set_retry_after(&mut response, *retry);
             }
             return response;

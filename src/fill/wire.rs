@@ -20,9 +20,8 @@ use ed25519_dalek::Signature;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::identity::Identity;
-use super::key::PublicKey;
-use super::time::Timestamp;
+use crate::federation::{Identity, PublicKey};
+use crate::tools::clock::Timestamp;
 
 /// Largest fill request read: a key of a few hundred bytes and three base64 fields.
 pub const MAX_FILL_REQUEST_BYTES: usize = 2048;

@@ -2,7 +2,7 @@
 //! resource is asked for its copy before Docker Hub ([`Filler`]); what owners supply is
 //! checked against Docker Hub on a schedule no owner can predict, and an owner caught lying
 //! loses every entry it supplied. The network side (who owns what, the signed messages, whom to trust) is
-//! [`super::network`]; this is the part the cache calls.
+//! [`asker`]; this is the part the cache calls.
 
 use std::fmt;
 use std::future::Future;
@@ -12,6 +12,13 @@ use std::time::{Duration, SystemTime};
 use serde_json::value::RawValue;
 
 use crate::hub::HubError;
+
+pub mod asker;
+pub mod trust;
+pub mod verify;
+pub mod wire;
+
+pub use self::asker::{FillRefusal, FillView, Fills};
 
 /// Which node supplied a cached entry: an index the [`Filler`] hands out, one per node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,7 +50,7 @@ pub struct FillAsk<'a> {
     pub owner_key: &'a str,
     /// The cache key, as the owner's cache spells it.
     pub key: &'a str,
-    /// The largest answer read for this kind of resource ([`super::Resource::MAX_FILL_BYTES`]).
+    /// The largest answer read for this kind of resource ([`crate::cache::Resource::MAX_FILL_BYTES`]).
     pub max_answer_bytes: usize,
 }
 
@@ -62,7 +69,7 @@ pub enum News {
 /// Which check a fill gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckKind {
-    /// The one its supplier's check schedule owes ([`super::trust`]).
+    /// The one its supplier's check schedule owes ([`trust`]).
     Scheduled,
     /// One more: an answer that changed, sampled, or one time does not explain.
     Extra,

@@ -29,16 +29,16 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::fill::{
+use super::trust::{Schedule, Take};
+use super::wire::{
+    FillAnswer, FillError, FillOutcome, FillRequest, MAX_FILL_REQUEST_BYTES, NONCE_LEN, NonceCache,
+};
+use super::{
     CheckKind, FillAsk, FillFuture, Filled, Filler, Judged, News, Supplied, SupplierId, Use,
 };
-use super::trust::{Schedule, Take};
 use crate::driver::Driver;
 use crate::driver::transport::TransportError;
 use crate::federation::address::rate_limit_key;
-use crate::federation::fill::{
-    FillAnswer, FillError, FillOutcome, FillRequest, MAX_FILL_REQUEST_BYTES, NONCE_LEN, NonceCache,
-};
 use crate::federation::{PeerUrl, PublicKey, rendezvous};
 use crate::hub::{ClientKey, ClientShares};
 use crate::logging::WarnThrottle;
