@@ -1,138 +1,134 @@
-//! What the caches need of the network to behave as one cache: on a miss, the owner of the
-//! resource is asked for its copy before Docker Hub ([`Filler`]); what owners supply is
-//! checked against Docker Hub on a schedule no owner can predict, and an owner caught lying
-//! loses every entry it supplied. The network side (who owns what, the signed messages, whom to trust) is
-//! [`asker`]; this is the part the cache calls.
+//! Fills: the network of nodes as one cache. On a miss, a node asks the resource's owner
+//! among the listed nodes for its copy before Docker Hub; the owner answers from its cache,
+//! or asks Docker Hub once; the asker checks some fills against Docker Hub, on a schedule
+//! no owner can predict, and an owner caught lying loses every entry it supplied.
+//!
+//! # Layout
+//!
+//! - here: the node's one [`Fills`], which holds the asker and the owner and what both
+//!   know of the other nodes, and what `/servers?all=true` shows of it.
+//! - [`filler`]: what the caches call ([`Filler`]) and what it trades in.
+//! - [`asker`]: whom to ask (rendezvous order, hedged to the next node) and what to make of
+//!   the answer: the [`Filler`] the caches hold.
+//! - [`owner`]: the checks of another node's `POST /fill` before it is served (listed,
+//!   signed, fresh, within its shares, a bounded number at once), and the signed answer.
+//! - [`trust`]: which suppliers are asked, which of their fills are checked, how long what
+//!   they supplied lives, and until when a liar is distrusted. Plain state.
+//! - [`verify`]: what time explains between a fill and Docker Hub's answer now. Pure.
+//! - [`wire`]: the signed request and answer, the same on every node. Pure.
+//!
+//! The cache's side of a fill (taking it, checking it, dropping what a liar supplied) is in
+//! [`crate::cache`], the route in `http::routes::fill`. Pure parts read no clock: time is
+//! passed in, as in the federation core.
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
 
-use serde_json::value::RawValue;
+use parking_lot::Mutex;
+use serde::Serialize;
 
-use crate::hub::HubError;
+use self::asker::Asker;
+use self::trust::{Distrusted, Suppliers};
+use crate::driver::Driver;
+use crate::metrics::Metrics;
+use crate::tools::clock;
 
 pub mod asker;
+pub mod filler;
+pub mod owner;
 pub mod trust;
 pub mod verify;
 pub mod wire;
 
-pub use self::asker::{FillRefusal, FillView, Fills};
+pub use self::filler::{
+    CheckKind, FillAsk, FillFuture, Filled, Filler, Judged, News, Supplied, SupplierId, Use,
+};
+pub(crate) use self::filler::{fetched_at, outcome_of};
+pub use self::owner::{FillRefusal, Owner};
 
-/// Which node supplied a cached entry: an index the [`Filler`] hands out, one per node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SupplierId(pub u16);
-
-/// What an owner supplied.
+/// The fill side of the node: the asker (the caches' [`Filler`]) and the owner, and what
+/// both know of the other nodes. Shared behind the node's `Arc`.
 #[derive(Debug)]
-pub enum Supplied {
-    /// The resource, as JSON (checked by the resource's reader before use).
-    Found(Box<RawValue>),
-    NotFound,
-    RepositoryNotFound,
+pub struct Fills {
+    enabled: bool,
+    asker: Arc<Asker>,
+    owner: Owner,
+    suppliers: Arc<Mutex<Suppliers>>,
+    distrusted: Arc<Distrusted>,
 }
 
-/// One fill: what the owner said, how old its copy was, and who it was.
-#[derive(Debug)]
-pub struct Filled {
-    pub supplied: Supplied,
-    pub age: Duration,
-    pub supplier: SupplierId,
+/// One entry of `/servers?all=true`'s `fills`: what this node and that one filled for each
+/// other.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FillView {
+    pub url: String,
+    /// Fills it supplied to this node.
+    pub supplied: u64,
+    /// Fill requests of its that this node admitted (and answered, or found nothing for).
+    pub served: u64,
+    /// Whether this node uses its fills (false for the hours after they disagreed with
+    /// Docker Hub).
+    pub trusted: bool,
 }
 
-/// What a cache asks for on a miss.
-#[derive(Debug, Clone, Copy)]
-pub struct FillAsk<'a> {
-    /// The resource's name in fills (`status`, `repository`, `tag_list`, `tag`).
-    pub kind: &'static str,
-    /// The key its owner is chosen by.
-    pub owner_key: &'a str,
-    /// The cache key, as the owner's cache spells it.
-    pub key: &'a str,
-    /// The largest answer read for this kind of resource ([`crate::cache::Resource::MAX_FILL_BYTES`]).
-    pub max_answer_bytes: usize,
-}
+impl Fills {
+    /// The fill side of a node; `enabled` is `--fill`.
+    pub fn new(enabled: bool, driver: Arc<Driver>, metrics: Metrics) -> Fills {
+        let suppliers = Arc::new(Mutex::new(Suppliers::default()));
+        let distrusted = Arc::new(Distrusted::default());
+        Fills {
+            enabled,
+            asker: Arc::new(Asker::new(
+                enabled,
+                Arc::clone(&driver),
+                metrics.clone(),
+                Arc::clone(&suppliers),
+                Arc::clone(&distrusted),
+            )),
+            owner: Owner::new(enabled, driver, metrics, Arc::clone(&suppliers)),
+            suppliers,
+            distrusted,
+        }
+    }
 
-/// The future of one fill.
-pub type FillFuture<'a> = Pin<Box<dyn Future<Output = Option<Filled>> + Send + 'a>>;
+    /// The filler the caches ask on a miss.
+    pub fn filler(&self) -> Arc<dyn Filler> {
+        Arc::clone(&self.asker) as Arc<dyn Filler>
+    }
 
-/// What a fill that reads well tells against what this node knew of the resource before.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum News {
-    /// Nothing known, or the same answer.
-    Nothing,
-    /// Another answer, which time explains (more pulls, a later push).
-    Changed,
-}
+    /// The owner's side: admitting and answering other nodes' requests.
+    pub fn owner(&self) -> &Owner {
+        &self.owner
+    }
 
-/// Which check a fill gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckKind {
-    /// The one its supplier's check schedule owes ([`trust`]).
-    Scheduled,
-    /// One more: an answer that changed, sampled, or one time does not explain.
-    Extra,
-}
+    /// Draws the checks from a generator seeded with `seed`, so that a test can repeat a run.
+    #[cfg(any(test, feature = "testkit"))]
+    pub fn seed_checks(&self, seed: u64) {
+        self.asker.seed_checks(seed);
+    }
 
-/// What to do with a fill that reads well.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Use {
-    /// Use it, checking it against Docker Hub when `Some`.
-    Take(Option<CheckKind>),
-    /// Do not use it: a check its supplier owes has not been made yet.
-    Wait,
-}
+    /// Whether `--fill` is on.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
 
-/// What a check of a fill found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Judged {
-    Agreed,
-    /// The evidence of a disagreement.
-    Disagreed(String),
-    /// No check was made: Docker Hub gave no usable answer, or there was no room in time.
-    NotMade,
-}
+    /// Registers a cache's purger: called with a supplier that lost this node's trust.
+    pub fn on_distrust(&self, purge: impl Fn(SupplierId) + Send + Sync + 'static) {
+        self.asker.on_distrust(purge);
+    }
 
-/// The network, as the caches see it.
-pub trait Filler: Send + Sync + fmt::Debug {
-    /// Asks the owner of `ask` (hedged to the next node in order) for its copy; `None` when
-    /// this node owns it, filling is off, or no node asked gave a good answer (the cache
-    /// then asks Docker Hub).
-    fn fill<'a>(&'a self, ask: FillAsk<'a>) -> FillFuture<'a>;
-    /// Whether a fill for `owner_key` would ask another node: false when filling is off or
-    /// this node comes first (it owns the resource, or every node before it is passed over).
-    fn asks_others(&self, owner_key: &str) -> bool;
-    /// Whether entries `supplier` supplied may still be served.
-    fn trusted(&self, supplier: SupplierId) -> bool;
-    /// Whether to use a fill of `supplier` that reads well, and whether to check it.
-    fn take(&self, supplier: SupplierId, news: News) -> Use;
-    /// How long what `supplier` supplies lives, as a share (numerator, denominator) of what
-    /// this node fetched itself would: less for a supplier with little history.
-    fn life_share(&self, supplier: SupplierId) -> (u32, u32);
-    /// A supplied answer that could not be used (unreadable, impossible, too old): costs
-    /// its sender.
-    fn refused(&self, supplier: SupplierId, reason: &str);
-    /// The outcome of a check: a disagreement makes the supplier untrusted (every cache
-    /// then drops what it supplied).
-    fn judged(&self, supplier: SupplierId, ask: FillAsk<'_>, check: CheckKind, judged: Judged);
-}
-
-/// A fill's outcome as the cache stores it.
-pub(crate) fn outcome_of<V>(
-    supplied: Supplied,
-    read: impl FnOnce(&str) -> Result<V, String>,
-) -> Result<Result<V, HubError>, String> {
-    Ok(match supplied {
-        Supplied::Found(raw) => Ok(read(raw.get())?),
-        Supplied::NotFound => Err(HubError::NotFound),
-        Supplied::RepositoryNotFound => Err(HubError::RepositoryNotFound),
-    })
-}
-
-/// Unix time `age` ago.
-pub(crate) fn fetched_at(age: Duration) -> SystemTime {
-    SystemTime::now()
-        .checked_sub(age)
-        .unwrap_or(SystemTime::UNIX_EPOCH)
+    /// What `/servers?all=true` shows of fills, one entry per node that filled or asked.
+    pub fn view(&self) -> Vec<FillView> {
+        let now = clock::wall();
+        let suppliers = self.suppliers.lock();
+        suppliers
+            .iter()
+            .filter(|(_, n)| n.supplied > 0 || n.served > 0)
+            .map(|(id, n)| FillView {
+                url: n.url.clone(),
+                supplied: n.supplied,
+                served: n.served,
+                trusted: self.distrusted.trusted(id, now),
+            })
+            .collect()
+    }
 }

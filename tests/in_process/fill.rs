@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use dockerhub_build_status::config::{Config, Fill};
 use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo};
-use dockerhub_build_status::fill::wire::FillRequest;
 use dockerhub_build_status::federation::{Identity, Timestamp};
+use dockerhub_build_status::fill::wire::FillRequest;
 use dockerhub_build_status::http::{App, server};
 use dockerhub_build_status::node::Node;
 use tokio::net::TcpListener;
