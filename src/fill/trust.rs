@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rand::Rng;
 use rand::RngExt as _;
 
-use super::SupplierId;
+use super::filler::SupplierId;
 use crate::federation::PublicKey;
 use crate::tools::clock::{Instant, Timestamp};
 
