@@ -115,7 +115,7 @@ pub struct Config {
     #[arg(long, env = "DBS_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
 
-    /// The URL other nodes and browsers reach this node at [default: http://<listen>].
+    /// The URL other nodes and browsers reach this node at [default: http://LISTEN, the --listen address].
     #[arg(long, env = "DBS_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<Url>,
 
@@ -420,12 +420,12 @@ fn parse_count(text: &str, min: u64, max: u64) -> Result<u64, String> {
         .ok_or_else(|| format!("{text} is not a whole number from {min} to {max}"))
 }
 
-/// [`parse_count`] for a `u64` flag.
+/// A `u64` flag: a whole number from `MIN` to `MAX`.
 pub fn parse_u64<const MIN: u64, const MAX: u64>(text: &str) -> Result<u64, String> {
     parse_count(text, MIN, MAX)
 }
 
-/// [`parse_count`] for a `u32` flag.
+/// A `u32` flag: a whole number from `MIN` to `MAX`.
 pub fn parse_u32<const MIN: u32, const MAX: u32>(text: &str) -> Result<u32, String> {
     let n = parse_count(text, u64::from(MIN), u64::from(MAX))?;
     u32::try_from(n).map_err(|_| format!("{text} is not a whole number from {MIN} to {MAX}"))

@@ -18,7 +18,7 @@ use prometheus::{
 /// The content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Every value of the `route` label (`routes.rs` checks that its routes use only these).
+/// Every value of the `route` label (`http::router`'s tests check that its routes use only these).
 pub const ROUTES: [&str; 13] = [
     "build",
     "status_svg",

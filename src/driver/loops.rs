@@ -62,8 +62,8 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
 pub const GOSSIP_SLOTS: usize = 4;
 /// Verified descriptors kept between their signature check and their merge. Enough for
 /// every message in flight at once (the gossip slots and this node's own exchanges, 128
-/// descriptors each) with room to spare; when it fills it is emptied, and a merge that
-/// finds its descriptor gone checks it again under the lock, which is slower but right.
+/// descriptors each) with room to spare; when it is full the oldest entry goes, and a merge
+/// that finds its descriptor gone checks it again under the lock, which is slower but right.
 const SIGNATURE_CACHE_ENTRIES: usize = 4096;
 
 /// Why the federation could not start. Each names the file and the problem.

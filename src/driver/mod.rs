@@ -4,7 +4,7 @@
 //! - [`loops`]: the node's federation driver: the tick loop that runs the core's gossip
 //!   exchanges and probes as tasks, the server side of `POST /gossip`, saving and leaving.
 //! - [`transport`]: how nodes reach each other: the trait and the exchange loop, over HTTP
-//!   ([`transport::http`]) or in memory ([`transport::memory`], tests and the simulator).
+//!   ([`transport::http`]) or in memory (`transport::memory`, tests and the simulator).
 //! - [`state`], [`key_file`], [`peers_file`]: the files in the state directory and
 //!   `peers.toml`.
 //! - [`pool_dns`]: resolving the pools `peers.toml` names, whose addresses are asked as

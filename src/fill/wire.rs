@@ -35,8 +35,9 @@ pub const ANSWER_ENVELOPE_BYTES: usize = 1536;
 /// How far a request's time may be from the owner's clock: gossip keeps clocks within this
 /// of each other for descriptors too, and a request older than this is a replay.
 pub const REQUEST_WINDOW: Duration = Duration::from_secs(120);
-/// Longest resource name and key accepted (a Docker Hub name and tag fit in 400 bytes).
+/// Longest resource name accepted (the names are short words such as `tag_info`).
 const MAX_RESOURCE_LEN: usize = 32;
+/// Longest key accepted (a Docker Hub name and tag fit in 400 bytes).
 const MAX_KEY_LEN: usize = 512;
 /// Length of the nonce in bytes.
 pub const NONCE_LEN: usize = 16;
@@ -94,7 +95,7 @@ pub struct FillRequest {
     pub issued_at: u64,
     /// Base64 of [`NONCE_LEN`] random bytes: each request is served once.
     pub nonce: String,
-    /// Base64 of the ed25519 signature over [`FillRequest::signed_bytes`].
+    /// Base64 of the ed25519 signature over `FillRequest::signed_bytes`.
     pub signature: String,
 }
 
@@ -201,7 +202,7 @@ pub struct FillAnswer {
     /// The resource, as JSON, when found; signed as the exact bytes sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Box<RawValue>>,
-    /// Base64 of the owner's signature over [`FillAnswer::signed_bytes`] for the asker.
+    /// Base64 of the owner's signature over `FillAnswer::signed_bytes` for the asker.
     pub signature: String,
 }
 

@@ -192,7 +192,7 @@ impl HubClient {
     }
 
     /// Whether the budget has room for checking another node's fill now
-    /// ([`Budget::has_room`]); the requests of a check go out inside
+    /// (`Budget::has_room`); the requests of a check go out inside
     /// [`super::budget::as_check`].
     pub fn has_room(&self) -> bool {
         self.budget.has_room(clock::now())

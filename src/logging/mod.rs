@@ -1,7 +1,7 @@
 //! Log set-up: `tracing` events as text or JSON lines, filtered by `RUST_LOG` (default
 //! `info`), written by a thread of their own so that no request waits on the log.
 //!
-//! Lines go to [`tracing_appender::non_blocking`]: a request only formats its line and hands
+//! Lines go to [`tracing_appender::non_blocking()`]: a request only formats its line and hands
 //! it to a bounded queue; the writer thread empties the queue into a buffer, writes it out
 //! whenever the queue runs dry (one write for a whole batch of lines) and rests a moment
 //! before it looks again. When the output cannot

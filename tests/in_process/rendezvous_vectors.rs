@@ -1,4 +1,4 @@
-//! Checks `src/rendezvous.rs` against `tests/vectors/rendezvous.json`, the vectors that the
+//! Checks `src/federation/rendezvous.rs` against `tests/vectors/rendezvous.json`, the vectors that the
 //! JavaScript tests check `status.js` against too, so node and browser rank nodes alike.
 
 use dockerhub_build_status::federation::rendezvous;

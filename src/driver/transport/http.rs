@@ -1,7 +1,7 @@
 //! The HTTP transport: the client a node talks to other nodes with (health probes and
 //! gossip exchanges) and the federation's [`Transport`] over it.
 //!
-//! Every connection goes through [`GuardedResolver`], which drops loopback, private,
+//! Every connection goes through `GuardedResolver`, which drops loopback, private,
 //! link-local and metadata addresses after DNS resolution (unless `--allow-private-peers`),
 //! so a hostile descriptor cannot make this node send requests into its own network, not
 //! even by a name that resolves to such an address. URLs with a literal IP are checked the

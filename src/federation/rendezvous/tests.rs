@@ -1,5 +1,5 @@
 //! Unit tests of the rendezvous ranking; the vectors shared with status.js are checked in
-//! `tests/rendezvous_vectors.rs`.
+//! `tests/in_process/rendezvous_vectors.rs`.
 
 use super::*;
 

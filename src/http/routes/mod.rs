@@ -1,10 +1,10 @@
 //! The handlers, one module per route family, and the path every request takes through
 //! them: the response memo first, then the route's handler, then the metrics and the log.
 //!
-//! - [`status`]: `/build`, `/status.svg`, `/shields/…`.
-//! - [`docker`]: `/docker/…`, shields.io's Docker badges, with [`formats`] for their text.
-//! - [`network`]: `/health`, `/servers`, `POST /gossip`.
-//! - [`fill`]: `POST /fill`, other nodes filling their caches from this one's.
+//! - `status`: `/build`, `/status.svg`, `/shields/…`.
+//! - `docker`: `/docker/…`, shields.io's Docker badges, with `formats` for their text.
+//! - `network`: `/health`, `/servers`, `POST /gossip`.
+//! - `fill`: `POST /fill`, other nodes filling their caches from this one's.
 //! - here: the static files, `/metrics`, `/source` and the front page.
 
 mod docker;
@@ -204,7 +204,6 @@ fn metrics(node: &Node) -> Response<Body> {
     response
 }
 
-/// `GET /source`: the source this binary was built from, packed at build time.
 /// status.svg as a node serves it: the root element names this node (`data-bootstrap`), so
 /// status.js asks it for `/servers` rather than the built-in list. The file in the
 /// repository, copied to any other host, has no such attribute and keeps the list.
@@ -220,6 +219,7 @@ fn node_status_svg(node: &Node) -> Response<Body> {
     )
 }
 
+/// `GET /source`: the source this binary was built from, packed at build time.
 fn source_archive() -> Response<Body> {
     let mut response = Response::new(Body::from(Bytes::from_static(source::ARCHIVE)));
     let headers = response.headers_mut();
