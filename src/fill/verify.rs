@@ -339,7 +339,7 @@ mod tests {
                 source: StatusSource::BuildHistory,
             })
         };
-        let now = SystemTime::now();
+        let now = SystemTime::from(crate::tools::clock::wall());
         assert!(status(&s(10), &s(10), now).is_ok());
         assert!(status(&s(3), &s(10), now).is_ok());
         assert!(status(&s(-1), &s(10), now).is_err());

@@ -447,7 +447,7 @@ mod tests {
         let asker = Identity::from_seed([1; 32]);
         let at = 10_000_000;
         let request = FillRequest::new(&asker, to(), "tag", "a/b:c", t(at), [1; 16]);
-        let window = REQUEST_WINDOW.as_millis() as u64;
+        let window = millis(REQUEST_WINDOW);
         assert!(request.verify(&to(), t(at + window)).is_ok());
         assert_eq!(
             request.verify(&to(), t(at + window + 1)),
@@ -551,7 +551,7 @@ mod tests {
         }
         assert!(cache.len() <= 100);
         // Long after the window, the memory of a nonce may go: the time check refuses it.
-        let later = t(3_000 + 3 * REQUEST_WINDOW.as_millis() as u64);
+        let later = t(3_000 + 3 * millis(REQUEST_WINDOW));
         assert!(cache.first_use([5; 16], later));
         assert_eq!(cache.len(), 1);
     }
