@@ -1,4 +1,4 @@
-//! Headless Chromium for the browser tests (`tests/browser/`, `tests/front_page.rs`),
+//! Headless Chromium for the browser tests (`tests/programs/browser/`, `tests/programs/front_page.rs`),
 //! driven over the DevTools protocol on a pipe.
 //!
 //! Why not `chromium --headless --timeout=N --dump-dom URL`: in Chromium's current headless

@@ -1,5 +1,5 @@
 //! Reads the `services:` of docker-compose.yml, for the tests that check it against the
-//! binary (tests/packaging.rs) and run it (tests/container.rs).
+//! binary (tests/packaging.rs) and run it (tests/programs/container.rs).
 //!
 //! Compose files are YAML; this reads only the plain block style the file is written in:
 //! each service's keys with their scalar, `[a, b]` or block-list values, a top-level

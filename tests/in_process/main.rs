@@ -1,5 +1,5 @@
 //! The integration tests that run nodes inside the test process (the HTTP API, the status
-//! cache end to end, the rendezvous test vectors, the hub's limit per source address), in
+//! cache end to end, the pool name's DNS server over real sockets, the rendezvous test vectors, the hub's limit per source address), in
 //! one test binary: each binary links the whole crate, so one binary instead of several
 //! saves a link per build for each.
 
@@ -11,6 +11,7 @@ mod api;
 mod cache;
 mod connections;
 mod deadline;
+mod dns;
 mod docker;
 mod fill;
 mod hub_down;

@@ -3,7 +3,7 @@
 //! other; a node whose only seed is down warns once, counts no bytes for refused
 //! connections, keeps trying with backoff and joins when the seed comes up.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};

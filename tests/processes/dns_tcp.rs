@@ -8,7 +8,7 @@
 //! - a DNS node whose HTTP at its pool address dies drops its own address from its
 //!   answers, and takes it back when it answers again.
 
-mod common;
+use crate::common;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;

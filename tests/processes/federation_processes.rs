@@ -4,7 +4,7 @@
 //! signed leave; a node killed seconds after it started rejoins from the state it saved;
 //! a node without `--allow-private-peers` never probes a loopback address.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

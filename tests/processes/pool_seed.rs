@@ -5,7 +5,7 @@
 //! real node processes; a name that resolves to nothing and a dead nameserver are each
 //! warned about once, retried quietly, and the node keeps running.
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -1,6 +1,8 @@
 //! Simulations of the federation: many cores on the in-memory network, virtual time,
 //! seeded randomness, so every run is the same run. Conditions are awaited with a round
-//! limit, never with sleeps.
+//! limit, never with sleeps. `health`: the lossy-network goals, in the same binary.
+
+mod health;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;

@@ -7,7 +7,7 @@
 //! It needs systemd as PID 1 and root; elsewhere (containers, CI machines whose PID 1 is
 //! something else) it is ignored with that reason, under CI too.
 
-mod common;
+use crate::common;
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -211,11 +211,12 @@ fn get_health(addr: SocketAddr) -> Option<String> {
     })
 }
 
-fn main() {
-    harness::main(vec![harness::needs_machine(
+/// This module's tests, for the harness in `main.rs`.
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    vec![harness::needs_machine(
         "the_unit_binds_ports_53_and_80_with_one_capability",
         &["systemd-run", "systemctl"],
         unavailable,
         the_unit_binds_ports_53_and_80_with_one_capability,
-    )]);
+    )]
 }

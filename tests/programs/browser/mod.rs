@@ -8,10 +8,8 @@
 //! Every browser run has a real-time deadline; see `tests/chromium/mod.rs` for why Chromium
 //! is driven over `--remote-debugging-pipe` rather than with `--dump-dom`.
 
-#[path = "../chromium/mod.rs"]
-mod chromium;
-#[path = "../common/mod.rs"]
-mod common;
+use crate::chromium;
+use crate::common;
 
 mod badge_run;
 mod cases;
@@ -226,7 +224,8 @@ async fn status_js_shows_unknown_at_the_budget_when_nodes_hang() {
 async fn a_badge_that_never_finishes_is_reported() {
     let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
     // status.svg without its script: it stays at `???` forever.
-    let svg = include_str!("../../status.svg").replace(r#"<script xlink:href="status.js"/>"#, "");
+    let svg =
+        include_str!("../../../status.svg").replace(r#"<script xlink:href="status.js"/>"#, "");
     let host = Stub::start(move |_| Reply {
         status: 200,
         content_type: "image/svg+xml",
@@ -246,8 +245,9 @@ async fn a_badge_that_never_finishes_is_reported() {
     assert!(run.expect_done("ok", Duration::from_secs(1)).is_err());
 }
 
-fn main() {
-    harness::main(vec![
+/// This module's tests, for the harness in `main.rs`.
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    vec![
         harness::needs(
             "status_js_in_chromium_against_three_nodes",
             &["chromium"],
@@ -263,5 +263,5 @@ fn main() {
             &["chromium"],
             || harness::block_on(a_badge_that_never_finishes_is_reported()),
         ),
-    ]);
+    ]
 }

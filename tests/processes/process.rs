@@ -4,7 +4,7 @@
 //! errors and slow answers only; the Docker Hub token never reaches a log; and SIGTERM drains
 //! a request in flight, refuses new connections and exits 0.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::process::Command;

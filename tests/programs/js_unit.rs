@@ -1,7 +1,7 @@
 //! Runs the JavaScript unit tests of status.js (`tests/js/*.test.js`) with node's built-in
 //! test runner, so `cargo test` covers the browser script too.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
@@ -70,10 +70,11 @@ fn status_js_unit_tests_pass() {
     );
 }
 
-fn main() {
-    harness::main(vec![harness::needs(
+/// This module's tests, for the harness in `main.rs`.
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    vec![harness::needs(
         "status_js_unit_tests_pass",
         &["node"],
         status_js_unit_tests_pass,
-    )]);
+    )]
 }

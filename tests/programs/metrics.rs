@@ -3,7 +3,7 @@
 //! nodes, reports every target up (its own parser accepted the text format 0.0.4), and reads
 //! back through its HTTP API that a request counter grew.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -401,8 +401,9 @@ fn families_are_read_from_type_lines() {
     assert_eq!(families(text), ["a_total", "b"]);
 }
 
-fn main() {
-    harness::main(vec![
+/// This module's tests, for the harness in `main.rs`.
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    vec![
         harness::needs(
             "promtool_finds_nothing_to_complain_about",
             &["promtool"],
@@ -422,5 +423,5 @@ fn main() {
             "families_are_read_from_type_lines",
             families_are_read_from_type_lines,
         ),
-    ]);
+    ]
 }

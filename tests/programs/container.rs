@@ -22,7 +22,7 @@
 //! Containers, volumes and networks are named after this process and removed at the end
 //! however the test ends; the test's images too, but not the runtime base.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -599,29 +599,25 @@ async fn the_compose_files_three_nodes_find_each_other() {
     drop(made);
 }
 
-fn main() {
+/// This module's tests, for the harness in `main.rs`.
+pub fn trials() -> Vec<libtest_mimic::Trial> {
     let programs: &'static [&'static str] = &["podman", "mmdebstrap", "strip"];
-    let started = Instant::now();
-    let arguments = libtest_mimic::Arguments::from_args();
-    let conclusion = libtest_mimic::run(
-        &arguments,
-        vec![
-            harness::needs("one_node_in_the_image", programs, || {
-                harness::block_on(one_node_in_the_image())
-            }),
-            harness::needs(
-                "the_compose_files_three_nodes_find_each_other",
-                programs,
-                || harness::block_on(the_compose_files_three_nodes_find_each_other()),
-            ),
-        ],
-    );
-    // The tag first, then what is left of its steps; never one in use by another image.
+    vec![
+        harness::needs("one_node_in_the_image", programs, || {
+            harness::block_on(one_node_in_the_image())
+        }),
+        harness::needs(
+            "the_compose_files_three_nodes_find_each_other",
+            programs,
+            || harness::block_on(the_compose_files_three_nodes_find_each_other()),
+        ),
+    ]
+}
+
+/// Removes the images the tests built, once every test has run: the tag first, then what
+/// is left of its steps; never one in use by another image.
+pub fn clean_up() {
     for image in IMAGES.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         podman_quietly(&["rmi", image]);
     }
-    if !arguments.list {
-        eprintln!("container tests: {:.1} s", started.elapsed().as_secs_f64());
-    }
-    conclusion.exit()
 }

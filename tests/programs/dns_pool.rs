@@ -4,7 +4,7 @@
 //! node is killed with SIGKILL. No badge fails; the killed node leaves the answers within
 //! two probe intervals plus one TTL; a node whose probes fail never enters an answer.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -273,10 +273,11 @@ async fn members_of(host: u8, port: u16) -> Option<(u16, Vec<serde_json::Value>)
     Some((status, body["members"].as_array()?.clone()))
 }
 
-fn main() {
-    harness::main(vec![harness::needs(
+/// This module's tests, for the harness in `main.rs`.
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    vec![harness::needs(
         "badges_through_the_pool_name_survive_a_killed_node",
         &["dig"],
         || harness::block_on(badges_through_the_pool_name_survive_a_killed_node()),
-    )]);
+    )]
 }

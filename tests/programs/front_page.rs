@@ -4,8 +4,8 @@
 //! screenshots for people to look at: `<target>/screenshots/front-page.png` (the first
 //! screen) and `front-page-full.png` (the whole page).
 
-mod chromium;
-mod common;
+use crate::chromium;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -370,8 +370,9 @@ async fn the_network_view_shows_who_fills_this_node() {
     second.stop().await;
 }
 
-fn main() {
-    harness::main(vec![
+/// This module's tests, for the harness in `main.rs`.
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    vec![
         harness::needs("front_page_on_a_phone", &["chromium"], || {
             harness::block_on(front_page_on_a_phone())
         }),
@@ -380,5 +381,5 @@ fn main() {
             &["chromium"],
             || harness::block_on(the_network_view_shows_who_fills_this_node()),
         ),
-    ]);
+    ]
 }

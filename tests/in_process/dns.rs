@@ -4,7 +4,7 @@
 //! never a crash, never a stall of HTTP serving, never more bytes back than the limit
 //! allows. And the badge routes answer whatever the Host header, the pool name included.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

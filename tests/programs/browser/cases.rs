@@ -108,7 +108,7 @@ pub(super) async fn case_markup(
         names.sort();
         Ok(names)
     };
-    let before = elements(include_str!("../../status.svg"))?;
+    let before = elements(include_str!("../../../status.svg"))?;
     let after = elements(&run.dom)?;
     if before != after {
         return Err(format!(

@@ -2,7 +2,7 @@
 //! look, its three nodes find each other, badges work from the sample hub, and Ctrl-C stops
 //! it cleanly.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;
