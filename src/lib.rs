@@ -12,8 +12,9 @@
 //!   (ETag, Cache-Control, CORS), the response memo and the front page.
 //! - [`badge`]: SVG badges, laid out like shields.io's.
 //! - [`cache`]: the status cache and the Docker resources' caches: coalescing,
-//!   stale-while-revalidate, stale-if-error, and filling from the resource's owner among
-//!   the network's nodes before Docker Hub.
+//!   stale-while-revalidate, stale-if-error, and taking fills before asking Docker Hub.
+//! - [`fill`]: fills, the network of nodes as one cache: the asker, the owner, the trust
+//!   in suppliers, the verification of fills and the signed wire format.
 //! - [`hub`]: Docker Hub: validated names, the client and its upstream budget.
 //! - [`federation`]: the pure federation core: descriptors, gossip messages, members and
 //!   scores, listing, rendezvous hashing. No I/O, no clock, no async.
@@ -41,6 +42,7 @@ pub mod descriptors;
 pub mod dns;
 pub mod driver;
 pub mod federation;
+pub mod fill;
 pub mod http;
 pub mod hub;
 pub mod logging;

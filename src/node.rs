@@ -6,12 +6,11 @@ use std::sync::Arc;
 use thiserror::Error;
 use url::Url;
 
-use crate::cache::fill::Filler;
-use crate::cache::network::Fills;
 use crate::cache::resources::{DockerCaches, StatusUpstream};
 use crate::cache::{CacheSettings, StatusCache};
 use crate::config::{Config, Fill};
 use crate::driver::{Driver, DriverError};
+use crate::fill::Fills;
 use crate::hub::health::{HubHealth, HubHealthCollector};
 use crate::hub::{HubClient, HubSettings};
 use crate::metrics::Metrics;
@@ -89,7 +88,7 @@ impl Node {
             Arc::clone(&driver),
             metrics.clone(),
         ));
-        let filler: Arc<dyn Filler> = Arc::clone(&fills) as Arc<dyn Filler>;
+        let filler = fills.filler();
         let docker = DockerCaches::new(&hub, settings, &metrics).filled_by(&filler);
         let upstream = StatusUpstream::new(hub, docker.repository.clone());
         let cache = StatusCache::new(upstream, settings, metrics.clone()).filled_by(filler);

@@ -7,8 +7,8 @@
 
 use dockerhub_build_status::cache::Resource;
 use dockerhub_build_status::cache::resources::{RepositoryResource, TagListResource, TagResource};
-use dockerhub_build_status::federation::fill::{FillAnswer, FillRequest};
 use dockerhub_build_status::federation::{Identity, Timestamp};
+use dockerhub_build_status::fill::wire::{FillAnswer, FillRequest};
 use dockerhub_build_status::hub::names::ImageRef;
 use dockerhub_build_status::hub::repository::RepoName;
 use libfuzzer_sys::fuzz_target;

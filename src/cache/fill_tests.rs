@@ -6,8 +6,8 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 
-use super::fill::{FillFuture, Supplied};
 use super::*;
+use crate::fill::{FillFuture, Supplied};
 use crate::hub::repository::{RepoName, RepositoryInfo};
 
 /// A repository resource in front of a stand-in hub that counts its calls, and those made
@@ -51,7 +51,7 @@ fn repo(pulls: u64, pushed: &str) -> RepositoryInfo {
 
 /// An RFC 3339 time `ago` before now.
 fn ago(ago: Duration) -> String {
-    humantime::format_rfc3339_micros(std::time::SystemTime::now() - ago).to_string()
+    humantime::format_rfc3339_micros(std::time::SystemTime::from(clock::wall()) - ago).to_string()
 }
 
 impl Resource for Arc<Hub> {
@@ -98,8 +98,9 @@ impl Resource for Arc<Hub> {
         filled: &Fetched<RepositoryInfo>,
         hub: &Fetched<RepositoryInfo>,
         filled_at: std::time::SystemTime,
+        now: std::time::SystemTime,
     ) -> verify::Verdict {
-        verify::repository(filled, hub, filled_at)
+        verify::repository(filled, hub, filled_at, now)
     }
 }
 
@@ -280,10 +281,10 @@ async fn pulls_below_what_this_node_saw_are_checked_before_they_are_served() {
 fn the_check_of_a_lowered_count_fails_however_low_the_count() {
     // What the hub's count explains, with no earlier count known to this node.
     let pushed = ago(Duration::from_secs(86_400 * 3));
-    let at = std::time::SystemTime::now();
+    let at = std::time::SystemTime::from(clock::wall());
     let hub = Ok(repo(7000, &pushed));
-    assert!(verify::repository(&Ok(repo(0, &pushed)), &hub, at).is_err());
-    assert!(verify::repository(&Ok(repo(6500, &pushed)), &hub, at).is_ok());
+    assert!(verify::repository(&Ok(repo(0, &pushed)), &hub, at, at).is_err());
+    assert!(verify::repository(&Ok(repo(6500, &pushed)), &hub, at, at).is_ok());
 }
 
 #[tokio::test(start_paused = true)]

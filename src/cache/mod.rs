@@ -12,7 +12,7 @@
 //! With a [`Filler`], a miss first asks the resource's owner among the network's nodes for
 //! its copy (kept for what remains of its lifetime, and marked with who supplied it), and
 //! only then Docker Hub; a sample of fills is checked against the hub ([`verify`]). The
-//! network side of that, over the federation's driver, is [`network`].
+//! network side of that, over the federation's driver, is [`crate::fill`].
 //!
 //! Every dashmap guard here is dropped before any `.await` (clippy enforces it): a guard
 //! held across an await would block the shard for every other request.
@@ -27,18 +27,16 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use self::fill::{CheckKind, FillAsk, Filled, Filler, Judged, News, SupplierId, Use};
-use crate::federation::fill::ANSWER_ENVELOPE_BYTES;
 use crate::federation::time::millis;
+use crate::fill::verify;
+use crate::fill::wire::ANSWER_ENVELOPE_BYTES;
+use crate::fill::{CheckKind, FillAsk, Filled, Filler, Judged, News, SupplierId, Use};
 use crate::hub::names::ImageRef;
 use crate::hub::{ClientKey, HubError, HubStatus};
 use crate::metrics::Metrics;
+use crate::tools::clock;
 
-pub mod fill;
-pub mod network;
 pub mod resources;
-pub mod trust;
-pub mod verify;
 
 /// Where statuses come from: Docker Hub in the node, a stand-in in unit tests.
 pub trait Upstream: Send + Sync + 'static {
@@ -107,11 +105,13 @@ pub trait Resource: Send + Sync + 'static {
     fn pushed(_value: &Self::Value) -> Option<std::time::SystemTime> {
         None
     }
-    /// Whether Docker Hub's answer now explains a fill fetched at `filled_at` ([`verify`]).
+    /// Whether Docker Hub's answer at `now` explains a fill fetched at `filled_at`
+    /// ([`verify`]).
     fn explains(
         filled: &Result<Self::Value, HubError>,
         hub: &Result<Self::Value, HubError>,
         filled_at: std::time::SystemTime,
+        now: std::time::SystemTime,
     ) -> verify::Verdict;
 }
 
@@ -167,6 +167,7 @@ impl<U: Upstream> Resource for U {
         filled: &Result<HubStatus, HubError>,
         hub: &Result<HubStatus, HubError>,
         filled_at: std::time::SystemTime,
+        _now: std::time::SystemTime,
     ) -> verify::Verdict {
         verify::status(filled, hub, filled_at)
     }
@@ -817,20 +818,21 @@ impl<U: Resource> ResourceCache<U> {
         known: Option<&Known<U::Value>>,
     ) -> Option<Got<U::Value>> {
         let (supplier, age) = (filled.supplier, filled.age);
-        let result = match fill::outcome_of(filled.supplied, |json| U::read_value(image, json)) {
-            Ok(result) => result,
-            Err(reason) => {
-                filler.refused(supplier, &reason);
-                return None;
-            }
-        };
+        let result =
+            match crate::fill::outcome_of(filled.supplied, |json| U::read_value(image, json)) {
+                Ok(result) => result,
+                Err(reason) => {
+                    filler.refused(supplier, &reason);
+                    return None;
+                }
+            };
         if age >= self.servable_for(&result) {
             filler.refused(supplier, "an answer older than its lifetime");
             return None;
         }
         if let Ok(value) = &result
             && let Some(pushed) = U::pushed(value)
-            && fill::fetched_at(age) + verify::SLACK < pushed
+            && crate::fill::fetched_at(age) + verify::SLACK < pushed
         {
             filler.refused(supplier, "a copy older than the push it shows");
             return None;
@@ -847,7 +849,13 @@ impl<U: Resource> ResourceCache<U> {
         let unexplained = known.is_some_and(|known| {
             let before = known.answer.to_result();
             before != result
-                && U::explains(&before, &result, self.wall_time(known.fetched_ms)).is_err()
+                && U::explains(
+                    &before,
+                    &result,
+                    self.wall_time(known.fetched_ms),
+                    clock::wall().into(),
+                )
+                .is_err()
         });
         let news = match known {
             Some(known) if !unexplained && known.answer.to_result() != result => News::Changed,
@@ -919,7 +927,8 @@ impl<U: Resource> ResourceCache<U> {
             filler.judged(supplier, ask, check, Judged::NotMade);
             return false;
         }
-        match U::explains(filled, hub, fill::fetched_at(age)) {
+        let now = clock::wall();
+        match U::explains(filled, hub, now.saturating_sub(age).into(), now.into()) {
             Ok(()) => {
                 self.inner.metrics.fill_verification("agreed");
                 filler.judged(supplier, ask, check, Judged::Agreed);
@@ -935,7 +944,7 @@ impl<U: Resource> ResourceCache<U> {
 
     /// The wall-clock time of a moment in this cache's milliseconds.
     fn wall_time(&self, ms: u64) -> std::time::SystemTime {
-        fill::fetched_at(Duration::from_millis(self.now_ms().saturating_sub(ms)))
+        crate::fill::fetched_at(Duration::from_millis(self.now_ms().saturating_sub(ms)))
     }
 
     /// How long a result stays fresh.

@@ -14,11 +14,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::fill::{Filler, SupplierId};
-use super::verify::{self, Verdict};
 use super::{CacheSettings, Resource, ResourceCache, parse_image_key};
 use super::{ClientKey, Upstream};
-use crate::federation::fill::{ANSWER_ENVELOPE_BYTES, MAX_FILL_ANSWER_BYTES};
+use crate::fill::verify::{self, Verdict};
+use crate::fill::wire::{ANSWER_ENVELOPE_BYTES, MAX_FILL_ANSWER_BYTES};
+use crate::fill::{Filler, SupplierId};
 use crate::hub::names::ImageRef;
 use crate::hub::repository::{RepoName, RepositoryInfo};
 use crate::hub::tag::TagInfo;
@@ -157,8 +157,9 @@ impl Resource for RepositoryResource {
         filled: &Result<RepositoryInfo, HubError>,
         hub: &Result<RepositoryInfo, HubError>,
         filled_at: SystemTime,
+        now: SystemTime,
     ) -> Verdict {
-        verify::repository(filled, hub, filled_at)
+        verify::repository(filled, hub, filled_at, now)
     }
 }
 
@@ -211,6 +212,7 @@ impl Resource for TagListResource {
         filled: &Result<Arc<TagList>, HubError>,
         hub: &Result<Arc<TagList>, HubError>,
         filled_at: SystemTime,
+        _now: SystemTime,
     ) -> Verdict {
         verify::tag_list(filled, hub, filled_at)
     }
@@ -262,6 +264,7 @@ impl Resource for TagResource {
         filled: &Result<Arc<TagInfo>, HubError>,
         hub: &Result<Arc<TagInfo>, HubError>,
         filled_at: SystemTime,
+        _now: SystemTime,
     ) -> Verdict {
         verify::tag(filled, hub, filled_at)
     }
@@ -376,7 +379,7 @@ impl DockerCaches {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::federation::fill::ANSWER_ENVELOPE_BYTES;
+    use crate::fill::wire::ANSWER_ENVELOPE_BYTES;
 
     #[derive(serde::Deserialize)]
     struct Page {

@@ -14,8 +14,9 @@
 //! - [`exchange`]: one gossip exchange step each side runs, signature checks included.
 //! - Wire formats: [`descriptor`] (signed self-descriptors), [`message`] and [`digest`]
 //!   (the `/gossip` messages and the set digest), [`key`], [`peer_url`], [`peers`]
-//!   (`peers.toml`'s text), [`identity`] (the node's key pair), [`fill`] (the signed
-//!   requests and answers by which nodes fill each other's caches).
+//!   (`peers.toml`'s text), [`identity`] (the node's key pair). The signed requests and
+//!   answers by which nodes fill each other's caches are the fill feature's own
+//!   (`fill::wire`), beside the rest of it.
 //! - Policy: [`score`] (NTP-pool scores), [`address`] (which IPs may be probed, how
 //!   addresses group, per address or network for rate limits), [`settings`].
 //! - [`rendezvous`]: the weighted rendezvous hashing that status.js uses to pick nodes.
@@ -26,7 +27,6 @@ pub mod core;
 pub mod descriptor;
 pub mod digest;
 pub mod exchange;
-pub mod fill;
 pub mod identity;
 pub mod key;
 pub mod message;

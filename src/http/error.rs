@@ -12,6 +12,7 @@ use hyper::{Response, StatusCode};
 use super::response::{Body, api_error, set_retry_after, shorten};
 use crate::driver::loops::GossipRefusal;
 use crate::federation::GossipError;
+use crate::fill::FillRefusal;
 use crate::hub::HubError;
 use crate::hub::names::{ImageRef, NameError};
 
@@ -149,6 +150,32 @@ impl ErrorAnswer for GossipRefusal {
     }
 }
 
+impl ErrorAnswer for FillRefusal {
+    fn status(&self) -> StatusCode {
+        match self {
+            FillRefusal::Off | FillRefusal::Busy | FillRefusal::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            FillRefusal::RateLimited(_) | FillRefusal::ShareSpent(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            FillRefusal::Malformed(_) | FillRefusal::NoSuchResource | FillRefusal::NotAName => {
+                StatusCode::BAD_REQUEST
+            }
+            FillRefusal::Unlisted | FillRefusal::Refused(_) => StatusCode::FORBIDDEN,
+            FillRefusal::Unwritable => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FillRefusal::RateLimited(wait) => Some(*wait),
+            FillRefusal::ShareSpent(err) | FillRefusal::Unavailable(err) => err.retry_in(),
+            _ => None,
+        }
+    }
+}
+
 impl ErrorAnswer for NameError {
     fn status(&self) -> StatusCode {
         StatusCode::BAD_REQUEST
@@ -235,6 +262,61 @@ mod tests {
         assert!(text.ends_with("nothing cached for acme/app:v1"), "{text}");
         let (status, retry, _) = case(HubError::Timeout);
         assert_eq!((status, retry), (StatusCode::BAD_GATEWAY, None));
+    }
+
+    #[test]
+    fn fill_refusals_answer_with_their_status_and_when_to_come_back() {
+        let share = HubError::ClientShare {
+            retry_in: Duration::from_millis(2500),
+        };
+        let cases = [
+            (FillRefusal::Busy, StatusCode::SERVICE_UNAVAILABLE, None),
+            (
+                FillRefusal::RateLimited(Duration::from_secs(3)),
+                StatusCode::TOO_MANY_REQUESTS,
+                Some("3"),
+            ),
+            (
+                FillRefusal::Malformed("x".into()),
+                StatusCode::BAD_REQUEST,
+                None,
+            ),
+            (FillRefusal::NotAName, StatusCode::BAD_REQUEST, None),
+            (FillRefusal::Unlisted, StatusCode::FORBIDDEN, None),
+            (
+                FillRefusal::Refused(crate::fill::wire::FillError::Replayed),
+                StatusCode::FORBIDDEN,
+                None,
+            ),
+            (
+                FillRefusal::of_lookup(&share),
+                StatusCode::TOO_MANY_REQUESTS,
+                Some("3"),
+            ),
+            (
+                FillRefusal::of_lookup(&HubError::Budget {
+                    retry_in: Duration::from_secs(7),
+                }),
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("7"),
+            ),
+            (
+                FillRefusal::of_lookup(&HubError::Timeout),
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+            ),
+            (
+                FillRefusal::Unwritable,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+            ),
+        ];
+        for (refusal, status, retry) in cases {
+            let text = refusal.to_string();
+            let (got, got_retry, description) = answer(&refusal);
+            assert_eq!((got, got_retry.as_deref()), (status, retry), "{text}");
+            assert_eq!(description, text);
+        }
     }
 
     #[test]

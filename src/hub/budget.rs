@@ -11,7 +11,6 @@ use tokio::sync::Semaphore;
 use super::HubError;
 use crate::federation::address::subnet_of;
 use crate::tools::clock::Instant;
-use crate::tools::limiter::{KeyedLimiter, Limited, Rate};
 
 /// Longest silence a hub may ask of us; a hostile or broken answer cannot mute a node for
 /// longer than this.
@@ -448,58 +447,14 @@ fn hub_reserve(limit: u64) -> u64 {
 ///
 /// Another node asking this one to fill its cache is a client of its network like any other:
 /// the misses its fills cause share that network's share, however many listed nodes the
-/// network holds (four keys on one network once spent four quarters). A node key
-/// ([`ClientKey::Node`]) keys only how many fill requests one node may make.
+/// network holds (four keys on one network once spent four quarters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ClientKey {
-    Network(IpAddr),
-    Node([u8; 32]),
-}
+pub struct ClientKey(IpAddr);
 
 impl ClientKey {
+    /// The client a request from `ip` belongs to: its network.
     pub fn of(ip: IpAddr) -> ClientKey {
-        ClientKey::Network(subnet_of(ip))
-    }
-
-    /// The node holding this public key, asking for fills.
-    pub fn node(key: [u8; 32]) -> ClientKey {
-        ClientKey::Node(key)
-    }
-}
-
-/// Per-client allowances: each client may spend at most `share` units in any stretch of
-/// `window` (a token bucket that starts full and refills at `share` per `window`), however
-/// idle the rest is. For request rates that protect the node itself (fill requests per
-/// asking node and per network); the Docker Hub budget is shared fairly instead
-/// ([`super::fair`]).
-#[derive(Debug)]
-pub struct ClientShares {
-    buckets: parking_lot::Mutex<KeyedLimiter<ClientKey, Instant>>,
-}
-
-impl ClientShares {
-    /// `share` units per `window` for each client, tracking at most `max_clients` clients
-    /// that have spent something (full buckets are forgotten when room is needed).
-    pub fn new(share: u32, window: Duration, max_clients: usize) -> ClientShares {
-        ClientShares {
-            buckets: parking_lot::Mutex::new(KeyedLimiter::new(
-                Rate::new(share, share, window),
-                max_clients,
-            )),
-        }
-    }
-
-    /// Spends `units` of `client`'s share, or says how long until they are there.
-    pub fn spend(
-        &self,
-        client: ClientKey,
-        units: u32,
-        now: impl Into<Instant>,
-    ) -> Result<(), Duration> {
-        self.buckets
-            .lock()
-            .take(client, units, now.into())
-            .map_err(Limited::retry_in)
+        ClientKey(subnet_of(ip))
     }
 }
 
@@ -639,48 +594,18 @@ mod tests {
     }
 
     #[test]
-    fn one_client_spends_only_its_share_and_others_keep_theirs() {
-        let shares = ClientShares::new(30, RATE_WINDOW, 4);
-        let t0 = Instant::now();
-        let greedy = ClientKey::of("192.0.2.7".parse().expect("ip"));
-        let neighbour = ClientKey::of("192.0.2.200".parse().expect("ip"));
-        let other = ClientKey::of("198.51.100.1".parse().expect("ip"));
-        assert_eq!(greedy, neighbour, "one /24 is one client");
-        let spent = (0..6_000)
-            .filter(|_| shares.spend(greedy, 1, t0).is_ok())
-            .count();
-        assert_eq!(spent, 30);
-        assert!(shares.spend(neighbour, 1, t0).is_err());
-        assert!(shares.spend(other, 2, t0).is_ok());
-        // Two seconds give back one unit (30 a minute).
-        assert!(shares.spend(greedy, 1, t0 + Duration::from_secs(2)).is_ok());
-        assert!(
-            shares
-                .spend(greedy, 1, t0 + Duration::from_secs(2))
-                .is_err()
+    fn a_client_is_a_network() {
+        let key = |s: &str| ClientKey::of(s.parse().expect(s));
+        assert_eq!(
+            key("192.0.2.7"),
+            key("192.0.2.200"),
+            "one /24 is one client"
         );
+        assert_ne!(key("192.0.2.7"), key("198.51.100.1"));
         // IPv6 by /56, so that one customer's allocation is one client, as an IPv4 /24 is.
-        let v6 = |s: &str| ClientKey::of(s.parse().expect(s));
-        assert_eq!(v6("2001:db8:1:2::1"), v6("2001:db8:1:2:ffff::9"));
-        assert_eq!(v6("2001:db8:1:2::1"), v6("2001:db8:1:ff::1"));
-        assert_ne!(v6("2001:db8:1:2::1"), v6("2001:db8:1:100::1"));
-    }
-
-    #[test]
-    fn tracked_clients_are_bounded() {
-        let shares = ClientShares::new(2, RATE_WINDOW, 2);
-        let t0 = Instant::now();
-        let key = |i: u8| ClientKey::of(std::net::Ipv4Addr::new(198, 51, i, 1).into());
-        assert!(shares.spend(key(1), 1, t0).is_ok());
-        assert!(shares.spend(key(2), 1, t0).is_ok());
-        assert!(
-            shares.spend(key(3), 1, t0).is_err(),
-            "both others still spending"
-        );
-        assert!(
-            shares.spend(key(3), 1, t0 + RATE_WINDOW).is_ok(),
-            "refilled buckets make room"
-        );
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:ff::1"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:100::1"));
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

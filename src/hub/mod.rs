@@ -39,7 +39,7 @@ pub mod repository;
 pub mod tag;
 pub mod tag_list;
 
-pub use self::budget::{ClientKey, ClientShares, RetryAfter, retry_after};
+pub use self::budget::{ClientKey, RetryAfter, retry_after};
 pub use self::build_history::{PageVerdict, read_build_history_page};
 pub use self::client::{HubClient, HubSettings};
 pub use self::tag::read_tag_object;

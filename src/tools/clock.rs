@@ -94,6 +94,13 @@ impl Timestamp {
     }
 }
 
+/// For what is compared with times Docker Hub writes (RFC 3339, read as `SystemTime`).
+impl From<Timestamp> for SystemTime {
+    fn from(t: Timestamp) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(t.0)
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}ms", self.0)

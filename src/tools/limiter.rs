@@ -1,8 +1,8 @@
 //! Token buckets, one per key (a source address, a network, a node), in a table of bounded
 //! size, with time passed in: every per-source rate limit of the node (gossip per address,
-//! DNS answers and DNS-over-TCP queries per network, fill requests per node and per
-//! network). The hub budget is not one of them: it is a sliding window the hub imposes,
-//! shared fairly ([`crate::hub::fair`] says why that is a ledger and not a bucket).
+//! DNS answers and DNS-over-TCP queries per network, fill requests per address, per node
+//! and per network). The hub budget is not one of them: it is a sliding window the hub
+//! imposes, shared fairly ([`crate::hub::fair`] says why that is a ledger and not a bucket).
 //!
 //! Each bucket holds up to `burst` tokens and refills continuously at the rate; a request
 //! takes its tokens or, when there are too few, takes none and is told when there will be.

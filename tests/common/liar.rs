@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use dockerhub_build_status::federation::Identity;
-use dockerhub_build_status::federation::fill::{FillAnswer, FillRequest};
+use dockerhub_build_status::fill::wire::{FillAnswer, FillRequest};
 use dockerhub_build_status::http::{App, routes};
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use dockerhub_build_status::config::{Config, Fill};
 use dockerhub_build_status::demo::sample_hub::{FakeHub, FakeRepo};
-use dockerhub_build_status::federation::fill::FillRequest;
 use dockerhub_build_status::federation::{Identity, Timestamp};
+use dockerhub_build_status::fill::FillRefusal;
+use dockerhub_build_status::fill::wire::FillRequest;
 use dockerhub_build_status::http::{App, server};
 use dockerhub_build_status::node::Node;
 use tokio::net::TcpListener;
@@ -325,7 +326,7 @@ async fn an_owner_the_hub_rate_limits_answers_stale_or_sends_the_asker_on() {
         net.nodes[1].driver().identity().public_key(),
         "status",
         &format!("fill/{fresh}:latest"),
-        dockerhub_build_status::driver::now(),
+        dockerhub_build_status::tools::clock::wall(),
         [9; 16],
     );
     let response = client()
@@ -752,7 +753,7 @@ async fn a_claimed_age_excuses_no_change_to_a_tag() {
 /// so a false fill is one false badge); the figures are in docs/RELIABILITY.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_liar_honest_at_first_is_caught_within_the_bound() {
-    use dockerhub_build_status::cache::trust::MAX_UNCHECKED;
+    use dockerhub_build_status::fill::trust::MAX_UNCHECKED;
     const REPOS: usize = 1200;
     const RUNS: u64 = 10;
     let mut figures = Vec::new();
@@ -884,7 +885,7 @@ async fn post_fill(
         net.nodes[to].driver().identity().public_key(),
         "repository",
         key,
-        dockerhub_build_status::driver::now(),
+        dockerhub_build_status::tools::clock::wall(),
         nonce_bytes,
     );
     let response = client
@@ -996,7 +997,7 @@ async fn a_request_to_one_node_is_refused_by_another() {
         net.nodes[0].driver().identity().public_key(),
         "repository",
         "fill/repo-0",
-        dockerhub_build_status::driver::now(),
+        dockerhub_build_status::tools::clock::wall(),
         [5; 16],
     );
     let body = serde_json::to_vec(&request).expect("json");
@@ -1076,4 +1077,42 @@ async fn a_tag_answer_of_a_megabyte_is_refused_unread() {
     }
     assert_eq!(supplied(entry, liar).await, 0, "a padded answer was used");
     assert!(fill_count(entry, "asked", "bad_answer").await >= 1);
+}
+
+/// Junk from one source address is refused until that address's requests are spent: each
+/// costs one and drains twenty more, down to none. They come back by the node's clock
+/// (paused here, and moved by hand), and another address keeps its own.
+#[tokio::test(start_paused = true)]
+async fn junk_spends_its_sources_requests_which_come_back_with_time() {
+    let mut config = Config::for_tests("http://127.0.0.1:9".parse().expect("a URL"));
+    config.fill = Fill::On;
+    let node = Node::new(config).expect("a node");
+    let owner = node.fills().owner();
+    let from = IpAddr::from(Ipv4Addr::new(192, 0, 2, 1));
+    let mut refused = 0;
+    let retry = loop {
+        match owner.admit(b"junk", from) {
+            Err(FillRefusal::Malformed(_)) => refused += 1,
+            Err(FillRefusal::RateLimited(retry)) => break retry,
+            other => panic!("junk answered with {other:?}"),
+        }
+    };
+    // 2,400 a minute: 114 junk requests cost 21 each; the 115th takes one of the six left
+    // and drains the other five.
+    assert_eq!(refused, 115);
+    assert_eq!(retry, Duration::from_millis(25));
+    let junk = |ip: Ipv4Addr| owner.admit(b"junk", ip.into()).map(drop);
+    assert!(matches!(
+        junk(Ipv4Addr::new(192, 0, 2, 1)),
+        Err(FillRefusal::RateLimited(_))
+    ));
+    assert!(matches!(
+        junk(Ipv4Addr::new(192, 0, 2, 2)),
+        Err(FillRefusal::Malformed(_))
+    ));
+    tokio::time::advance(retry).await;
+    assert!(matches!(
+        junk(Ipv4Addr::new(192, 0, 2, 1)),
+        Err(FillRefusal::Malformed(_))
+    ));
 }

@@ -29,12 +29,12 @@ pub fn escape_html(text: &str) -> String {
     out
 }
 
-/// The page's markup, with `{{name}}` where [`index`] fills in a value.
+/// The page's markup, with `{{name}}` where [`index`] puts a value.
 const INDEX_HTML: &str = include_str!("index.html");
 
 /// `template` with each `{{name}}` replaced by its value. The values are escaped by the
 /// caller; a name without a value stays as it is, which a test would see.
-fn fill(template: &str, values: &[(&str, &str)]) -> String {
+fn render(template: &str, values: &[(&str, &str)]) -> String {
     let mut out =
         String::with_capacity(template.len() + values.iter().map(|(_, v)| v.len()).sum::<usize>());
     let mut rest = template;
@@ -95,7 +95,7 @@ pub fn index(node: &Node) -> String {
     let preview_html = escape_html(&preview);
     let hub = node.hub_health().view(crate::tools::clock::now());
     let hub_html = escape_html(&hub_words(&hub));
-    fill(
+    render(
         INDEX_HTML,
         &[
             ("example_organization", EXAMPLE_ORGANIZATION),
@@ -156,15 +156,15 @@ const SCRIPT: &str = include_str!("script.js");
 
 #[cfg(test)]
 mod tests {
-    use super::{INDEX_HTML, escape_html, fill};
+    use super::{INDEX_HTML, escape_html, render};
 
     #[test]
-    fn fill_replaces_every_name_and_keeps_other_braces() {
+    fn render_replaces_every_name_and_keeps_other_braces() {
         assert_eq!(
-            fill("a{{x}}b{{y}}c{0,127}{{z}}", &[("x", "1"), ("y", "<2>")]),
+            render("a{{x}}b{{y}}c{0,127}{{z}}", &[("x", "1"), ("y", "<2>")]),
             "a1b<2>c{0,127}{{z}}"
         );
-        // Every name the page uses is filled in by `index`.
+        // Every name the page uses is given a value by `index`.
         for name in [
             "base_html",
             "version",

@@ -16,9 +16,7 @@ use crate::cache::Lookup;
 use crate::http::App;
 use crate::http::badge_memo::rendered_badge;
 use crate::http::error::{LookupError, error_response};
-use crate::http::response::{
-    Body, Cacheable, ERROR_MAX_AGE, etag_of, json, set_cache_control, set_retry_after,
-};
+use crate::http::response::{Body, Cacheable, ERROR_MAX_AGE, etag_of, json, set_cache_control};
 use crate::http::router::Parsed;
 use crate::hub::names::{ImageRef, NameError};
 use crate::hub::{ClientKey, HubError, HubStatus};
@@ -86,13 +84,6 @@ struct BuildAnswer {
     source: &'static str,
     stale: bool,
     age_seconds: u64,
-}
-
-/// `Retry-After` for a hub error that says when asking again makes sense.
-pub(super) fn retry_after(response: &mut Response<Body>, err: &HubError) {
-    if let Some(wait) = err.retry_in() {
-        set_retry_after(response, wait);
-    }
 }
 
 /// What a badge says about a lookup: message and colour, in the old server's words.

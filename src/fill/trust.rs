@@ -10,9 +10,23 @@
 //! before a check catches it, however it times its lies (it cannot see which fill was
 //! checked: checks go to Docker Hub, not to it), and one that lies now and then has each
 //! lie checked with a chance of at least one in 64.
+//!
+//! Beside the schedules, what this node remembers of each node it asked or served
+//! ([`Suppliers`]: an index per key, the counts `/servers?all=true` shows, when an unusable
+//! answer passed it over until) and until when each is distrusted ([`Distrusted`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand::Rng;
 use rand::RngExt as _;
+
+use super::filler::SupplierId;
+use crate::federation::PublicKey;
+use crate::tools::clock::{Instant, Timestamp};
+
+/// Nodes remembered as suppliers (an index each); beyond this, new nodes are not asked.
+pub const MAX_SUPPLIERS: usize = 4096;
 
 /// Block sizes by the number of checks that agreed: a node never checked has every fill
 /// checked, one with one good check one fill in each 4, later one in each 64.
@@ -144,6 +158,104 @@ impl Schedule {
             self.agreed.saturating_add(1).min(FULL_LIFE_AFTER + 1),
             FULL_LIFE_AFTER + 1,
         )
+    }
+}
+
+/// What this node knows of one node as a supplier and an asker of fills.
+#[derive(Debug)]
+pub struct Supplier {
+    pub url: String,
+    /// Fills it supplied that this node used.
+    pub supplied: u64,
+    /// Fill requests of its that this node admitted.
+    pub served: u64,
+    /// Which of its fills are checked, and what the checks found.
+    pub schedule: Schedule,
+    pub passed_over_until: Option<Instant>,
+}
+
+/// Every node this node asked for fills or served, by key, at most [`MAX_SUPPLIERS`].
+#[derive(Debug, Default)]
+pub struct Suppliers {
+    ids: HashMap<PublicKey, SupplierId>,
+    nodes: Vec<Supplier>,
+}
+
+impl Suppliers {
+    /// The index of the node holding `key`, now at `url`; `None` when the table is full.
+    pub fn id_of(&mut self, key: PublicKey, url: &str) -> Option<SupplierId> {
+        if let Some(&id) = self.ids.get(&key) {
+            if let Some(node) = self.nodes.get_mut(usize::from(id.0)) {
+                // A node may move; its key is what it is.
+                url.clone_into(&mut node.url);
+            }
+            return Some(id);
+        }
+        if self.nodes.len() >= MAX_SUPPLIERS {
+            return None;
+        }
+        let id = SupplierId(u16::try_from(self.nodes.len()).ok()?);
+        self.nodes.push(Supplier {
+            url: url.to_owned(),
+            supplied: 0,
+            served: 0,
+            schedule: Schedule::new(),
+            passed_over_until: None,
+        });
+        self.ids.insert(key, id);
+        Some(id)
+    }
+
+    pub fn get(&mut self, id: SupplierId) -> Option<&mut Supplier> {
+        self.nodes.get_mut(usize::from(id.0))
+    }
+
+    /// Every node remembered, with its index.
+    pub fn iter(&self) -> impl Iterator<Item = (SupplierId, &Supplier)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| (SupplierId(u16::try_from(i).unwrap_or(u16::MAX)), node))
+    }
+
+    /// Nodes remembered.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+/// Until when each supplier is distrusted, 0 if it is not: read on every cache hit of an
+/// entry another node supplied, so an atomic load per supplier and no lock.
+#[derive(Debug)]
+pub struct Distrusted(Box<[AtomicU64]>);
+
+impl Default for Distrusted {
+    fn default() -> Self {
+        Distrusted((0..MAX_SUPPLIERS).map(|_| AtomicU64::new(0)).collect())
+    }
+}
+
+impl Distrusted {
+    /// Whether `supplier`'s entries may be served at `now`.
+    pub fn trusted(&self, supplier: SupplierId, now: Timestamp) -> bool {
+        let until = self
+            .0
+            .get(usize::from(supplier.0))
+            .map_or(0, |at| at.load(Ordering::Relaxed));
+        until == 0 || now.as_unix_ms() >= until
+    }
+
+    /// Distrusts `supplier` until `until`; whether it was trusted at `now` before (so that a
+    /// distrust is told once), `None` for a supplier without an index.
+    pub fn distrust(&self, supplier: SupplierId, now: Timestamp, until: Timestamp) -> Option<bool> {
+        let slot = self.0.get(usize::from(supplier.0))?;
+        let before = slot.swap(until.as_unix_ms(), Ordering::Relaxed);
+        Some(before == 0 || now.as_unix_ms() >= before)
     }
 }
 
@@ -279,5 +391,35 @@ mod tests {
         assert_eq!(schedule.life_share(), (4, 4));
         schedule.reset();
         assert_eq!(schedule, Schedule::new());
+    }
+
+    #[test]
+    fn suppliers_get_one_id_per_key_and_follow_a_moved_url() {
+        let mut suppliers = Suppliers::default();
+        let a = crate::federation::Identity::from_seed([1; 32]).public_key();
+        let b = crate::federation::Identity::from_seed([2; 32]).public_key();
+        let id_a = suppliers.id_of(a, "http://a").expect("an id");
+        assert_eq!(suppliers.id_of(a, "http://a2"), Some(id_a));
+        assert_ne!(suppliers.id_of(b, "http://b"), Some(id_a));
+        assert_eq!(
+            suppliers.get(id_a).map(|n| n.url.clone()),
+            Some("http://a2".into())
+        );
+    }
+
+    #[test]
+    fn a_distrust_lasts_until_its_time_and_is_told_once() {
+        let distrusted = Distrusted::default();
+        let (id, t) = (SupplierId(3), Timestamp::from_unix_ms);
+        assert!(distrusted.trusted(id, t(1_000)));
+        assert_eq!(distrusted.distrust(id, t(1_000), t(5_000)), Some(true));
+        assert_eq!(distrusted.distrust(id, t(2_000), t(6_000)), Some(false));
+        assert!(!distrusted.trusted(id, t(5_999)));
+        assert!(distrusted.trusted(id, t(6_000)));
+        assert!(
+            distrusted.trusted(SupplierId(7), t(2_000)),
+            "others keep theirs"
+        );
+        assert_eq!(distrusted.distrust(SupplierId(u16::MAX), t(0), t(1)), None);
     }
 }

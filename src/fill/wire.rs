@@ -11,7 +11,6 @@
 //! What the resources are and what their bytes mean is the cache's business; this module
 //! only sees names and JSON.
 
-use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -20,9 +19,9 @@ use ed25519_dalek::Signature;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::identity::Identity;
-use super::key::PublicKey;
-use super::time::Timestamp;
+use crate::federation::{Identity, PublicKey};
+use crate::tools::bounded::BoundedMap;
+use crate::tools::clock::{Timestamp, millis};
 
 /// Largest fill request read: a key of a few hundred bytes and three base64 fields.
 pub const MAX_FILL_REQUEST_BYTES: usize = 2048;
@@ -221,7 +220,7 @@ impl FillAnswer {
             resource: request.resource.clone(),
             key: request.key.clone(),
             nonce: request.nonce.clone(),
-            age_ms: u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+            age_ms: millis(age),
             outcome,
             value,
             signature: String::new(),
@@ -309,49 +308,33 @@ fn verify_signature(key: &PublicKey, message: &[u8], signature: &str) -> Result<
 /// nonce is here is a replay. Bounded: when full, the oldest are forgotten first, and a
 /// request older than the window is refused by its time anyway.
 #[derive(Debug)]
-pub struct NonceCache {
-    capacity: usize,
-    seen: HashMap<[u8; NONCE_LEN], Timestamp>,
-    order: VecDeque<([u8; NONCE_LEN], Timestamp)>,
-}
+pub struct NonceCache(BoundedMap<[u8; NONCE_LEN], Timestamp>);
 
 impl NonceCache {
     /// A cache remembering at most `capacity` nonces.
     pub fn new(capacity: usize) -> NonceCache {
-        NonceCache {
-            capacity: capacity.max(1),
-            seen: HashMap::new(),
-            order: VecDeque::new(),
-        }
+        NonceCache(BoundedMap::new(capacity))
     }
 
     /// Records `nonce` at `now`; false when it was seen within the window (a replay).
     pub fn first_use(&mut self, nonce: [u8; NONCE_LEN], now: Timestamp) -> bool {
-        while let Some(&(old, at)) = self.order.front() {
-            if now.duration_since(at) <= 2 * REQUEST_WINDOW && self.order.len() < self.capacity {
-                break;
-            }
-            self.order.pop_front();
-            if self.seen.get(&old) == Some(&at) {
-                self.seen.remove(&old);
-            }
-        }
-        if self.seen.contains_key(&nonce) {
+        self.0
+            .forget_oldest_while(|&at| now.duration_since(at) > 2 * REQUEST_WINDOW);
+        if self.0.contains_key(&nonce) {
             return false;
         }
-        self.seen.insert(nonce, now);
-        self.order.push_back((nonce, now));
+        self.0.insert(nonce, now);
         true
     }
 
     /// Nonces remembered now.
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.0.len()
     }
 
     /// Whether none are.
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.0.is_empty()
     }
 }
 
@@ -464,7 +447,7 @@ mod tests {
         let asker = Identity::from_seed([1; 32]);
         let at = 10_000_000;
         let request = FillRequest::new(&asker, to(), "tag", "a/b:c", t(at), [1; 16]);
-        let window = REQUEST_WINDOW.as_millis() as u64;
+        let window = millis(REQUEST_WINDOW);
         assert!(request.verify(&to(), t(at + window)).is_ok());
         assert_eq!(
             request.verify(&to(), t(at + window + 1)),
@@ -568,7 +551,7 @@ mod tests {
         }
         assert!(cache.len() <= 100);
         // Long after the window, the memory of a nonce may go: the time check refuses it.
-        let later = t(3_000 + 3 * REQUEST_WINDOW.as_millis() as u64);
+        let later = t(3_000 + 3 * millis(REQUEST_WINDOW));
         assert!(cache.first_use([5; 16], later));
         assert_eq!(cache.len(), 1);
     }

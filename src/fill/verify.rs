@@ -106,10 +106,13 @@ pub fn status(
     )
 }
 
+/// A repository's fill fetched at `filled_at`, judged at `now` (its pull count may have
+/// grown by so much an hour since).
 pub fn repository(
     filled: &Result<RepositoryInfo, HubError>,
     hub: &Result<RepositoryInfo, HubError>,
     filled_at: SystemTime,
+    now: SystemTime,
 ) -> Verdict {
     compare(
         filled,
@@ -121,7 +124,7 @@ pub fn repository(
                     f.pull_count, h.pull_count
                 ));
             }
-            let hours = SystemTime::now()
+            let hours = now
                 .duration_since(filled_at)
                 .unwrap_or_default()
                 .as_secs()
@@ -306,19 +309,26 @@ mod tests {
     #[test]
     fn pulls_may_grow_a_little_but_never_shrink() {
         let fetched = at("2026-12-01T10:00:00Z");
+        let now = at("2026-12-01T12:00:00Z");
         let old = "2026-11-01T00:00:00.000000Z";
-        assert!(repository(&repo(1000, 5, old), &repo(1500, 5, old), fetched).is_ok());
-        assert!(repository(&repo(2000, 5, old), &repo(1500, 5, old), fetched).is_err());
-        assert!(repository(&repo(0, 5, old), &repo(5_000_000, 5, old), fetched).is_err());
-        assert!(repository(&repo(1000, 500, old), &repo(1000, 5, old), fetched).is_err());
+        let judge = |f, h| repository(&repo(f, 5, old), &repo(h, 5, old), fetched, now);
+        assert!(judge(1000, 1500).is_ok());
+        assert!(judge(2000, 1500).is_err());
+        assert!(judge(0, 5_000_000).is_err());
+        // Two hours: a tenth plus 1,000 an hour.
+        assert!(judge(1000, 3100).is_ok());
+        assert!(judge(1000, 3101).is_err());
+        assert!(repository(&repo(1000, 500, old), &repo(1000, 5, old), fetched, now).is_err());
     }
 
     #[test]
     fn a_later_push_explains_a_new_last_update_and_an_earlier_one_does_not() {
         let fetched = at("2026-12-01T10:00:00Z");
         let filled = repo(10, 1, "2026-11-01T00:00:00Z");
-        assert!(repository(&filled, &repo(10, 1, "2026-12-01T10:05:00.5Z"), fetched).is_ok());
-        assert!(repository(&filled, &repo(10, 1, "2026-11-20T00:00:00Z"), fetched).is_err());
+        let now = at("2026-12-01T10:10:00Z");
+        let judge = |pushed| repository(&filled, &repo(10, 1, pushed), fetched, now);
+        assert!(judge("2026-12-01T10:05:00.5Z").is_ok());
+        assert!(judge("2026-11-20T00:00:00Z").is_err());
     }
 
     #[test]
@@ -329,7 +339,7 @@ mod tests {
                 source: StatusSource::BuildHistory,
             })
         };
-        let now = SystemTime::now();
+        let now = SystemTime::from(crate::tools::clock::wall());
         assert!(status(&s(10), &s(10), now).is_ok());
         assert!(status(&s(3), &s(10), now).is_ok());
         assert!(status(&s(-1), &s(10), now).is_err());

@@ -1,8 +1,6 @@
-//! What the caches need of the network to behave as one cache: on a miss, the owner of the
-//! resource is asked for its copy before Docker Hub ([`Filler`]); what owners supply is
-//! checked against Docker Hub on a schedule no owner can predict, and an owner caught lying
-//! loses every entry it supplied. The network side (who owns what, the signed messages, whom to trust) is
-//! [`super::network`]; this is the part the cache calls.
+//! What the caches call: [`Filler`], asked on a miss for another node's copy and told what
+//! became of it, and what it trades in. The node's filler is [`super::asker::Asker`]; unit
+//! tests of the cache script their own.
 
 use std::fmt;
 use std::future::Future;
@@ -12,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::value::RawValue;
 
 use crate::hub::HubError;
+use crate::tools::clock;
 
 /// Which node supplied a cached entry: an index the [`Filler`] hands out, one per node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,7 +42,7 @@ pub struct FillAsk<'a> {
     pub owner_key: &'a str,
     /// The cache key, as the owner's cache spells it.
     pub key: &'a str,
-    /// The largest answer read for this kind of resource ([`super::Resource::MAX_FILL_BYTES`]).
+    /// The largest answer read for this kind of resource ([`crate::cache::Resource::MAX_FILL_BYTES`]).
     pub max_answer_bytes: usize,
 }
 
@@ -123,9 +122,7 @@ pub(crate) fn outcome_of<V>(
     })
 }
 
-/// Unix time `age` ago.
+/// The wall-clock time `age` ago.
 pub(crate) fn fetched_at(age: Duration) -> SystemTime {
-    SystemTime::now()
-        .checked_sub(age)
-        .unwrap_or(SystemTime::UNIX_EPOCH)
+    clock::wall().saturating_sub(age).into()
 }
